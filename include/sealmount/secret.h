@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * secret.h - memory for key material.
+ *
+ * A secret is page-aligned, mlock()ed and madvise(MADV_DONTDUMP)ed; secret_free() wipes it with
+ * explicit_bzero before unmapping. If locking fails, secret_new() fails closed with the error
+ * (typically -ENOMEM/-EPERM from RLIMIT_MEMLOCK) unless secret_set_allow_unlocked(true) was
+ * called from configuration (tests, never an environment variable).
+ *
+ * process_harden() makes the process non-dumpable and sets RLIMIT_CORE to 0; call it first
+ * thing in main().
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sealmount/macros.h"
+
+struct secret {
+	uint8_t *data; /* len usable bytes */
+	size_t len;
+	size_t maplen;
+	bool locked;
+};
+
+/* Allocate len (1..SECRET_MAX) zeroed bytes. -EINVAL, -ENOMEM, or the mlock/madvise error. */
+#define SECRET_MAX (16u * 1024 * 1024)
+_must_check_ int secret_new(size_t len, struct secret **ret) _nonnull_(2);
+/* Allocate and copy from p (the caller wipes its own copy). */
+_must_check_ int secret_new_copy(const void *p, size_t len, struct secret **ret) _nonnull_(1, 3);
+/* Wipe, unlock, unmap. NULL-safe. */
+void secret_free(struct secret *s);
+DEFINE_CLEANUP_FUNC(struct secret, secret_free)
+/* Shrink the usable length (the rest is wiped). -EINVAL if newlen > len. */
+_must_check_ int secret_truncate(struct secret *s, size_t newlen) _nonnull_(1);
+/* Constant-time equality of two secrets' contents. */
+bool secret_equal(const struct secret *a, const struct secret *b) _nonnull_(1, 2);
+
+void secret_set_allow_unlocked(bool allow);
+bool secret_get_allow_unlocked(void);
+
+/* PR_SET_DUMPABLE 0 and RLIMIT_CORE 0. Returns 0 or -errno. */
+_must_check_ int process_harden(void);
+
+/* Wipe a caller buffer (explicit_bzero). */
+void wipe(void *p, size_t n);

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Install everything sealmount needs to build and test on a fresh Debian 12 machine.
+# Idempotent: packages already present are not reinstalled; npm ci runs only when the lockfile
+# changed since the last run.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+APT_PACKAGES=(
+	# build
+	build-essential meson ninja-build pkg-config git ca-certificates
+	# libraries
+	libfuse3-dev libssl-dev libcurl4-openssl-dev libcryptsetup-dev libjansson-dev
+	libargon2-dev libext2fs-dev check
+	# runtime tools used by tests
+	fuse3 e2fsprogs util-linux cryptsetup-bin curl openssl xxd procps psmisc
+	# lint and sanitizers
+	cppcheck clang clang-format libclang-rt-14-dev valgrind
+	# Node.js for Azurite and the local Azure stand-ins (Debian's nodejs 18 suffices)
+	nodejs npm
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+	case "$p" in
+	nodejs | npm)
+		# A newer Node.js from elsewhere (e.g. /usr/bin/node from NodeSource) is fine too.
+		command -v "${p/nodejs/node}" >/dev/null 2>&1 && continue ;;
+	esac
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: installing ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: need root to install packages (run as root or with sudo)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node packages for the stand-ins (Azurite and friends), from the committed lockfile.
+emu="$top/tests/emulators"
+if [ -f "$emu/package-lock.json" ]; then
+	stamp="$emu/node_modules/.sealmount-lock.sha256"
+	want=$(sha256sum "$emu/package-lock.json" | cut -d' ' -f1)
+	if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+		echo "setup: npm ci in tests/emulators"
+		(cd "$emu" && npm ci --no-audit --no-fund --loglevel=error)
+		echo "$want" >"$stamp"
+	fi
+fi
+echo "setup: done"

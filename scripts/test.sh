@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The project's test command: set up, build (normal and ASan+UBSan), lint, run every suite,
+# print the summary, exit non-zero on any failure.
+#
+#   scripts/test.sh                 everything
+#   scripts/test.sh --no-setup      skip scripts/setup.sh (packages already installed)
+#   scripts/test.sh --suite unit    only one suite (repeatable)
+set -uo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+
+do_setup=1
+suites=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--no-setup) do_setup=0 ;;
+	--suite) suites+=("$2"); shift ;;
+	-h | --help) sed -n '2,8p' "$0"; exit 0 ;;
+	*) echo "test.sh: unknown option '$1'" >&2; exit 2 ;;
+	esac
+	shift
+done
+[ ${#suites[@]} -gt 0 ] || suites=(unit integration)
+
+die() { echo "test.sh: $*" >&2; exit 1; }
+
+if [ $do_setup -eq 1 ]; then
+	scripts/setup.sh || die "setup failed"
+fi
+
+configure() { # dir, extra meson args...
+	local dir=$1; shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" --werror "$@" >"$dir.setup.log" 2>&1
+	else
+		meson setup "$dir" --werror "$@" >"$dir.setup.log" 2>&1
+	fi || { cat "$dir.setup.log"; die "meson setup $dir failed"; }
+}
+
+configure build
+configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+for d in build build-asan; do
+	echo "=== build ($d)"
+	ninja -C "$d" || die "build $d failed"
+done
+
+echo "=== lint"
+scripts/lint.sh || die "lint failed"
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
+
+suite_args=()
+for s in "${suites[@]}"; do suite_args+=(--suite "$s"); done
+
+rc=0
+for d in build build-asan; do
+	echo "=== test ($d): ${suites[*]}"
+	meson test -C "$d" "${suite_args[@]}" --print-errorlogs --num-processes 2 || rc=1
+done
+
+echo "=== summary"
+python3 - build build-asan <<'PY' || rc=1
+import json, sys
+tot = {"passed": 0, "failed": 0, "skipped": 0}
+for d in sys.argv[1:]:
+    c = {"passed": 0, "failed": 0, "skipped": 0}
+    try:
+        lines = open(f"{d}/meson-logs/testlog.json").read().splitlines()
+    except OSError:
+        print(f"{d}: no test log"); sys.exit(1)
+    for line in lines:
+        t = json.loads(line)
+        r = t["result"]
+        k = "passed" if r in ("OK", "EXPECTEDFAIL") else "skipped" if r == "SKIP" else "failed"
+        c[k] += 1
+        if k != "passed":
+            print(f"  {d}: {r}: {t['name']}")
+    print(f"{d}: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped")
+    for k in tot: tot[k] += c[k]
+print(f"{tot['passed']} passed, {tot['failed']} failed, {tot['skipped']} skipped")
+sys.exit(1 if tot["failed"] else 0)
+PY
+exit $rc

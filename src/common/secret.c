@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "sealmount/secret.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include "sealmount/log.h"
+
+static _Atomic bool allow_unlocked;
+
+void secret_set_allow_unlocked(bool allow)
+{
+	allow_unlocked = allow;
+}
+
+bool secret_get_allow_unlocked(void)
+{
+	return allow_unlocked;
+}
+
+void wipe(void *p, size_t n)
+{
+	if (p && n)
+		explicit_bzero(p, n);
+}
+
+static size_t page_round(size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (len + pg - 1) / pg * pg;
+}
+
+/* Lock and exclude from core dumps; fail closed unless relaxed by configuration. */
+static int protect(struct secret *s)
+{
+	if (madvise(s->data, s->maplen, MADV_DONTDUMP) < 0 && !allow_unlocked)
+		return log_debug_errno(-errno, "madvise(MADV_DONTDUMP) on secret failed: %m");
+	/* The raw system call: sanitizer runtimes intercept mlock() and turn it into a no-op. */
+	if (syscall(SYS_mlock, s->data, s->maplen) < 0) {
+		int r = -errno;
+		if (!allow_unlocked)
+			return log_debug_errno(r, "mlock on secret failed (RLIMIT_MEMLOCK?): %m");
+		log_debug_errno(r,
+				"mlock failed, continuing unlocked (allowed by configuration): %m");
+		return 0;
+	}
+	s->locked = true;
+	return 0;
+}
+
+int secret_new(size_t len, struct secret **ret)
+{
+	struct secret *s;
+	void *p;
+	int r;
+
+	if (len == 0 || len > SECRET_MAX)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->maplen = page_round(len);
+	p = mmap(NULL, s->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->data = p;
+	s->len = len;
+	r = protect(s);
+	if (r < 0) {
+		secret_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int secret_new_copy(const void *p, size_t len, struct secret **ret)
+{
+	struct secret *s;
+	int r = secret_new(len, &s);
+
+	if (r < 0)
+		return r;
+	memcpy(s->data, p, len);
+	*ret = s;
+	return 0;
+}
+
+void secret_free(struct secret *s)
+{
+	if (!s)
+		return;
+	if (s->data) {
+		explicit_bzero(s->data, s->maplen);
+		if (s->locked)
+			(void)syscall(SYS_munlock, s->data, s->maplen);
+		(void)munmap(s->data, s->maplen);
+	}
+	free(s);
+}
+
+int secret_truncate(struct secret *s, size_t newlen)
+{
+	if (newlen > s->len || newlen == 0)
+		return -EINVAL;
+	explicit_bzero(s->data + newlen, s->len - newlen);
+	s->len = newlen;
+	return 0;
+}
+
+bool secret_equal(const struct secret *a, const struct secret *b)
+{
+	return a->len == b->len && CRYPTO_memcmp(a->data, b->data, a->len) == 0;
+}
+
+int process_harden(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	if (setrlimit(RLIMIT_CORE, &rl) < 0)
+		return -errno;
+	return 0;
+}

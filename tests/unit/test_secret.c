@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "sealmount/secret.h"
+#include "unit.h"
+
+/* Is the page holding p locked? Read VmLck from /proc/self/status as a whole-process check. */
+static long vmlck_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmLck:", 6) == 0)
+			kb = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+START_TEST(secret_new_is_zeroed_aligned_locked)
+{
+	_cleanup_(secret_freep) struct secret *s = NULL;
+	long before = vmlck_kb();
+
+	secret_set_allow_unlocked(false);
+	ck_assert_int_eq(secret_new(100, &s), 0);
+	ck_assert_uint_eq(s->len, 100);
+	ck_assert_uint_eq((uintptr_t)s->data % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
+	for (size_t i = 0; i < s->len; i++)
+		ck_assert_uint_eq(s->data[i], 0);
+	ck_assert(s->locked);
+	ck_assert_int_gt(vmlck_kb(), before);
+	secret_set_allow_unlocked(true);
+}
+END_TEST
+
+START_TEST(secret_new_rejects_bad_sizes)
+{
+	struct secret *s = NULL;
+
+	ck_assert_int_eq(secret_new(0, &s), -EINVAL);
+	ck_assert_int_eq(secret_new(SECRET_MAX + 1, &s), -EINVAL);
+	ck_assert_ptr_null(s);
+}
+END_TEST
+
+/* With RLIMIT_MEMLOCK at 0 an unprivileged process cannot lock: we must fail closed. Root has
+ * CAP_IPC_LOCK and ignores the limit, so drop it when we have it is not possible here; check
+ * only the outcome that applies. */
+START_TEST(secret_fails_closed_without_mlock)
+{
+	struct rlimit old, zero = { 0, 0 };
+	struct secret *s = NULL;
+	int r;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_MEMLOCK, &old), 0);
+	ck_assert_int_eq(setrlimit(RLIMIT_MEMLOCK, &zero), 0);
+	secret_set_allow_unlocked(false);
+	r = secret_new(32, &s);
+	if (r == 0) {
+		/* Privileged (CAP_IPC_LOCK): locking succeeded despite the limit. */
+		ck_assert(s->locked);
+		secret_free(s);
+	} else {
+		ck_assert(r == -EPERM || r == -ENOMEM || r == -EAGAIN);
+		ck_assert_ptr_null(s);
+		secret_set_allow_unlocked(true);
+		ck_assert_int_eq(secret_new(32, &s), 0);
+		ck_assert(!s->locked);
+		secret_free(s);
+	}
+	secret_set_allow_unlocked(true);
+}
+END_TEST
+
+START_TEST(secret_copy_truncate_equal)
+{
+	_cleanup_(secret_freep) struct secret *a = NULL;
+	_cleanup_(secret_freep) struct secret *b = NULL;
+
+	ck_assert_int_eq(secret_new_copy("0123456789", 10, &a), 0);
+	ck_assert_int_eq(secret_new_copy("0123456789", 10, &b), 0);
+	ck_assert(secret_equal(a, b));
+	b->data[9] = 'x';
+	ck_assert(!secret_equal(a, b));
+	ck_assert_int_eq(secret_truncate(a, 4), 0);
+	ck_assert_uint_eq(a->len, 4);
+	ck_assert_uint_eq(a->data[4], 0);
+	ck_assert_int_eq(secret_truncate(a, 5), -EINVAL);
+	ck_assert_int_eq(secret_truncate(a, 0), -EINVAL);
+	ck_assert(!secret_equal(a, b));
+	secret_free(NULL);
+}
+END_TEST
+
+START_TEST(process_harden_disables_dumps)
+{
+	struct rlimit rl;
+
+	ck_assert_int_eq(process_harden(), 0);
+	ck_assert_int_eq(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_CORE, &rl), 0);
+	ck_assert_uint_eq(rl.rlim_cur, 0);
+}
+END_TEST
+
+START_TEST(wipe_clears)
+{
+	char b[16] = "secretsecret";
+
+	wipe(b, sizeof(b));
+	for (size_t i = 0; i < sizeof(b); i++)
+		ck_assert_int_eq(b[i], 0);
+	wipe(NULL, 10);
+}
+END_TEST
+
+static Suite *secret_suite(void)
+{
+	Suite *s = suite_create("secret");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, secret_new_is_zeroed_aligned_locked);
+	tcase_add_test(tc, secret_new_rejects_bad_sizes);
+	tcase_add_test(tc, secret_fails_closed_without_mlock);
+	tcase_add_test(tc, secret_copy_truncate_equal);
+	tcase_add_test(tc, process_harden_disables_dumps);
+	tcase_add_test(tc, wipe_clears);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(secret_suite)
