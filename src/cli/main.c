@@ -18,6 +18,8 @@
 
 static const struct cli_command *const commands[] = {
 	&cmd_version,
+	&cmd_report,
+	&cmd_sim,
 };
 
 static void print_main_usage(FILE *f)

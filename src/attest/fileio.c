@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* fileio.c - bounded whole-file reads and exclusive writes for src/attest. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "attest_internal.h"
+#include "sealmount/buf.h"
+
+int attest_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct buf b;
+	uint8_t chunk[4096];
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	buf_init(&b, max);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			buf_done(&b);
+			return -errno;
+		}
+		int e = buf_append(&b, chunk, (size_t)n);
+		if (e < 0) {
+			buf_done(&b);
+			return e;
+		}
+	}
+	if (b.len == 0) {
+		*ret = calloc(1, 1);
+		if (!*ret)
+			return -ENOMEM;
+		*ret_len = 0;
+		return 0;
+	}
+	*ret = buf_steal(&b, ret_len);
+	return 0;
+}
+
+int attest_write_file(const char *dir, const char *name, const void *data, size_t len,
+		      unsigned mode)
+{
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
+	const uint8_t *p = data;
+
+	if (dfd < 0)
+		return -errno;
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
