@@ -47,3 +47,4 @@ int cli_help(const struct cli_command *c);
 extern const struct cli_command cmd_version;
 extern const struct cli_command cmd_report;
 extern const struct cli_command cmd_sim;
+extern const struct cli_command cmd_attest;

@@ -16,11 +16,14 @@
 #include "sealmount/log.h"
 #include "sealmount/secret.h"
 
+/* clang-format off */
 static const struct cli_command *const commands[] = {
 	&cmd_version,
 	&cmd_report,
 	&cmd_sim,
+	&cmd_attest,
 };
+/* clang-format on */
 
 static void print_main_usage(FILE *f)
 {
