@@ -4,24 +4,32 @@
 #
 #   scripts/test.sh                 everything
 #   scripts/test.sh --no-setup      skip scripts/setup.sh (packages already installed)
-#   scripts/test.sh --suite unit    only one suite (repeatable)
+#   scripts/test.sh --suite unit    only one suite (repeatable): unit, integration, fuzz
+#   scripts/test.sh --fuzz-seconds N  budget per fuzz target (default 20)
 set -uo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
 do_setup=1
+fuzz_secs=20
 suites=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-setup) do_setup=0 ;;
 	--suite) suites+=("$2"); shift ;;
+	--fuzz-seconds) fuzz_secs=$2; shift ;;
 	-h | --help) sed -n '2,8p' "$0"; exit 0 ;;
 	*) echo "test.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 	shift
 done
-[ ${#suites[@]} -gt 0 ] || suites=(unit integration)
+[ ${#suites[@]} -gt 0 ] || suites=(unit integration fuzz)
+run_fuzz=0
+meson_suites=()
+for s in "${suites[@]}"; do
+	if [ "$s" = fuzz ]; then run_fuzz=1; else meson_suites+=("$s"); fi
+done
 
 die() { echo "test.sh: $*" >&2; exit 1; }
 
@@ -53,24 +61,51 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
 
 suite_args=()
-for s in "${suites[@]}"; do suite_args+=(--suite "$s"); done
+for s in "${meson_suites[@]}"; do suite_args+=(--suite "$s"); done
 
 rc=0
-for d in build build-asan; do
-	echo "=== test ($d): ${suites[*]}"
-	meson test -C "$d" "${suite_args[@]}" --print-errorlogs --num-processes 2 || rc=1
-done
+if [ ${#meson_suites[@]} -gt 0 ]; then
+	for d in build build-asan; do
+		echo "=== test ($d): ${meson_suites[*]}"
+		meson test -C "$d" "${suite_args[@]}" --print-errorlogs --num-processes 2 || rc=1
+	done
+fi
+
+fuzz_summary=""
+if [ $run_fuzz -eq 1 ]; then
+	echo "=== fuzz (${fuzz_secs}s per target)"
+	fuzz_ok=0 fuzz_bad=0
+	if CC=clang scripts/fuzz.sh --list >/dev/null; then
+		for t in $(scripts/fuzz.sh --list); do
+			if scripts/fuzz.sh "$t" "$fuzz_secs"; then
+				fuzz_ok=$((fuzz_ok + 1))
+			else
+				fuzz_bad=$((fuzz_bad + 1))
+			fi
+		done
+	else
+		fuzz_bad=1
+	fi
+	fuzz_summary="$fuzz_ok $fuzz_bad"
+	[ $fuzz_bad -eq 0 ] || rc=1
+fi
 
 echo "=== summary"
-python3 - build build-asan <<'PY' || rc=1
+logs=()
+[ ${#meson_suites[@]} -gt 0 ] && logs=(build build-asan)
+python3 - "$fuzz_summary" "${logs[@]}" <<'PY' || rc=1
 import json, sys
 tot = {"passed": 0, "failed": 0, "skipped": 0}
-for d in sys.argv[1:]:
+if sys.argv[1]:
+    ok, bad = map(int, sys.argv[1].split())
+    print(f"fuzz: {ok} passed, {bad} failed, 0 skipped")
+    tot["passed"] += ok; tot["failed"] += bad
+for d in sys.argv[2:]:
     c = {"passed": 0, "failed": 0, "skipped": 0}
     try:
         lines = open(f"{d}/meson-logs/testlog.json").read().splitlines()
     except OSError:
-        print(f"{d}: no test log"); sys.exit(1)
+        print(f"{d}: no test log"); continue
     for line in lines:
         t = json.loads(line)
         r = t["result"]
