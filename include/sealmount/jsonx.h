@@ -48,6 +48,10 @@ _must_check_ int jsonx_opt_object(const json_t *obj, const char *key, json_t **r
 _must_check_ int jsonx_check_keys(const json_t *obj, const char *const *allowed,
 				  const char **ret_unknown) _nonnull_(2);
 
+/* Make jansson wipe every block it frees (documents may carry bearer tokens and SAS URLs).
+ * Call once from main() before any JSON is parsed. */
+void jsonx_use_wiping_allocator(void);
+
 /* Compact serialisation with sorted keys (JSON_COMPACT|JSON_SORT_KEYS), malloc'd. */
 _must_check_ int jsonx_dump_sorted(const json_t *v, char **ret) _nonnull_(1, 2);
 

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "config.h"
 #include "sealmount/http.h"
+#include "sealmount/jsonx.h"
 #include "sealmount/log.h"
 #include "sealmount/secret.h"
 
@@ -109,6 +110,7 @@ int main(int argc, char **argv)
 	int r, idx, code = CLI_EXIT_FAILURE;
 
 	opterr = 0; /* we print one line of our own instead of getopt's */
+	jsonx_use_wiping_allocator();
 	r = process_harden();
 	if (r < 0) {
 		log_error_errno(r, "Cannot make the process non-dumpable: %m");

@@ -3,9 +3,11 @@
 #include "sealmount/jsonx.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 
 #include "sealmount/log.h"
+#include "sealmount/secret.h"
 
 /* jansson accepts 2048 levels; we cap far lower before handing it the bytes. */
 static int check_depth(const uint8_t *p, size_t len)
@@ -215,4 +217,16 @@ int jsonx_dump_sorted(const json_t *v, char **ret)
 		return -ENOMEM;
 	*ret = s;
 	return 0;
+}
+
+static void wiping_free(void *p)
+{
+	if (p)
+		wipe(p, malloc_usable_size(p));
+	free(p);
+}
+
+void jsonx_use_wiping_allocator(void)
+{
+	json_set_alloc_funcs(malloc, wiping_free);
 }
