@@ -4,7 +4,8 @@
 #
 #   scripts/test.sh                 everything
 #   scripts/test.sh --no-setup      skip scripts/setup.sh (packages already installed)
-#   scripts/test.sh --suite unit    only one suite (repeatable): unit, integration, fuzz
+#   scripts/test.sh --suite unit    only one suite (repeatable): unit, integration, fuzz,
+#                                   valgrind (the unit suite under memcheck)
 #   scripts/test.sh --fuzz-seconds N  budget per fuzz target (default 20)
 set -uo pipefail
 
@@ -24,11 +25,16 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ ${#suites[@]} -gt 0 ] || suites=(unit integration fuzz)
-run_fuzz=0
+[ ${#suites[@]} -gt 0 ] || suites=(unit integration fuzz valgrind)
+run_fuzz=0 run_valgrind=0
 meson_suites=()
 for s in "${suites[@]}"; do
-	if [ "$s" = fuzz ]; then run_fuzz=1; else meson_suites+=("$s"); fi
+	case "$s" in
+	fuzz) run_fuzz=1 ;;
+	valgrind) run_valgrind=1 ;;
+	unit | integration | vm) meson_suites+=("$s") ;;
+	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
+	esac
 done
 
 die() { echo "test.sh: $*" >&2; exit 1; }
@@ -71,6 +77,12 @@ if [ ${#meson_suites[@]} -gt 0 ]; then
 	done
 fi
 
+if [ $run_valgrind -eq 1 ]; then
+	echo "=== test (build, valgrind memcheck): unit"
+	meson test -C build --setup valgrind --suite unit --print-errorlogs --num-processes 2 \
+		--logbase testlog-valgrind || rc=1
+fi
+
 fuzz_summary=""
 if [ $run_fuzz -eq 1 ]; then
 	echo "=== fuzz (${fuzz_secs}s per target)"
@@ -92,7 +104,8 @@ fi
 
 echo "=== summary"
 logs=()
-[ ${#meson_suites[@]} -gt 0 ] && logs=(build build-asan)
+[ ${#meson_suites[@]} -gt 0 ] && logs=(build/testlog build-asan/testlog)
+[ $run_valgrind -eq 1 ] && logs+=(build/testlog-valgrind)
 python3 - "$fuzz_summary" "${logs[@]}" <<'PY' || rc=1
 import json, sys
 tot = {"passed": 0, "failed": 0, "skipped": 0}
@@ -102,8 +115,10 @@ if sys.argv[1]:
     tot["passed"] += ok; tot["failed"] += bad
 for d in sys.argv[2:]:
     c = {"passed": 0, "failed": 0, "skipped": 0}
+    b, name = d.split("/")
+    d = b if name == "testlog" else f"{b} (valgrind)"
     try:
-        lines = open(f"{d}/meson-logs/testlog.json").read().splitlines()
+        lines = open(f"{b}/meson-logs/{name}.json").read().splitlines()
     except OSError:
         print(f"{d}: no test log"); continue
     for line in lines:

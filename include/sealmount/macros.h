@@ -72,7 +72,7 @@ static inline void mutex_unlockp(pthread_mutex_t **m)
 #define CONCAT_(a, b) a##b
 #define CONCAT(a, b) CONCAT_(a, b)
 #define LOCK_GUARD(m)                                                                              \
-	_cleanup_(mutex_unlockp) pthread_mutex_t *CONCAT(lock_guard_, __LINE__) = ({               \
+	_cleanup_(mutex_unlockp) _unused_ pthread_mutex_t *CONCAT(lock_guard_, __LINE__) = ({      \
 		pthread_mutex_lock(m);                                                             \
 		(m);                                                                               \
 	})

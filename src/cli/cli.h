@@ -48,3 +48,5 @@ extern const struct cli_command cmd_version;
 extern const struct cli_command cmd_report;
 extern const struct cli_command cmd_sim;
 extern const struct cli_command cmd_attest;
+extern const struct cli_command cmd_key;
+extern const struct cli_command cmd_policy;

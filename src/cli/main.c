@@ -23,6 +23,8 @@ static const struct cli_command *const commands[] = {
 	&cmd_report,
 	&cmd_sim,
 	&cmd_attest,
+	&cmd_key,
+	&cmd_policy,
 };
 /* clang-format on */
 

@@ -22,6 +22,14 @@
 //               Options: --trust-root PEM (repeatable; added to AMD's built-in ARKs),
 //               --no-amd-roots, --tls-cert F --tls-key F, --issuer-host NAME (host in iss),
 //               --lifetime SECONDS, --compliance-status VALUE, --signing-key PEM.
+//   imds        tests/emulators/imds.mjs, IMDS managed-identity tokens and THIM. Options:
+//               --port N, --lifetime SECONDS | RESOURCE=SECONDS (repeatable), --client-id ID
+//               (repeatable), --no-system-identity, --fail-first N, --thim FILE,
+//               --federated-token FILE (the only workload identity assertion accepted).
+//   hsm         tests/emulators/hsm.mjs, Managed HSM keys and Secure Key Release (https).
+//               Options: --ca-out FILE (the test root CA, default DIR/ca.pem), --resource URL,
+//               --fail-release N, --name DNS (repeatable), --rogue-signer, --signer-name DNS,
+//               --deny-get (GET /keys answers 403, as for a release-only role).
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -136,6 +144,50 @@ async function startMaaService({ args }) {
   return { port: srv.port, probeUrl: `${srv.scheme}://${HOST}:${srv.port}/certs`, stop: srv.close };
 }
 
+async function startImdsService({ args }) {
+  const { startImds } = await import('./imds.mjs');
+  const opts = { lifetimes: {}, clientIds: [] };
+  for (let v; (v = takeOption(args, '--lifetime')) !== undefined; ) {
+    const m = /^(?:(.+)=)?([0-9]+)$/.exec(v);
+    if (!m) usage('imds: --lifetime takes SECONDS or RESOURCE=SECONDS');
+    if (m[1]) opts.lifetimes[m[1]] = Number(m[2]);
+    else opts.lifetime = Number(m[2]);
+  }
+  for (let v; (v = takeOption(args, '--client-id')) !== undefined; ) opts.clientIds.push(v);
+  opts.noSystemIdentity = takeFlag(args, '--no-system-identity');
+  const fail = takeOption(args, '--fail-first');
+  const port = takeOption(args, '--port');
+  opts.thimFile = takeOption(args, '--thim');
+  const fed = takeOption(args, '--federated-token');
+  if (fed !== undefined) opts.federatedToken = readFileSync(fed, 'utf8').trim();
+  if (args.length) usage(`imds: unknown options ${args.join(' ')}`);
+  if (fail !== undefined && !/^[0-9]+$/.test(fail)) usage('imds: --fail-first takes a count');
+  if (port !== undefined && !/^[0-9]+$/.test(port)) usage('imds: --port takes a number');
+  opts.failFirst = Number(fail ?? 0);
+  opts.port = Number(port ?? 0);
+  const srv = await startImds({ host: HOST, ...opts });
+  return { port: srv.port, probeUrl: `http://${HOST}:${srv.port}/ok`, stop: srv.close };
+}
+
+async function startHsmService({ dir, args }) {
+  const { startHsm } = await import('./hsm.mjs');
+  const caOut = takeOption(args, '--ca-out') ?? path.join(dir, 'ca.pem');
+  const resource = takeOption(args, '--resource');
+  const fail = takeOption(args, '--fail-release');
+  const names = [];
+  for (let v; (v = takeOption(args, '--name')) !== undefined; ) names.push(v);
+  const rogueSigner = takeFlag(args, '--rogue-signer');
+  const signerName = takeOption(args, '--signer-name');
+  const denyGet = takeFlag(args, '--deny-get');
+  if (args.length) usage(`hsm: unknown options ${args.join(' ')}`);
+  if (fail !== undefined && !/^[0-9]+$/.test(fail)) usage('hsm: --fail-release takes a count');
+  const srv = await startHsm({
+    host: HOST, caOut, names, failRelease: Number(fail ?? 0), rogueSigner, signerName, denyGet,
+    ...(resource ? { resource } : {}),
+  });
+  return { port: srv.port, probeUrl: `https://${HOST}:${srv.port}/`, stop: srv.close };
+}
+
 function spawnNodeScript(script, args) {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve({ code, sig })));
@@ -178,6 +230,8 @@ const services = {
   azurite: startAzurite,
   testserver: startTestserver,
   maa: startMaaService,
+  imds: startImdsService,
+  hsm: startHsmService,
 };
 
 // ---- main -------------------------------------------------------------------------------

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test-emulator-sdk.sh - run every Node test of the stand-ins (tests/emulators/test/*.test.mjs):
+# Microsoft's official SDKs (@azure/attestation, @azure/keyvault-keys, ...) driving our MAA,
+# Managed HSM and IMDS stand-ins, which proves they speak the real protocols.
+
+. "$(dirname "$0")/functions.sh"
+
+requires node
+[ -d "$EMULATORS/node_modules" ] ||
+	fail "$EMULATORS/node_modules is missing: run 'npm ci' in tests/emulators (scripts/setup.sh)"
+node --test "$EMULATORS/test/" || fail "node --test $EMULATORS/test/ failed"
+echo "PASS"
