@@ -41,6 +41,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The VM rig for the kernel path (qemu, Debian's stock kernel, busybox): tests/vm/setup-vm.sh.
+"$top/tests/vm/setup-vm.sh"
+
 # Node packages for the stand-ins (Azurite and friends), from the committed lockfile.
 emu="$top/tests/emulators"
 if [ -f "$emu/package-lock.json" ]; then

@@ -5,7 +5,7 @@
 #   scripts/test.sh                 everything
 #   scripts/test.sh --no-setup      skip scripts/setup.sh (packages already installed)
 #   scripts/test.sh --suite unit    only one suite (repeatable): unit, integration, fuzz,
-#                                   valgrind (the unit suite under memcheck)
+#                                   vm (qemu), valgrind (the unit suite under memcheck)
 #   scripts/test.sh --fuzz-seconds N  budget per fuzz target (default 20)
 set -uo pipefail
 
@@ -25,14 +25,15 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ ${#suites[@]} -gt 0 ] || suites=(unit integration fuzz valgrind)
-run_fuzz=0 run_valgrind=0
+[ ${#suites[@]} -gt 0 ] || suites=(unit integration vm fuzz valgrind)
+run_fuzz=0 run_valgrind=0 run_vm=0
 meson_suites=()
 for s in "${suites[@]}"; do
 	case "$s" in
 	fuzz) run_fuzz=1 ;;
 	valgrind) run_valgrind=1 ;;
-	unit | integration | vm) meson_suites+=("$s") ;;
+	vm) run_vm=1 ;;
+	unit | integration) meson_suites+=("$s") ;;
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
 	esac
 done
@@ -77,6 +78,13 @@ if [ ${#meson_suites[@]} -gt 0 ]; then
 	done
 fi
 
+if [ $run_vm -eq 1 ]; then
+	# The VM boots Debian's kernel under TCG: slow, and what it checks is the kernel path, so it
+	# runs once, on the normal build.
+	echo "=== test (build, qemu VM): vm"
+	meson test -C build --suite vm --print-errorlogs --logbase testlog-vm || rc=1
+fi
+
 if [ $run_valgrind -eq 1 ]; then
 	echo "=== test (build, valgrind memcheck): unit"
 	meson test -C build --setup valgrind --suite unit --print-errorlogs --num-processes 2 \
@@ -105,6 +113,7 @@ fi
 echo "=== summary"
 logs=()
 [ ${#meson_suites[@]} -gt 0 ] && logs=(build/testlog build-asan/testlog)
+[ $run_vm -eq 1 ] && logs+=(build/testlog-vm)
 [ $run_valgrind -eq 1 ] && logs+=(build/testlog-valgrind)
 python3 - "$fuzz_summary" "${logs[@]}" <<'PY' || rc=1
 import json, sys
@@ -116,7 +125,7 @@ if sys.argv[1]:
 for d in sys.argv[2:]:
     c = {"passed": 0, "failed": 0, "skipped": 0}
     b, name = d.split("/")
-    d = b if name == "testlog" else f"{b} (valgrind)"
+    d = b if name == "testlog" else f"{b} ({name[8:]})"
     try:
         lines = open(f"{b}/meson-logs/{name}.json").read().splitlines()
     except OSError:

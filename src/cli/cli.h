@@ -47,6 +47,8 @@ int cli_help(const struct cli_command *c);
 extern const struct cli_command cmd_version;
 extern const struct cli_command cmd_report;
 extern const struct cli_command cmd_sim;
+extern const struct cli_command cmd_blob;
 extern const struct cli_command cmd_attest;
 extern const struct cli_command cmd_key;
 extern const struct cli_command cmd_policy;
+extern const struct cli_command cmd_image;

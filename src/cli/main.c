@@ -25,6 +25,8 @@ static const struct cli_command *const commands[] = {
 	&cmd_attest,
 	&cmd_key,
 	&cmd_policy,
+	&cmd_blob,
+	&cmd_image,
 };
 /* clang-format on */
 

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bdev.h - the block device interface that the data-path layers stack on (design.md "Block
+ * layers stack like filters"), in the style of nbdkit's plugins and filters.
+ *
+ * A layer is an ops table plus opaque state. Layers: `file` (here), `cache` (cache.h), `blob`
+ * (blob.h), later `luks`. A filter layer takes ownership of the device below it and frees it in
+ * its own close(), so freeing the top of a stack frees the whole stack.
+ *
+ * Contract for every layer:
+ *   - read/write transfer the whole range or fail; there are no short transfers. The generic
+ *     wrappers below check bounds (off + len <= size, no overflow; -EINVAL otherwise) and the
+ *     read-only flag (-EROFS) before calling into the layer, so layers may assume valid ranges.
+ *   - a layer's write may demand alignment (bdev_write_align(): e.g. 512 for page blobs);
+ *     an unaligned write fails with -EINVAL. The cache layer accepts any alignment.
+ *   - flush returns 0 only once every byte written before the call is durable in the lowest
+ *     layer; a failed write-back is returned (-EIO), never dropped.
+ *   - read, write and flush are thread-safe: any number of threads may call them at once on
+ *     one device. Concurrent writes to overlapping ranges land in an unspecified order.
+ *     bdev_free() must not race with other calls.
+ *   - errors are negative errno values (style.md §5).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sealmount/macros.h"
+
+struct bdev_ops {
+	const char *name; /* "file", "cache", "blob", ... for logs */
+	_must_check_ int (*read)(void *state, void *buf, size_t len, uint64_t off);
+	/* NULL for read-only layers. */
+	_must_check_ int (*write)(void *state, const void *buf, size_t len, uint64_t off);
+	/* NULL when there is nothing to flush. */
+	_must_check_ int (*flush)(void *state);
+	/* Release state (and the lower device, for filters). Errors are logged, not returned: a
+	 * caller that cares flushes first. */
+	void (*close)(void *state);
+};
+
+struct bdev;
+
+/*
+ * Wrap a layer. The new device owns state from now on (close() is called by bdev_free(), and
+ * also here if allocation fails). size is the device size in bytes; write_align (a power of two,
+ * 1 = any) is the write alignment the layer demands. writable = false makes bdev_write() fail
+ * with -EROFS. -EINVAL (bad align, writable without ops->write), -ENOMEM.
+ */
+_must_check_ int bdev_new(const struct bdev_ops *ops, void *state, uint64_t size,
+			  uint32_t write_align, bool writable, struct bdev **ret) _nonnull_(1, 6);
+/* close() the layer and free the wrapper. NULL-safe. Not thread-safe against other calls. */
+void bdev_free(struct bdev *b);
+DEFINE_CLEANUP_FUNC(struct bdev, bdev_free)
+
+uint64_t bdev_size(const struct bdev *b) _nonnull_(1);
+bool bdev_is_writable(const struct bdev *b) _nonnull_(1);
+uint32_t bdev_write_align(const struct bdev *b) _nonnull_(1);
+const char *bdev_name(const struct bdev *b) _nonnull_(1);
+/* The layer's state, for a module that needs to recognise its own device (e.g. cache stats);
+ * NULL when ops is not the device's ops table. */
+void *bdev_state(const struct bdev *b, const struct bdev_ops *ops) _nonnull_(1, 2);
+
+/* Read len bytes at off into buf. 0, -EINVAL (out of range), or the layer's error. */
+_must_check_ int bdev_read(struct bdev *b, void *buf, size_t len, uint64_t off) _nonnull_(1);
+/* Write len bytes at off. 0, -EROFS, -EINVAL (range or alignment), or the layer's error. */
+_must_check_ int bdev_write(struct bdev *b, const void *buf, size_t len, uint64_t off) _nonnull_(1);
+/* Make every write so far durable. 0 or the layer's error (-EIO on a lost write-back). */
+_must_check_ int bdev_flush(struct bdev *b) _nonnull_(1);
+
+/*
+ * `file` layer: a local regular file or block device, read with pread and written with pwrite;
+ * flush is fsync. rw = false opens O_RDONLY and the device is read-only. Returns -errno from
+ * open/fstat, -EINVAL for something that is neither a file nor a block device.
+ */
+_must_check_ int bdev_file_open(const char *path, bool rw, struct bdev **ret) _nonnull_(1, 3);

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+//
+// faultproxy.mjs - an HTTP proxy for tests that injects faults in front of a loopback service
+// (Azurite). Listens on 127.0.0.1 only.
+//
+//   node faultproxy.mjs --target PORT --port-file FILE [--seed N] [--latency-ms N]
+//                       [--bandwidth BYTES_PER_S] [--only-ranged] [FAULT=PROBABILITY ...]
+//
+// Faults (each picked per request with its probability, at most one per request):
+//   503       answer 503 ServerBusy with Retry-After: 1 (the request never reaches the target)
+//   500       answer 500 InternalError
+//   reset     forward, then destroy the connection halfway through the response body
+//   truncate  forward, send the headers and half the body, then close the connection
+//   flip      forward, flip one byte of the response body (length and headers unchanged)
+// --latency-ms delays every request; --bandwidth caps each response body's rate;
+// --only-ranged applies faults only to GETs with x-ms-range (reads), so setup calls stay clean.
+// Counters: GET /__faultproxy/stats answers {"requests":N,"503":N,...} as JSON.
+
+import { writeFileSync, renameSync } from 'node:fs';
+import http from 'node:http';
+
+const args = process.argv.slice(2);
+const opt = { seed: 1, latency: 0, bandwidth: 0, onlyRanged: false, faults: {} };
+let target, portFile;
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === '--target') target = Number(args[++i]);
+  else if (a === '--port-file') portFile = args[++i];
+  else if (a === '--seed') opt.seed = Number(args[++i]);
+  else if (a === '--latency-ms') opt.latency = Number(args[++i]);
+  else if (a === '--bandwidth') opt.bandwidth = Number(args[++i]);
+  else if (a === '--only-ranged') opt.onlyRanged = true;
+  else if (/^(503|500|reset|truncate|flip)=[0-9.]+$/.test(a)) {
+    const [k, v] = a.split('=');
+    opt.faults[k] = Number(v);
+  } else {
+    process.stderr.write(`faultproxy: unknown argument ${a}\n`);
+    process.exit(2);
+  }
+}
+if (!target || !portFile) {
+  process.stderr.write('usage: faultproxy.mjs --target PORT --port-file FILE [options] [FAULT=P ...]\n');
+  process.exit(2);
+}
+
+// xorshift32: reproducible fault sequences for a given seed.
+let state = opt.seed >>> 0 || 1;
+function random() {
+  state ^= state << 13; state >>>= 0;
+  state ^= state >>> 17;
+  state ^= state << 5; state >>>= 0;
+  return state / 4294967296;
+}
+
+const stats = { requests: 0, clean: 0 };
+function pickFault(req) {
+  if (opt.onlyRanged && !(req.method === 'GET' && req.headers['x-ms-range'])) return null;
+  let x = random();
+  for (const [k, p] of Object.entries(opt.faults)) {
+    if (x < p) return k;
+    x -= p;
+  }
+  return null;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function sendBody(res, body, fault) {
+  let end = body.length;
+  if (fault === 'reset' || fault === 'truncate') end = Math.floor(body.length / 2);
+  if (fault === 'flip' && body.length > 0) {
+    body = Buffer.from(body);
+    body[Math.floor(random() * body.length)] ^= 0x5a;
+  }
+  const step = opt.bandwidth > 0 ? Math.max(1024, Math.floor(opt.bandwidth / 20)) : end;
+  for (let off = 0; off < end; off += step) {
+    res.write(body.subarray(off, Math.min(end, off + step)));
+    if (opt.bandwidth > 0) await sleep((1000 * step) / opt.bandwidth);
+  }
+  if (fault === 'reset') res.socket?.resetAndDestroy ? res.socket.resetAndDestroy() : res.destroy();
+  else if (fault === 'truncate') res.socket?.end(), res.destroy();
+  else res.end();
+}
+
+function forward(req, reqBody) {
+  return new Promise((resolve, reject) => {
+    const up = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url,
+                              headers: req.headers }, (r) => {
+      const chunks = [];
+      r.on('data', (c) => chunks.push(c));
+      r.on('end', () => resolve({ status: r.statusCode, headers: r.headers, body: Buffer.concat(chunks) }));
+      r.on('error', reject);
+    });
+    up.on('error', reject);
+    up.end(reqBody);
+  });
+}
+
+async function handle(req, res) {
+  if (req.url === '/__faultproxy/stats') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(stats));
+    return;
+  }
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  stats.requests++;
+  const fault = pickFault(req);
+  stats[fault ?? 'clean'] = (stats[fault ?? 'clean'] || 0) + 1;
+  if (opt.latency) await sleep(opt.latency);
+  if (fault === '503' || fault === '500') {
+    const code = fault === '503' ? 'ServerBusy' : 'InternalError';
+    res.writeHead(Number(fault), { 'x-ms-error-code': code, 'retry-after': '1', 'content-length': 0 });
+    res.end();
+    return;
+  }
+  const up = await forward(req, Buffer.concat(chunks));
+  res.writeHead(up.status, up.headers);
+  await sendBody(res, up.body, fault);
+}
+
+const server = http.createServer((req, res) => {
+  handle(req, res).catch((e) => {
+    process.stderr.write(`faultproxy: ${e.message}\n`);
+    res.destroy();
+  });
+});
+server.listen(0, '127.0.0.1', () => {
+  writeFileSync(`${portFile}.tmp`, String(server.address().port));
+  renameSync(`${portFile}.tmp`, portFile);
+});
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));

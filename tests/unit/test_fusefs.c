@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The FUSE frontend over an in-memory device: a real mount in a temporary directory (needs
+ * /dev/fuse and the right to mount; the tests pass vacuously with a note when that is missing).
+ * Covers sizes, reads, writes, fsync reaching the device's flush, a failing flush coming back
+ * as EIO, and the refusals (read-only, past the end, truncation).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sealmount/fusefs.h"
+#include "unit.h"
+
+#define DEV_SIZE (1024 * 1024 + 512)
+
+static uint8_t mem[DEV_SIZE];
+static int flushes;
+static int flush_result;
+
+static int mem_read(void *s, void *buf, size_t len, uint64_t off)
+{
+	memcpy(buf, mem + off, len);
+	return 0;
+}
+
+static int mem_write(void *s, const void *buf, size_t len, uint64_t off)
+{
+	memcpy(mem + off, buf, len);
+	return 0;
+}
+
+static int mem_flush(void *s)
+{
+	__atomic_add_fetch(&flushes, 1, __ATOMIC_SEQ_CST);
+	return flush_result;
+}
+
+static void mem_close(void *s)
+{
+}
+
+static const struct bdev_ops mem_ops = { .name = "mem",
+					 .read = mem_read,
+					 .write = mem_write,
+					 .flush = mem_flush,
+					 .close = mem_close };
+
+struct mount {
+	char dir[64];
+	char path[96];
+	struct bdev *dev;
+	struct fusefs *fs;
+	pthread_t thread;
+	int run_result;
+};
+
+static void *run_thread(void *p)
+{
+	struct mount *m = p;
+
+	m->run_result = fusefs_run(m->fs);
+	return NULL;
+}
+
+/* Mount; false (test skipped) when FUSE is not usable here. */
+static bool mount_mem(struct mount *m, bool rw)
+{
+	struct fusefs_options o = { .rw = rw, .max_threads = 4 };
+
+	for (size_t i = 0; i < sizeof(mem); i++)
+		mem[i] = (uint8_t)(i * 13 + 1);
+	flushes = 0;
+	flush_result = 0;
+	snprintf(m->dir, sizeof(m->dir), "/tmp/test_fusefs.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(m->dir));
+	snprintf(m->path, sizeof(m->path), "%s/%s", m->dir, FUSEFS_FILE_NAME);
+	ck_assert_int_eq(bdev_new(&mem_ops, NULL, DEV_SIZE, 1, true, &m->dev), 0);
+	if (access("/dev/fuse", R_OK | W_OK) < 0 || fusefs_new(m->dev, m->dir, &o, &m->fs) < 0) {
+		fprintf(stderr, "test_fusefs: FUSE not usable here, skipping\n");
+		bdev_free(m->dev);
+		rmdir(m->dir);
+		return false;
+	}
+	ck_assert_int_eq(pthread_create(&m->thread, NULL, run_thread, m), 0);
+	return true;
+}
+
+static void unmount_mem(struct mount *m)
+{
+	ck_assert_int_eq(umount2(m->dir, MNT_DETACH), 0);
+	pthread_join(m->thread, NULL);
+	ck_assert_int_eq(m->run_result, 0);
+	fusefs_free(m->fs);
+	bdev_free(m->dev);
+	rmdir(m->dir);
+}
+
+START_TEST(fusefs_serves_one_file)
+{
+	struct mount m;
+	struct stat st;
+	uint8_t buf[5000];
+	int fd;
+
+	if (!mount_mem(&m, false))
+		return;
+	ck_assert_int_eq(stat(m.path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_size, DEV_SIZE);
+	fd = open(m.path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf), 777), (ssize_t)sizeof(buf));
+	ck_assert_mem_eq(buf, mem + 777, sizeof(buf));
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf), DEV_SIZE - 100), 100); /* short at the end */
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf), DEV_SIZE), 0);
+	close(fd);
+	errno = 0;
+	ck_assert_int_lt(open(m.path, O_RDWR), 0);
+	ck_assert_int_eq(errno, EROFS);
+	snprintf(m.path, sizeof(m.path), "%s/other", m.dir);
+	errno = 0;
+	ck_assert_int_lt(open(m.path, O_RDONLY), 0);
+	ck_assert_int_eq(errno, ENOENT);
+	unmount_mem(&m);
+}
+END_TEST
+
+START_TEST(fusefs_write_fsync_reaches_device)
+{
+	struct mount m;
+	uint8_t buf[3000];
+	int fd;
+
+	if (!mount_mem(&m, true))
+		return;
+	fd = open(m.path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	memset(buf, 0xC3, sizeof(buf));
+	ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), 4097), (ssize_t)sizeof(buf));
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_ge(flushes, 1);
+	ck_assert_mem_eq(mem + 4097, buf, sizeof(buf));
+	errno = 0;
+	ck_assert_int_eq(pwrite(fd, buf, 10, DEV_SIZE), -1); /* the file cannot grow */
+	ck_assert_int_eq(errno, EFBIG);
+	flush_result = -EIO; /* a lost write-back must reach the writer */
+	errno = 0;
+	ck_assert_int_eq(fsync(fd), -1);
+	ck_assert_int_eq(errno, EIO);
+	flush_result = 0;
+	close(fd);
+	errno = 0;
+	ck_assert_int_lt(open(m.path, O_RDWR | O_TRUNC), 0);
+	ck_assert_int_eq(errno, EPERM);
+	unmount_mem(&m);
+}
+END_TEST
+
+START_TEST(fusefs_rejects_rw_on_readonly_device)
+{
+	struct bdev *dev = NULL;
+	struct fusefs *fs = NULL;
+	struct fusefs_options o = { .rw = true };
+
+	ck_assert_int_eq(bdev_new(&mem_ops, NULL, DEV_SIZE, 1, false, &dev), 0);
+	ck_assert_int_eq(fusefs_new(dev, "/tmp", &o, &fs), -EROFS);
+	ck_assert_ptr_null(fs);
+	bdev_free(dev);
+}
+END_TEST
+
+static Suite *fusefs_suite(void)
+{
+	Suite *s = suite_create("fusefs");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, fusefs_serves_one_file);
+	tcase_add_test(tc, fusefs_write_fsync_reaches_device);
+	tcase_add_test(tc, fusefs_rejects_rw_on_readonly_device);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(fusefs_suite)
