@@ -7,19 +7,15 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <getopt.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
+#include "sealmount/attest.h"
 #include "sealmount/buf.h"
-#include "sealmount/codec.h"
 #include "sealmount/jsonx.h"
 #include "sealmount/log.h"
 #include "sealmount/maa.h"
-#include "sealmount/snp_source.h"
-#include "sealmount/uvmctx.h"
 
 struct attest_args {
 	const char *maa;
@@ -30,21 +26,6 @@ struct attest_args {
 	enum maa_api_version api;
 	bool claims;
 };
-
-/* What REPORT_DATA binds: our key's JWK set, or the bytes of --runtime-data. */
-struct runtime {
-	struct maa_runtime_key *key; /* NULL with --runtime-data */
-	struct buf file;
-	const void *data;
-	size_t len;
-	bool binary;
-};
-
-static void runtime_done(struct runtime *rt)
-{
-	maa_runtime_key_free(rt->key);
-	buf_done(&rt->file);
-}
 
 static int read_file_capped(const char *path, struct buf *b)
 {
@@ -65,155 +46,20 @@ static int read_file_capped(const char *path, struct buf *b)
 	return 0;
 }
 
-static int runtime_load(const struct attest_args *a, struct runtime *rt)
+/* --runtime-data FILE: bind these bytes; a JSON object goes as dataType JSON (MAA re-emits it
+ * as x-ms-runtime), anything else as Binary. */
+static int runtime_load(const char *path, struct buf *b, bool *ret_binary)
 {
 	_cleanup_json_ json_t *probe = NULL;
 	int r;
 
-	buf_init(&rt->file, MAA_RUNTIME_DATA_MAX);
-	if (!a->runtime_file) {
-		r = maa_runtime_key_generate(MAA_RUNTIME_KEY_BITS, &rt->key);
-		if (r < 0)
-			return log_error_errno(r, "Cannot generate the ephemeral RSA key: %m");
-		rt->data = maa_runtime_key_jwks(rt->key, &rt->len);
-		return 0;
-	}
-	r = read_file_capped(a->runtime_file, &rt->file);
+	r = read_file_capped(path, b);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read runtime data from %s (at most %u bytes): %m",
-				       a->runtime_file, MAA_RUNTIME_DATA_MAX);
-	if (rt->file.len == 0)
-		return log_error_errno(-EINVAL, "Runtime data file %s is empty", a->runtime_file);
-	rt->data = rt->file.data;
-	rt->len = rt->file.len;
-	/* A JSON object goes as dataType JSON (MAA re-emits it as x-ms-runtime), else Binary. */
-	rt->binary = jsonx_load_object(rt->data, rt->len, MAA_RUNTIME_DATA_MAX, &probe) < 0;
-	return 0;
-}
-
-static int report_error(int r, const struct snp_device_status *st, const uint64_t tcb[2])
-{
-	char msg[512];
-
-	if (r == -EBADMSG && tcb[0] != tcb[1])
-		return log_error_errno(r,
-				       "SNP reported TCB %016llx does not match the certificate "
-				       "TCB %016llx, even after refreshing the certificates",
-				       (unsigned long long)tcb[0], (unsigned long long)tcb[1]);
-	if (r == -ENOENT)
-		return log_error_errno(r, "No VCEK certificates for the report: the UVM security "
-					  "context has none (host-amd-cert-base64)");
-	snp_device_strerror(r, st, msg, sizeof(msg));
-	return log_error_errno(r, "Cannot get an SNP report: %s", msg);
-}
-
-/* The UVM endorsement (reference-info) when running on the device; optional. */
-static void load_endorsement(bool simulated, struct uvm_context *ctx)
-{
-	int r;
-
-	if (simulated)
-		return;
-	r = uvm_context_load(NULL, ctx);
-	if (r < 0)
-		log_debug_errno(r, "No UVM security context, sending no endorsements: %m");
-}
-
-static int get_evidence(const struct attest_args *a, struct http_client *http,
-			const uint8_t rd[MAA_REPORT_DATA_SIZE], struct snp_evidence *ev,
-			bool *ret_simulated)
-{
-	_cleanup_(snp_source_freep) struct snp_source *src = NULL;
-	struct snp_evidence_config cfg = { .http = http };
-	struct snp_device_status st = {};
-	uint64_t tcb[2] = { 0, 0 };
-	int r;
-
-	r = snp_source_open(a->snp, &src);
-	if (r < 0)
-		return log_error_errno(r, "Cannot open SNP report source '%s': %m", a->snp);
-	*ret_simulated = snp_source_is_simulated(src);
-	r = snp_evidence_get(src, &cfg, rd, ev, &st, tcb);
-	if (r < 0)
-		return report_error(r, &st, tcb);
-	return 0;
-}
-
-static int post_evidence(struct maa_client *mc, const struct snp_evidence *ev,
-			 const struct runtime *rt, const struct uvm_context *ctx, const char *nonce,
-			 char **ret_token)
-{
-	_cleanup_free_ char *chain = NULL;
-	const char *id, *err;
-	int r;
-
-	r = snp_evidence_chain_pem(ev, &chain);
-	if (r < 0)
-		return log_error_errno(r, "Cannot assemble the VCEK chain: %m");
-	r = maa_client_attest(
-		mc,
-		&(struct maa_evidence){ .report = ev->raw,
-					.report_len = sizeof(ev->raw),
-					.vcek_chain_pem = chain,
-					.vcek_chain_len = strlen(chain),
-					.uvm_endorsement = ctx->reference_info,
-					.uvm_endorsement_len = ctx->reference_info_len,
-					.runtime_data = rt->data,
-					.runtime_data_len = rt->len,
-					.runtime_data_binary = rt->binary,
-					.nonce = nonce },
-		ret_token);
-	if (r >= 0)
-		return 0;
-	id = maa_client_last_request_id(mc);
-	err = maa_client_last_error(mc);
-	if (r != -EPERM && r != -EACCES)
-		return log_error_errno(r, "Attestation by %s failed: %m%s%s%s%s%s",
-				       maa_client_base(mc), err ? " - MAA says: " : "",
-				       err ? err : "", id ? " (x-ms-request-id " : "", id ? id : "",
-				       id ? ")" : "");
-	return log_error_errno(r,
-			       "%s refused the evidence%s%s%s%s%s. Check the endpoint, its "
-			       "attestation policy, the container policy (host data) and that the "
-			       "guest is not debuggable",
-			       maa_client_base(mc), err ? ": " : "", err ? err : "",
-			       id ? " (x-ms-request-id " : "", id ? id : "", id ? ")" : "");
-}
-
-static const char *validate_hint(const char *failed)
-{
-	if (streq(failed, "signature"))
-		return "the token is not signed by a key the endpoint publishes at /certs";
-	if (streq(failed, "validity period"))
-		return "check this machine's clock";
-	if (streq(failed, "issuer"))
-		return "the token names another issuer than the configured endpoint";
-	return "the token does not describe this report and key";
-}
-
-static int validate(struct maa_client *mc, const char *token, const uint8_t *rd,
-		    const struct runtime *rt, const char *nonce, json_t **ret_claims)
-{
-	_cleanup_(jwk_set_freep) struct jwk_set *signers = NULL;
-	const char *failed = "?";
-	int r;
-
-	r = maa_client_get_signers(mc, &signers);
-	if (r < 0)
-		return log_error_errno(r, "Cannot get MAA's signing keys from %s/certs: %m",
-				       maa_client_base(mc));
-	r = maa_token_validate(
-		token, strlen(token), signers,
-		&(struct maa_expect){ .issuer = maa_client_base(mc),
-				      .report_data = rd,
-				      .runtime_key = rt->key ? maa_runtime_key_pkey(rt->key) : NULL,
-				      .nonce = nonce,
-				      .now = time(NULL),
-				      .skew = MAA_TOKEN_SKEW_S },
-		ret_claims, &failed);
-	if (r < 0)
-		return log_error_errno(r, "MAA token refused, check '%s' failed (%s): %m", failed,
-				       validate_hint(failed));
+				       path, MAA_RUNTIME_DATA_MAX);
+	if (b->len == 0)
+		return log_error_errno(-EINVAL, "Runtime data file %s is empty", path);
+	*ret_binary = jsonx_load_object(b->data, b->len, MAA_RUNTIME_DATA_MAX, &probe) < 0;
 	return 0;
 }
 
@@ -260,51 +106,34 @@ static int print_result(const char *token, json_t *claims, bool want_claims)
 static int do_attest(const struct attest_args *a)
 {
 	_cleanup_(http_client_freep) struct http_client *http = NULL;
-	_cleanup_(maa_client_freep) struct maa_client *mc = NULL;
-	_cleanup_(runtime_done) struct runtime rt = {};
-	_cleanup_(snp_evidence_done) struct snp_evidence ev = {};
-	_cleanup_(uvm_context_done) struct uvm_context ctx = {};
-	_cleanup_free_ char *token = NULL;
-	_cleanup_json_ json_t *claims = NULL;
-	uint8_t rd[MAA_REPORT_DATA_SIZE], nonce_raw[16];
-	char nonce[2 * sizeof(nonce_raw) + 1];
-	bool simulated = false;
+	_cleanup_(attest_result_done) struct attest_result res = {};
+	_cleanup_(buf_done) struct buf file;
+	struct attest_params p = { .maa = a->maa, .api = a->api, .snp = a->snp, .nonce = true };
 	int r;
 
+	buf_init(&file, MAA_RUNTIME_DATA_MAX);
 	r = http_client_new(&(struct http_options){ .ca_file = a->ca_file, .max_retries = 3 },
 			    &http);
 	if (r < 0)
 		return log_error_errno(r, "Cannot set up HTTP: %m");
-	r = maa_client_new(http, a->maa, a->api, &mc);
-	if (r < 0)
-		return log_error_errno(r,
-				       "Invalid MAA endpoint '%s' (a host name, or https://HOST; "
-				       "plain http only to loopback): %m",
-				       a->maa);
-	r = runtime_load(a, &rt);
-	if (r < 0)
-		return r;
-	maa_report_data(rt.data, rt.len, rd);
-	r = get_evidence(a, http, rd, &ev, &simulated);
+	p.http = http;
+	if (a->runtime_file) {
+		r = runtime_load(a->runtime_file, &file, &p.runtime_binary);
+		if (r < 0)
+			return r;
+		p.runtime_data = file.data;
+		p.runtime_len = file.len;
+	}
+	r = attest_run(&p, &res);
 	if (r < 0)
 		return r;
 	if (a->report_out) {
-		r = save_report(a->report_out, ev.raw, sizeof(ev.raw));
+		r = save_report(a->report_out, res.report, sizeof(res.report));
 		if (r < 0)
 			return r;
 	}
-	load_endorsement(simulated, &ctx);
-	if (RAND_bytes(nonce_raw, sizeof(nonce_raw)) != 1)
-		return log_error_errno(-EIO, "No randomness for the nonce");
-	hex_encode(nonce_raw, sizeof(nonce_raw), nonce);
-	r = post_evidence(mc, &ev, &rt, &ctx, nonce, &token);
-	if (r < 0)
-		return r;
-	r = validate(mc, token, rd, &rt, nonce, &claims);
-	if (r < 0)
-		return r;
-	warn_debuggable(claims);
-	return print_result(token, claims, a->claims);
+	warn_debuggable(res.claims);
+	return print_result(res.token, res.claims, a->claims);
 }
 
 static int parse(int argc, char **argv, struct attest_args *a)
@@ -324,7 +153,7 @@ static int parse(int argc, char **argv, struct attest_args *a)
 
 	*a = (struct attest_args){ .snp = "device", .api = MAA_API_2022_08_01 };
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			cli_print_usage(&cmd_attest, stdout);
@@ -353,7 +182,7 @@ static int parse(int argc, char **argv, struct attest_args *a)
 						       optarg);
 			break;
 		default:
-			return cli_usage_error("attest", "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option("attest", c, argv);
 		}
 	}
 	if (optind != argc)

@@ -11,11 +11,10 @@
 #include <unistd.h>
 
 #include "key_util.h"
+#include "sealmount/attest.h"
 #include "sealmount/codec.h"
 #include "sealmount/hsm.h"
 #include "sealmount/log.h"
-#include "sealmount/snp_source.h"
-#include "sealmount/uvmctx.h"
 
 #define BEARER_FILE_MAX (IMDS_TOKEN_MAX + 2)
 
@@ -27,119 +26,20 @@ void key_attested_done(struct key_attested *a)
 	*a = (struct key_attested){};
 }
 
-static int evidence(struct http_client *http, const char *snp, const uint8_t *rd,
-		    struct snp_evidence *ev, bool *ret_simulated)
-{
-	_cleanup_(snp_source_freep) struct snp_source *src = NULL;
-	struct snp_device_status st = {};
-	uint64_t tcb[2] = { 0, 0 };
-	char msg[512];
-	int r;
-
-	r = snp_source_open(snp, &src);
-	if (r < 0)
-		return log_error_errno(r, "Cannot open SNP report source '%s': %m", snp);
-	*ret_simulated = snp_source_is_simulated(src);
-	r = snp_evidence_get(src, &(struct snp_evidence_config){ .http = http }, rd, ev, &st, tcb);
-	if (r == -EBADMSG && tcb[0] != tcb[1])
-		return log_error_errno(r,
-				       "SNP reported TCB %016llx does not match the certificate "
-				       "TCB %016llx",
-				       (unsigned long long)tcb[0], (unsigned long long)tcb[1]);
-	if (r < 0) {
-		snp_device_strerror(r, &st, msg, sizeof(msg));
-		return log_error_errno(r, "Cannot get an SNP report: %s", msg);
-	}
-	return 0;
-}
-
-static int post(struct maa_client *mc, const struct snp_evidence *ev, const struct uvm_context *ctx,
-		const struct maa_runtime_key *key, char **ret)
-{
-	_cleanup_free_ char *chain = NULL;
-	const char *jwks, *err, *id;
-	size_t jl;
-	int r;
-
-	r = snp_evidence_chain_pem(ev, &chain);
-	if (r < 0)
-		return log_error_errno(r, "Cannot assemble the VCEK chain: %m");
-	jwks = maa_runtime_key_jwks(key, &jl);
-	r = maa_client_attest(
-		mc,
-		&(struct maa_evidence){ .report = ev->raw,
-					.report_len = sizeof(ev->raw),
-					.vcek_chain_pem = chain,
-					.vcek_chain_len = strlen(chain),
-					.uvm_endorsement = ctx->reference_info,
-					.uvm_endorsement_len = ctx->reference_info_len,
-					.runtime_data = jwks,
-					.runtime_data_len = jl },
-		ret);
-	if (r >= 0)
-		return 0;
-	err = maa_client_last_error(mc);
-	id = maa_client_last_request_id(mc);
-	return log_error_errno(r, "Attestation by %s failed: %m%s%s%s%s%s", maa_client_base(mc),
-			       err ? " - MAA says: " : "", err ? err : "",
-			       id ? " (x-ms-request-id " : "", id ? id : "", id ? ")" : "");
-}
-
-static int validate(struct maa_client *mc, const uint8_t *rd, struct key_attested *a)
-{
-	_cleanup_(jwk_set_freep) struct jwk_set *signers = NULL;
-	const char *failed = "?";
-	int r;
-
-	r = maa_client_get_signers(mc, &signers);
-	if (r < 0)
-		return log_error_errno(r, "Cannot get MAA's signing keys from %s/certs: %m",
-				       maa_client_base(mc));
-	r = maa_token_validate(a->token, strlen(a->token), signers,
-			       &(struct maa_expect){ .issuer = maa_client_base(mc),
-						     .report_data = rd,
-						     .runtime_key = maa_runtime_key_pkey(a->key),
-						     .now = time(NULL),
-						     .skew = MAA_TOKEN_SKEW_S },
-			       &a->claims, &failed);
-	if (r < 0)
-		return log_error_errno(r, "MAA token refused, check '%s' failed: %m", failed);
-	return 0;
-}
-
 int key_attest(struct http_client *http, const char *maa, const char *snp, struct key_attested *ret)
 {
-	_cleanup_(maa_client_freep) struct maa_client *mc = NULL;
-	_cleanup_(snp_evidence_done) struct snp_evidence ev = {};
-	_cleanup_(uvm_context_done) struct uvm_context ctx = {};
-	_cleanup_(key_attested_done) struct key_attested a = {};
-	uint8_t rd[MAA_REPORT_DATA_SIZE];
-	const char *jwks;
-	bool simulated = false;
-	size_t jl;
+	_cleanup_(attest_result_done) struct attest_result res = {};
 	int r;
 
-	r = maa_client_new(http, maa, MAA_API_2022_08_01, &mc);
-	if (r < 0)
-		return log_error_errno(r, "Invalid MAA endpoint '%s': %m", maa);
-	r = maa_runtime_key_generate(MAA_RUNTIME_KEY_BITS, &a.key);
-	if (r < 0)
-		return log_error_errno(r, "Cannot generate the ephemeral RSA key: %m");
-	jwks = maa_runtime_key_jwks(a.key, &jl);
-	maa_report_data(jwks, jl, rd);
-	r = evidence(http, snp, rd, &ev, &simulated);
+	r = attest_run(
+		&(struct attest_params){
+			.http = http, .maa = maa, .api = MAA_API_2022_08_01, .snp = snp },
+		&res);
 	if (r < 0)
 		return r;
-	if (!simulated && uvm_context_load(NULL, &ctx) < 0)
-		log_debug("No UVM security context, sending no endorsements");
-	r = post(mc, &ev, &ctx, a.key, &a.token);
-	if (r < 0)
-		return r;
-	r = validate(mc, rd, &a);
-	if (r < 0)
-		return r;
-	*ret = a;
-	a = (struct key_attested){};
+	ret->key = TAKE_PTR(res.key);
+	ret->token = TAKE_PTR(res.token);
+	ret->claims = TAKE_PTR(res.claims);
 	return 0;
 }
 
