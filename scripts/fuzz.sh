@@ -31,6 +31,7 @@ targets() {
 extra_seeds() {
 	case "$1" in
 	snp_report) ls ../shared/testdata/ms-reference/snp_report.bin 2>/dev/null || true ;;
+	thim) ls ../shared/testdata/ms-reference/uvm_host_amd_certificate.json 2>/dev/null || true ;;
 	esac
 }
 
