@@ -87,7 +87,8 @@ fi
 
 if [ $run_valgrind -eq 1 ]; then
 	echo "=== test (build, valgrind memcheck): unit"
-	meson test -C build --setup valgrind --suite unit --print-errorlogs --num-processes 2 \
+	meson test -C build --setup valgrind --suite unit --no-suite no-valgrind --print-errorlogs \
+		--num-processes 2 \
 		--logbase testlog-valgrind || rc=1
 fi
 
