@@ -26,6 +26,8 @@ fi
 cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
 cp /etc/apt/sources.list.d/*.sources "$root/etc/apt/sources.list.d/" 2>/dev/null || true
 chroot "$root" update-ca-certificates >/dev/null 2>&1
+# debootstrap leaves no /etc/hosts; every real Debian machine has one naming localhost.
+[ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 
 mnts=()
 umount_all() { for ((i = ${#mnts[@]} - 1; i >= 0; i--)); do umount -l "${mnts[i]}" 2>/dev/null || true; done; }

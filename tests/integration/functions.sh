@@ -17,6 +17,8 @@
 set -euo pipefail
 
 : "${EMULATORS:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../emulators" && pwd)}"
+# Debian 12's Node.js 18 lacks global WebCrypto and prefers ::1 for localhost: preload a shim.
+export NODE_OPTIONS="--require=$EMULATORS/node18-preload.cjs${NODE_OPTIONS:+ $NODE_OPTIONS}"
 
 _cleanups=()
 _exit_rc=0
