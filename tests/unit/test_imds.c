@@ -59,8 +59,9 @@ static void serve_one(struct server *s, int c)
 		       "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
 		       "Connection: close\r\n\r\n%s",
 		       r->status, strlen(r->body), r->body);
+	/* Count before answering: once the client has the answer the test reads the counter. */
+	__atomic_add_fetch(&s->served, 1, __ATOMIC_SEQ_CST);
 	ck_assert_int_eq(write(c, out, (size_t)len), len);
-	s->served++;
 }
 
 static void *server_main(void *arg)
