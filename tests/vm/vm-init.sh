@@ -44,9 +44,25 @@ mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t tmpfs tmpfs /newroot/run
+# /tmp is a fresh tmpfs (cryptsetup needs a real local file system for its headers), but the
+# job may live under the host's /tmp (a CI clone, say): keep the overlay's view of /tmp at
+# /.host-tmp and bring back the top-level entries vm-run.sh lists in $job/host-tmp.
+mkdir -p /newroot/.host-tmp
+mount -o bind /newroot/tmp /newroot/.host-tmp
 mount -t tmpfs -o size=75% tmpfs /newroot/tmp
 mkdir -p "/newroot$job"
 mount -t 9p -o "$opts" job "/newroot$job" || fail "cannot mount the job share"
+if [ -f "/newroot$job/host-tmp" ]; then
+	while read -r name; do
+		src="/newroot/.host-tmp/$name"
+		if [ -L "$src" ]; then
+			ln -s "$(readlink "$src")" "/newroot/tmp/$name"
+		elif [ -d "$src" ]; then
+			mkdir -p "/newroot/tmp/$name"
+			mount -o bind "$src" "/newroot/tmp/$name"
+		fi
+	done <"/newroot$job/host-tmp"
+fi
 # Loopback only: the stand-ins listen on 127.0.0.1.
 chroot /newroot /sbin/ip link set lo up 2>/dev/null || ip link set lo up
 

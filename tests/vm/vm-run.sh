@@ -115,6 +115,14 @@ job=$(mktemp -d "${TMPDIR:-/tmp}/sealmount-vm-job.XXXXXX")
 	printf ' %q' "$@"
 	printf '\n'
 } >"$job/cmd.sh"
+# Top-level /tmp entries the job needs from the host (its directory, the build, the scripts it
+# runs, ../shared): vm-init.sh binds them over the VM's own tmpfs /tmp.
+for p in "$PWD" "${BUILD_DIR:-}" "${EMULATORS:-}" "${SEALMOUNT:-}" "${SEALMOUNT_TESTDATA:-}" \
+	"${SEALMOUNT_SHARED_TESTDATA:-}" "$@"; do
+	case "$p" in
+	/tmp/?*) p=${p#/tmp/}; echo "${p%%/*}" ;;
+	esac
+done | sort -u >"$job/host-tmp"
 
 start=$(date +%s%N)
 rc=0
