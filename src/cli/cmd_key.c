@@ -261,41 +261,20 @@ static int release_error(int r, struct hsm_client *hc, struct skr_auth *auth,
 
 static int do_release(const struct key_args *a)
 {
-	_cleanup_(http_client_freep) struct http_client *http = NULL;
-	_cleanup_(hsm_client_freep) struct hsm_client *hc = NULL;
-	_cleanup_(skr_auth_freep) struct skr_auth *auth = NULL;
+	_cleanup_(key_session_close) struct key_session ks = {};
 	_cleanup_(key_attested_done) struct key_attested att = {};
 	_cleanup_(skr_result_done) struct skr_result res = {};
 	_cleanup_(skr_failure_done) struct skr_failure fail = {};
 	int r;
 
-	r = http_client_new(&(struct http_options){ .ca_file = a->ca_file, .max_retries = 4 },
-			    &http);
-	if (r < 0)
-		return log_error_errno(r, "Cannot set up HTTP: %m");
-	r = hsm_client_new(http, a->vault, &(struct hsm_client_options){ .ca_file = a->ca_file },
-			   &hc);
-	if (r < 0)
-		return log_error_errno(r,
-				       "Invalid vault endpoint '%s' (a host name or https://HOST"
-				       "[:PORT]; http only to loopback) or --ca-file: %m",
-				       a->vault);
-	r = key_auth_new(http,
-			 &(struct key_auth_args){ .vault = a->vault,
-						  .bearer_file = a->bearer_file,
-						  .imds = a->imds,
-						  .client_id = a->client_id,
-						  .federated_token_file = a->federated_token_file,
-						  .tenant_id = a->tenant_id,
-						  .authority = a->authority },
-			 &auth);
+	r = key_session_open(a, &ks);
 	if (r < 0)
 		return r;
-	r = key_attest(http, a->maa, a->snp, &att);
+	r = key_attest(ks.http, a->maa, a->snp, &att);
 	if (r < 0)
 		return r;
 	r = skr_release_passphrase(
-		hc, auth,
+		ks.hsm, ks.auth,
 		&(struct skr_release){ .name = a->kid,
 				       .version = a->version,
 				       .target = att.token,
@@ -306,7 +285,7 @@ static int do_release(const struct key_args *a)
 				       .kd = { .salt_hex = a->salt, .label = a->label } },
 		&res, &fail);
 	if (r < 0)
-		return release_error(r, hc, auth, a, att.claims, &fail);
+		return release_error(r, ks.hsm, ks.auth, a, att.claims, &fail);
 	r = key_write_secret_file(a->out, res.passphrase);
 	if (r < 0)
 		return r;

@@ -172,35 +172,19 @@ static int passphrase(const struct key_args *a, const struct import_key *k, stru
 
 static int upload(const struct key_args *a, const struct buf *body, json_t **ret)
 {
-	_cleanup_(http_client_freep) struct http_client *http = NULL;
-	_cleanup_(hsm_client_freep) struct hsm_client *hc = NULL;
-	_cleanup_(skr_auth_freep) struct skr_auth *auth = NULL;
+	_cleanup_(key_session_close) struct key_session ks = {};
 	_cleanup_(secret_freep) struct secret *bearer = NULL;
+	struct hsm_client *hc;
 	char what[1024];
 	int r;
 
-	r = http_client_new(&(struct http_options){ .ca_file = a->ca_file, .max_retries = 4 },
-			    &http);
-	if (r < 0)
-		return log_error_errno(r, "Cannot set up HTTP: %m");
-	r = hsm_client_new(http, a->vault, &(struct hsm_client_options){ .ca_file = a->ca_file },
-			   &hc);
-	if (r < 0)
-		return log_error_errno(r, "Invalid vault endpoint '%s' or --ca-file: %m", a->vault);
-	r = key_auth_new(http,
-			 &(struct key_auth_args){ .vault = a->vault,
-						  .bearer_file = a->bearer_file,
-						  .imds = a->imds,
-						  .client_id = a->client_id,
-						  .federated_token_file = a->federated_token_file,
-						  .tenant_id = a->tenant_id,
-						  .authority = a->authority },
-			 &auth);
+	r = key_session_open(a, &ks);
 	if (r < 0)
 		return r;
-	r = skr_auth_token(auth, false, &bearer);
+	hc = ks.hsm;
+	r = skr_auth_token(ks.auth, false, &bearer);
 	if (r < 0)
-		return key_auth_error(r, auth);
+		return key_auth_error(r, ks.auth);
 	r = hsm_client_import(hc, a->kid, body, (const char *)bearer->data, ret);
 	if (r >= 0)
 		return 0;

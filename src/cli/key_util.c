@@ -43,6 +43,47 @@ int key_attest(struct http_client *http, const char *maa, const char *snp, struc
 	return 0;
 }
 
+int key_session_open(const struct key_args *a, struct key_session *ret)
+{
+	_cleanup_(key_session_close) struct key_session s = {};
+	int r;
+
+	r = http_client_new(&(struct http_options){ .ca_file = a->ca_file, .max_retries = 4 },
+			    &s.http);
+	if (r < 0)
+		return log_error_errno(r, "Cannot set up HTTP: %m");
+	r = hsm_client_new(s.http, a->vault, &(struct hsm_client_options){ .ca_file = a->ca_file },
+			   &s.hsm);
+	if (r < 0)
+		return log_error_errno(r,
+				       "Invalid vault endpoint '%s' (a host name or https://HOST"
+				       "[:PORT]; http only to loopback) or --ca-file: %m",
+				       a->vault);
+	r = key_auth_new(s.http,
+			 &(struct key_auth_args){ .vault = a->vault,
+						  .bearer_file = a->bearer_file,
+						  .imds = a->imds,
+						  .client_id = a->client_id,
+						  .federated_token_file = a->federated_token_file,
+						  .tenant_id = a->tenant_id,
+						  .authority = a->authority },
+			 &s.auth);
+	if (r < 0)
+		return r;
+	*ret = s;
+	s = (struct key_session){};
+	return 0;
+}
+
+void key_session_close(struct key_session *s)
+{
+	/* The vault client and the token source use the HTTP client: free them first. */
+	skr_auth_free(s->auth);
+	hsm_client_free(s->hsm);
+	http_client_free(s->http);
+	*s = (struct key_session){};
+}
+
 #define READ_RESERVE (64u * 1024)
 
 int key_read_file(const char *path, size_t max, struct buf *b)

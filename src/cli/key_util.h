@@ -50,6 +50,22 @@ _must_check_ int key_auth_new(struct http_client *http, const struct key_auth_ar
 /* Log a failure to get a token (IMDS's answer included) and return r. */
 int key_auth_error(int r, struct skr_auth *a) _nonnull_(2);
 
+/* ---- a session with the vault: HTTP, the vault client and its bearer token ---- */
+
+struct key_args;
+struct key_session {
+	struct http_client *http;
+	struct hsm_client *hsm;
+	struct skr_auth *auth;
+};
+
+/* Set up HTTP (a->ca_file, retries), the vault client for a->vault and its token source (the
+ * --bearer-file token, else IMDS or workload identity). Logs on failure. On 0 the caller owns
+ * *ret (key_session_close). */
+_must_check_ int key_session_open(const struct key_args *a, struct key_session *ret)
+	_nonnull_(1, 2);
+void key_session_close(struct key_session *s) _nonnull_(1);
+
 /* ---- files ---- */
 
 /* Read a whole file of at most max bytes into b (initialised here; buf_done_wipe it). */
