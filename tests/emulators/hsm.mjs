@@ -28,19 +28,12 @@ import { writeFileSync } from 'node:fs';
 import https from 'node:https';
 
 import { createTestCa } from './testca.mjs';
+import { HttpError, readBody } from './httputil.mjs';
 
-const BODY_MAX = 1 << 20;
 const ENCS = { CKM_RSA_AES_KEY_WRAP: 'sha1', RSA_AES_KEY_WRAP_256: 'sha256', RSA_AES_KEY_WRAP_384: 'sha384' };
 const DEFAULT_ENC = 'CKM_RSA_AES_KEY_WRAP'; // inferred service default (ms-sidecar.md 0.3)
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 
-class HttpError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
 const badParam = (m) => new HttpError(400, 'BadParameter', m);
 const forbidden = (m) => new HttpError(403, 'Forbidden', m);
 
@@ -289,22 +282,6 @@ async function release(ctx, name, version, body, apiVersion) {
 }
 
 // ---- HTTP ----
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const parts = [];
-    let n = 0;
-    req.on('data', (c) => {
-      n += c.length;
-      if (n > BODY_MAX) {
-        reject(new HttpError(413, 'RequestTooLarge', 'request body too large'));
-        req.destroy();
-      } else parts.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts)));
-    req.on('error', reject);
-  });
-}
 
 function challenge(ctx) {
   return `Bearer authorization="https://login.microsoftonline.com/${TENANT}", resource="${ctx.opts.resource}"`;

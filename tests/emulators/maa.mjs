@@ -28,18 +28,11 @@ import {
   EvidenceError, builtinAmdRoots, isTurin, parseReport, pemCerts, selfSignedCert, splitTcb,
   verifyChain, verifyReportSignature,
 } from './snp-verify.mjs';
+import { HttpError, readBody } from './httputil.mjs';
 
-const BODY_MAX = 1 << 20;
 const API_VERSIONS = new Set(['2020-10-01', '2022-08-01', '2025-06-01']);
 const DEFAULT_POLICY = 'version=1.0; authorizationrules{=> permit();}; issuancerules{};';
 
-class HttpError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
 const bad = (msg) => new HttpError(400, 'InvalidParameter', msg);
 
 const b64url = (b) => Buffer.from(b).toString('base64url');
@@ -182,22 +175,6 @@ function makeClaims(opts, issuer, r, rep) {
   Object.assign(claims, snpClaims(rep));
   claims['x-ms-ver'] = '1.0';
   return claims;
-}
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const parts = [];
-    let n = 0;
-    req.on('data', (c) => {
-      n += c.length;
-      if (n > BODY_MAX) {
-        reject(new HttpError(413, 'RequestTooLarge', 'request body too large'));
-        req.destroy();
-      } else parts.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts)));
-    req.on('error', reject);
-  });
 }
 
 function sendJson(res, status, obj, requestId) {
