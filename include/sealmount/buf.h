@@ -32,6 +32,10 @@ void buf_done_wipe(struct buf *b) _nonnull_(1);
 _must_check_ int buf_append(struct buf *b, const void *p, size_t n) _nonnull_(1);
 _must_check_ int buf_append_str(struct buf *b, const char *s) _nonnull_(1, 2);
 _must_check_ int buf_printf(struct buf *b, const char *fmt, ...) _nonnull_(1, 2) _printf_(2, 3);
+/* Append the whole contents of the file at path (EINTR-safe; the stack chunk is wiped, so a
+ * secret file leaves no copy behind but b's own). -errno from open/read, -EFBIG past the cap
+ * (contents freed), -ENOMEM. */
+_must_check_ int buf_append_file(struct buf *b, const char *path) _nonnull_(1, 2);
 /* Hand the contents to the caller (free() them); the buffer is left empty. */
 uint8_t *buf_steal(struct buf *b, size_t *ret_len) _nonnull_(1);
 

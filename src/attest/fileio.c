@@ -13,26 +13,14 @@
 
 int attest_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	struct buf b;
-	uint8_t chunk[4096];
-	ssize_t n;
+	int e;
 
-	if (fd < 0)
-		return -errno;
 	buf_init(&b, max);
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			buf_done(&b);
-			return -errno;
-		}
-		int e = buf_append(&b, chunk, (size_t)n);
-		if (e < 0) {
-			buf_done(&b);
-			return e;
-		}
+	e = buf_append_file(&b, path);
+	if (e < 0) {
+		buf_done(&b);
+		return e;
 	}
 	if (b.len == 0) {
 		*ret = calloc(1, 1);

@@ -27,25 +27,6 @@ struct attest_args {
 	bool claims;
 };
 
-static int read_file_capped(const char *path, struct buf *b)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	uint8_t chunk[4096];
-	ssize_t n;
-	int r;
-
-	if (fd < 0)
-		return -errno;
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0)
-			return -errno;
-		r = buf_append(b, chunk, (size_t)n);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 /* --runtime-data FILE: bind these bytes; a JSON object goes as dataType JSON (MAA re-emits it
  * as x-ms-runtime), anything else as Binary. */
 static int runtime_load(const char *path, struct buf *b, bool *ret_binary)
@@ -53,7 +34,7 @@ static int runtime_load(const char *path, struct buf *b, bool *ret_binary)
 	_cleanup_json_ json_t *probe = NULL;
 	int r;
 
-	r = read_file_capped(path, b);
+	r = buf_append_file(b, path);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read runtime data from %s (at most %u bytes): %m",
 				       path, MAA_RUNTIME_DATA_MAX);

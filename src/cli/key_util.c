@@ -89,31 +89,16 @@ void key_session_close(struct key_session *s)
 int key_read_file(const char *path, size_t max, struct buf *b)
 {
 	static const uint8_t zeros[READ_RESERVE];
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	uint8_t chunk[4096];
-	ssize_t n;
 	int r;
 
 	buf_init(b, max);
-	if (fd < 0)
-		return -errno;
 	/* Allocate the room for small (secret) files at once: buf grows with realloc(), which
 	 * would leave unwiped copies behind. */
 	r = buf_append(b, zeros, max < READ_RESERVE ? max : READ_RESERVE);
 	if (r < 0)
 		return r;
 	b->len = 0;
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		r = buf_append(b, chunk, (size_t)n);
-		wipe(chunk, sizeof(chunk));
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return buf_append_file(b, path);
 }
 
 int key_write_secret_file(const char *path, const struct secret *s)

@@ -3,6 +3,7 @@
 #include "sealmount/buf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +90,24 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	va_end(ap);
 	b->len += (size_t)n;
 	return 0;
+}
+
+int buf_append_file(struct buf *b, const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	uint8_t chunk[4096];
+	ssize_t n;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (r == 0 && (n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		r = n < 0 ? -errno : buf_append(b, chunk, (size_t)n);
+	}
+	wipe(chunk, sizeof(chunk));
+	return r;
 }
 
 uint8_t *buf_steal(struct buf *b, size_t *ret_len)

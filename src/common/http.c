@@ -89,29 +89,6 @@ static int share_new(struct http_client *c)
 	return 0;
 }
 
-static int buf_append_file(struct buf *b, const char *path)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	uint8_t chunk[16384];
-	ssize_t n;
-	int r;
-
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
-		r = buf_append(b, chunk, (size_t)n);
-		if (r < 0)
-			return r;
-	}
-}
-
 /* CURLOPT_CAINFO_BLOB replaces CURLOPT_CAINFO, so the blob carries the system roots (from the
  * path libcurl was built with) followed by the extra file. */
 static int ca_bundle_build(struct buf *b, const char *extra)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sealmount/buf.h"
 #include "unit.h"
@@ -155,6 +157,33 @@ START_TEST(put_get_roundtrip)
 }
 END_TEST
 
+START_TEST(buf_append_file_reads_caps_and_fails)
+{
+	char path[] = "/tmp/test_buf.XXXXXX";
+	int fd = mkstemp(path);
+	struct buf b;
+	uint8_t data[10000];
+
+	ck_assert_int_ge(fd, 0);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	ck_assert_int_eq(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+	close(fd);
+	buf_init(&b, sizeof(data));
+	ck_assert_int_eq(buf_append_file(&b, path), 0);
+	ck_assert_uint_eq(b.len, sizeof(data));
+	ck_assert_mem_eq(b.data, data, sizeof(data));
+	buf_done(&b);
+	buf_init(&b, sizeof(data) - 1);
+	ck_assert_int_eq(buf_append_file(&b, path), -EFBIG);
+	ck_assert_ptr_null(b.data);
+	unlink(path);
+	ck_assert_int_eq(buf_append_file(&b, path), -ENOENT);
+	ck_assert_int_eq(buf_append_file(&b, "/"), -EISDIR);
+	buf_done(&b);
+}
+END_TEST
+
 static Suite *buf_suite(void)
 {
 	Suite *s = suite_create("buf");
@@ -169,6 +198,7 @@ static Suite *buf_suite(void)
 	tcase_add_test(tc, reader_truncated_leaves_cursor);
 	tcase_add_test(tc, reader_skip_seek_slice_bounds);
 	tcase_add_test(tc, put_get_roundtrip);
+	tcase_add_test(tc, buf_append_file_reads_caps_and_fails);
 	suite_add_tcase(s, tc);
 	return s;
 }
