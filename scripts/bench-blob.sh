@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # bench-blob.sh - the blob ▸ cache ▸ FUSE stack against Azurite, side by side with curl of the
-# same blob, at 0 ms and with injected per-request latency (tests/emulators/faultproxy.mjs).
-# Prints a table; a benchmark, not a test (numbers depend on the machine; Azurite itself is the
-# limit on small hosts).
+# same blob (the limit) and with the peer a user would pick for block access to a remote blob:
+# nbdkit's curl plugin (without and with its cache filter), read on this host through libnbd
+# (nbdcopy; fio's nbd engine) since the host kernel has no nbd module. At 0 ms and with injected
+# per-request latency (tests/emulators/faultproxy.mjs; the host has no netem). Prints a table;
+# a benchmark, not a test (numbers depend on the machine; Azurite itself is the limit on small
+# hosts).
 #
-#   scripts/bench-blob.sh [-s SIZE_MIB] [-l LATENCY_MS] [-c CACHE_MB] [-j JOBS] [-n READS_PER_JOB]
+#   scripts/bench-blob.sh [-s SIZE] [-l LATENCY_MS] [-c CACHE_MB] [-j JOBS] [-n READS_PER_JOB]
+#
+# SIZE is MiB, or with a suffix: 64M, 1G (default 1G). Random reads: JOBS (16) jobs of
+# READS_PER_JOB (200) 4 KiB reads each, with fio (psync on the FUSE file, the nbd engine for
+# nbdkit), or Python threads on the FUSE file when fio is missing. Amplification is bytes the
+# proxy fetched from Azurite per byte read.
 #
 # Needs: a built sealmount (SEALMOUNT=path, default build/src/cli/sealmount), node with
-# tests/emulators installed (npm ci), python3, curl, /dev/fuse. nbdkit/fio rows are shown as
-# n/a when those tools are missing.
+# tests/emulators installed (npm ci), python3, curl, /dev/fuse; optional fio, nbdkit (Debian's,
+# with its curl plugin and cache filter) and libnbd-bin (nbdcopy). Rows for missing tools are
+# shown as n/a.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIZE_MIB=1024 LAT=10 CACHE=64 JOBS=16 READS=200
@@ -19,6 +28,11 @@ while getopts "s:l:c:j:n:" o; do
 	n) READS=$OPTARG ;; *) exit 2 ;;
 	esac
 done
+case $SIZE_MIB in
+*[gG]) SIZE_MIB=$((${SIZE_MIB%?} * 1024)) ;;
+*[mM]) SIZE_MIB=${SIZE_MIB%?} ;;
+esac
+[[ $SIZE_MIB =~ ^[1-9][0-9]*$ ]] || { echo "bench-blob: bad size" >&2; exit 2; }
 : "${SEALMOUNT:=$top/build/src/cli/sealmount}"
 export EMULATORS="$top/tests/emulators" SEALMOUNT
 . "$top/tests/integration/functions.sh"
@@ -42,13 +56,21 @@ proxy()
 	rm -f "$TEST_TMP/px.port"
 	node "$EMULATORS/faultproxy.mjs" --target "$AZ_PORT" --port-file "$TEST_TMP/px.port" "$@" &
 	PX_PID=$!
-	cleanup_fn kill "$PX_PID"
+	cleanup_fn quiet_kill "$PX_PID"
 	while [ ! -s "$TEST_TMP/px.port" ]; do sleep 0.1; done
 	PX_PORT=$(cat "$TEST_TMP/px.port")
 }
 
 now() { date +%s.%N; }
+quiet_kill() { kill "$1" 2>/dev/null || true; }
 mibs() { python3 -c "print(f'{$SIZE_MIB / ($2 - $1):.0f}')"; }
+
+px_bytes()
+{
+	curl -s "http://127.0.0.1:$PX_PORT/__faultproxy/stats" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["bytes"])'
+}
+ratio() { python3 -c "print(f'{$1 / $2:.${3:-2}f}')" 2>/dev/null || echo n/a; }
 
 ATTACH_PID=
 attach()
@@ -56,7 +78,7 @@ attach()
 	"$SEALMOUNT" blob attach "$1" "$MNT" --account-key-file "$KEY" --cache-mb "$CACHE" \
 		>"$TEST_TMP/attach.log" 2>&1 &
 	ATTACH_PID=$!
-	cleanup_fn kill "$ATTACH_PID"
+	cleanup_fn quiet_kill "$ATTACH_PID"
 	while ! mountpoint -q "$MNT"; do sleep 0.05; done
 }
 detach()
@@ -64,12 +86,49 @@ detach()
 	RSS=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$ATTACH_PID/status")
 	kill -TERM "$ATTACH_PID"
 	wait "$ATTACH_PID"
-	FETCHED=$(sed -n 's/.*fetches (\([0-9]*\) bytes.*/\1/p' "$TEST_TMP/attach.log")
 }
 
-random_reads()
+# nbd_start URL [cache]: nbdkit's curl plugin (with the cache filter) on a Unix socket; sets
+# NBD_URI for libnbd. Returns 1 if nbdkit did not come up.
+NBD_PID= NBD_SOCK="$TEST_TMP/nbd.sock"
+nbd_start()
 {
-	python3 - "$MNT/data" "$JOBS" "$READS" <<'EOF'
+	local url=$1 filter=() params=()
+
+	if [ "${2:-}" = cache ]; then
+		filter=(--filter=cache)
+		params=(cache-on-read=true cache-max-size="${CACHE}M")
+	fi
+	rm -f "$NBD_SOCK"
+	nbdkit -f -U "$NBD_SOCK" -t "$JOBS" "${filter[@]}" curl url="$url" "${params[@]}" \
+		2>"$TEST_TMP/nbdkit.log" &
+	NBD_PID=$!
+	cleanup_fn quiet_kill "$NBD_PID"
+	while [ ! -S "$NBD_SOCK" ]; do
+		kill -0 "$NBD_PID" 2>/dev/null || { cat "$TEST_TMP/nbdkit.log" >&2; return 1; }
+		sleep 0.05
+	done
+	NBD_URI="nbd+unix:///?socket=$NBD_SOCK"
+}
+nbd_stop() { kill "$NBD_PID" 2>/dev/null && wait "$NBD_PID" 2>/dev/null; }
+
+# fio_rand ARGS...: JOBS x READS random 4 KiB reads; prints "IOPS P99_MS BYTES_READ".
+fio_rand()
+{
+	fio --name=rand --rw=randread --bs=4k --numjobs="$JOBS" --iodepth=1 --number_ios="$READS" \
+		--readonly --group_reporting --output-format=json "$@" 2>/dev/null |
+		python3 -c '
+import json, sys
+out = sys.stdin.read()  # the nbd engine prints "fio: connected to NBD server" first
+j = json.loads(out[out.index("{"):])["jobs"][0]["read"]
+iops, p99 = j["iops"], j["clat_ns"]["percentile"]["99.000000"] / 1e6
+print(f"{iops:.0f} {p99:.1f}", j["io_bytes"])'
+}
+
+# py_rand FILE: the same with Python threads (when fio is missing).
+py_rand()
+{
+	python3 - "$1" "$JOBS" "$READS" <<'EOF'
 import os, random, sys, threading, time
 path, jobs, reads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 size = os.stat(path).st_size
@@ -91,32 +150,77 @@ print(f"{len(lat) / el:.0f} {lat[int(len(lat) * 0.99)] * 1000:.1f} {len(lat) * 4
 EOF
 }
 
+HAVE_FIO=$(command -v fio >/dev/null && echo 1)
+HAVE_NBD=$(command -v nbdkit >/dev/null && command -v nbdcopy >/dev/null &&
+	nbdkit --dump-plugin curl >/dev/null 2>&1 && echo 1)
 rows=()
+# row LAT METHOD SEQ_MIBS CURL_MIBS "IOPS P99 BYTES_READ" FETCHED RSS
+row()
+{
+	local iops p99 bytes
+
+	read -r iops p99 bytes <<<"$5"
+	rows+=("$1|$2|$3|$(ratio "$3" "$4")|${iops:-n/a}|${p99:-n/a}|$([ -n "$bytes" ] &&
+		ratio "$6" "$bytes" 1)|$7")
+}
+
 for lat in 0 "$LAT"; do
 	proxy --latency-ms "$lat"
 	URL="http://127.0.0.1:$PX_PORT/devstoreaccount1/imgs/bench.img"
+	echo "latency $lat ms: curl..." >&2
 	t0=$(now); curl -s -o /dev/null "$URL"; t1=$(now)
 	CURL=$(mibs "$t0" "$t1")
+	rows+=("$lat|curl (the limit)|$CURL|1.00|-|-|-|-")
+
+	echo "latency $lat ms: sealmount FUSE..." >&2
 	attach "$URL"
 	t0=$(now); dd if="$MNT/data" of=/dev/null bs=1M status=none; t1=$(now)
 	SEQ=$(mibs "$t0" "$t1")
 	detach
 	SEQRSS=$RSS
 	attach "$URL"
-	read -r IOPS P99 BYTES < <(random_reads)
+	b0=$(px_bytes)
+	if [ -n "$HAVE_FIO" ]; then
+		RAND=$(fio_rand --ioengine=psync --filename="$MNT/data")
+	else
+		RAND=$(py_rand "$MNT/data")
+	fi
+	b1=$(px_bytes)
 	detach
-	AMP=$(python3 -c "print(f'{$FETCHED / $BYTES:.1f}')")
-	rows+=("$lat|$CURL|$SEQ|$(python3 -c "print(f'{$SEQ / $CURL:.2f}')")|$IOPS|$P99|$AMP|$SEQRSS/$RSS")
+	row "$lat" "sealmount FUSE" "$SEQ" "$CURL" "$RAND" $((b1 - b0)) "$SEQRSS/$RSS"
+
+	for variant in plain cache; do
+		name="nbdkit curl"
+		[ "$variant" = cache ] && name="nbdkit curl+cache"
+		if [ -z "$HAVE_NBD" ] || ! nbd_start "$URL" "$variant"; then
+			rows+=("$lat|$name|n/a|n/a|n/a|n/a|n/a|n/a")
+			continue
+		fi
+		echo "latency $lat ms: $name..." >&2
+		t0=$(now); nbdcopy "$NBD_URI" null:; t1=$(now)
+		SEQ=$(mibs "$t0" "$t1")
+		nbd_stop
+		RAND=
+		if [ -n "$HAVE_FIO" ] && nbd_start "$URL" "$variant"; then
+			b0=$(px_bytes)
+			RAND=$(fio_rand --ioengine=nbd --uri="$NBD_URI")
+			b1=$(px_bytes)
+			nbd_stop
+		fi
+		row "$lat" "$name" "$SEQ" "$CURL" "$RAND" $((b1 - b0)) "-"
+	done
 done
 
-command -v nbdkit >/dev/null || NBD="n/a (nbdkit not installed)"
-printf '\n%-8s | %-10s | %-12s | %-9s | %-10s | %-8s | %-10s | %s\n' "latency" "curl MiB/s" \
+printf '\n%-8s | %-18s | %-9s | %-8s | %-9s | %-8s | %-9s | %s\n' "latency" "method" \
 	"seq MiB/s" "seq/curl" "rand IOPS" "p99 ms" "rand ampl" "peak RSS MiB (seq/rand)"
 for r in "${rows[@]}"; do
 	IFS='|' read -r a b c d e f g h <<<"$r"
-	printf '%-8s | %-10s | %-12s | %-9s | %-10s | %-8s | %-10s | %s\n' "${a} ms" "$b" "$c" "$d" \
-		"$e" "$f" "${g}x" "$h"
+	printf '%-8s | %-18s | %-9s | %-8s | %-9s | %-8s | %-9s | %s\n' "${a} ms" "$b" "$c" "$d" \
+		"$e" "$f" "$g$([[ $g =~ ^[0-9] ]] && echo x)" "$h"
 done
 echo
-echo "blob ${SIZE_MIB} MiB, cache ${CACHE} MiB, random: ${JOBS} jobs x ${READS} 4 KiB reads."
-echo "nbdkit curl plugin: ${NBD:-run separately}; fio: $(command -v fio >/dev/null && echo present || echo 'n/a (python threads used)')."
+echo "blob ${SIZE_MIB} MiB; sealmount cache ${CACHE} MiB, nbdkit cache filter ${CACHE} MiB" \
+	"(cache-on-read); random: ${JOBS} jobs x ${READS} 4 KiB reads with" \
+	"$([ -n "$HAVE_FIO" ] && echo "fio (psync on FUSE, nbd engine on nbdkit)" ||
+		echo "Python threads (fio missing)"); ampl = bytes fetched from Azurite / bytes read."
+[ -n "$HAVE_NBD" ] || echo "nbdkit rows: n/a (install nbdkit and libnbd-bin)."

@@ -117,6 +117,9 @@ struct blob_stats {
 
 /* Counters of an open blob device. -EINVAL if b is not a blob device. */
 _must_check_ int blob_get_stats(struct bdev *b, struct blob_stats *ret) _nonnull_(1, 2);
+/* The ETag seen at open (the version every read-only read is pinned to with If-Match), copied
+ * into out. -EINVAL if b is not a blob device, -ENOBUFS if n is too small. */
+_must_check_ int blob_get_etag(struct bdev *b, char *out, size_t n) _nonnull_(1, 2);
 
 /* ---- SharedKey (blob_auth.c) ---- */
 

@@ -10,7 +10,8 @@
  *   - no redirects (a 3xx is returned to the caller as a status, never followed);
  *   - every response body is capped (request.max_response, default HTTP_DEFAULT_MAX_RESPONSE);
  *     a larger Content-Length fails at once, a larger body as soon as it passes the cap, both
- *     with -EFBIG; response headers are capped too (128 lines, 64 KiB: -EFBIG);
+ *     with -EFBIG; response headers are capped too (128 lines, 64 KiB, and libcurl's own
+ *     100 KiB per line: -EFBIG);
  *   - transport errors and statuses 408/429/500/502/503/504 are retried with exponential
  *     backoff and full jitter, honouring Retry-After (seconds or HTTP date, capped), up to
  *     max_retries; the last response (or error) is returned. Policy refusals, TLS verification
@@ -50,7 +51,9 @@ struct http_options {
 	unsigned backoff_base_ms; /* first backoff; 0 = 200 ms */
 	unsigned backoff_max_ms; /* cap per wait, also caps Retry-After; 0 = 30 s */
 	/* Abort an attempt that moves fewer than low_speed_bytes_sec bytes per second for
-	 * low_speed_time_s seconds (-ETIMEDOUT); 0 = off. */
+	 * low_speed_time_s seconds (-ETIMEDOUT), waiting for the answer included; 0 = the
+	 * defaults, 64 bytes/s and 10 s, so a server that trickles (or says nothing) cannot hold
+	 * a request for the whole total timeout. */
 	unsigned low_speed_bytes_sec;
 	unsigned low_speed_time_s;
 };

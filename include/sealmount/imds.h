@@ -93,3 +93,30 @@ _must_check_ int imds_token_url(const char *endpoint, const char *resource, cons
  * expires_in). -EBADMSG. */
 _must_check_ int imds_token_parse(const void *body, size_t len, int64_t now, struct secret **ret,
 				  int64_t *ret_expires_on) _nonnull_(1, 4, 5);
+
+/* ---- Blob Storage tokens (imds_blob.c) ---- */
+
+/*
+ * The storage resource (token audience) for a blob URL, as the Microsoft sidecar asks for it
+ * (ms-sidecar.md 1.6): "https://" + the URL's host, e.g. https://acct.blob.core.windows.net
+ * (not https://storage.azure.com/). For the emulator's path-style URLs (an IP literal or
+ * localhost host, the account in the first path segment) it is the account's public endpoint
+ * "https://ACCOUNT.blob.core.windows.net", the audience Azurite accepts. malloc'd.
+ * -EINVAL (not an http(s) URL, userinfo, no host, bad account name), -ENOMEM.
+ */
+_must_check_ int imds_blob_resource(const char *blob_url, char **ret) _nonnull_(1, 2);
+
+/* The userdata of imds_blob_token(): the token source (borrowed; thread-safe) and the resource
+ * from imds_blob_resource() (borrowed). Both must outlive the blob device. */
+struct imds_blob_source {
+	struct imds_client *imds;
+	const char *resource;
+};
+
+/*
+ * A blob_token_fn (blob.h) over IMDS: userdata is a struct imds_blob_source. Returns the token
+ * from the client's cache, which refreshes it refresh_margin_s before it expires (so a
+ * long-running mount keeps access, unlike the MS sidecar's AKS path). *ret_token is malloc'd;
+ * the caller wipes and frees it. Errors as imds_get_token(); -EINVAL for a NULL source.
+ */
+_must_check_ int imds_blob_token(void *userdata, char **ret_token);

@@ -296,7 +296,7 @@ static void copy_header(const struct http_response *resp, const char *name, char
 	snprintf(out, outlen, "%s", v ? v : "");
 }
 
-static int parse_props(const struct http_response *resp, struct blob_props *p)
+int blob_parse_props(const struct http_response *resp, struct blob_props *p)
 {
 	const char *type = http_response_header(resp, "x-ms-blob-type");
 	int r;
@@ -330,14 +330,14 @@ static int props_request(struct blob *b, struct blob_props *ret)
 	if (resp.status != 200)
 		r = blob_status_error(&resp, "Get Blob Properties");
 	else
-		r = parse_props(&resp, ret);
+		r = blob_parse_props(&resp, ret);
 	http_response_done(&resp);
 	return r;
 }
 
 /* ---- lifecycle ---- */
 
-static void blob_free(struct blob *b)
+void blob_state_free(struct blob *b)
 {
 	if (!b)
 		return;
@@ -350,7 +350,6 @@ static void blob_free(struct blob *b)
 	pthread_mutex_destroy(&b->lease_lock);
 	free(b);
 }
-DEFINE_CLEANUP_FUNC(struct blob, blob_free)
 
 static int check_options(const struct blob_options *o, const struct blob_url *u)
 {
@@ -364,9 +363,9 @@ static int check_options(const struct blob_options *o, const struct blob_url *u)
 	return 0;
 }
 
-static int blob_new(const struct blob_options *o, struct blob **ret)
+int blob_state_new(const struct blob_options *o, struct blob **ret)
 {
-	_cleanup_(blob_freep) struct blob *b = calloc(1, sizeof(*b));
+	_cleanup_(blob_state_freep) struct blob *b = calloc(1, sizeof(*b));
 	int r;
 
 	if (!b)
@@ -403,10 +402,10 @@ static int blob_new(const struct blob_options *o, struct blob **ret)
 
 int blob_get_properties(const struct blob_options *o, struct blob_props *ret)
 {
-	_cleanup_(blob_freep) struct blob *b = NULL;
+	_cleanup_(blob_state_freep) struct blob *b = NULL;
 	int r;
 
-	r = blob_new(o, &b);
+	r = blob_state_new(o, &b);
 	if (r < 0)
 		return r;
 	return props_request(b, ret);
@@ -414,7 +413,7 @@ int blob_get_properties(const struct blob_options *o, struct blob_props *ret)
 
 static void blob_close(void *state)
 {
-	blob_free(state);
+	blob_state_free(state);
 }
 
 static const struct bdev_ops blob_ops = {
@@ -453,13 +452,27 @@ int blob_get_stats(struct bdev *bd, struct blob_stats *ret)
 	return 0;
 }
 
+int blob_get_etag(struct bdev *bd, char *out, size_t n)
+{
+	struct blob *b = bdev_state(bd, &blob_ops);
+	size_t len;
+
+	if (!b)
+		return -EINVAL;
+	len = strlen(b->etag);
+	if (len >= n)
+		return -ENOBUFS;
+	memcpy(out, b->etag, len + 1);
+	return 0;
+}
+
 int blob_open(const struct blob_options *o, struct bdev **ret)
 {
-	_cleanup_(blob_freep) struct blob *b = NULL;
+	_cleanup_(blob_state_freep) struct blob *b = NULL;
 	struct blob_props p;
 	int r;
 
-	r = blob_new(o, &b);
+	r = blob_state_new(o, &b);
 	r = r ?: props_request(b, &p);
 	r = r ?: check_props(b, &p);
 	if (r < 0)

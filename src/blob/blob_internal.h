@@ -50,13 +50,27 @@ _must_check_ int blob_request(struct blob *b, const char *method, const char *qu
 
 /* Map an unexpected HTTP status to -errno, logging the service's error code at debug level. */
 int blob_status_error(const struct http_response *resp, const char *what) _nonnull_(1, 2);
+/* The properties in a Get Blob Properties response (Content-Length, type, ETag, lease): 0 or
+ * -EPROTO. */
+_must_check_ int blob_parse_props(const struct http_response *resp, struct blob_props *p)
+	_nonnull_(1, 2);
 
 /* blob_io.c */
 _must_check_ int blob_io_read(void *state, void *buf, size_t len, uint64_t off);
 _must_check_ int blob_io_write(void *state, const void *buf, size_t len, uint64_t off);
+/* A 206 answer to a ranged GET of len bytes at off: body length, Content-Range and (up to
+ * BLOB_RANGE_MD5_MAX) Content-MD5 must match; else -EBADMSG. */
+_must_check_ int blob_check_range_response(const struct http_response *resp, uint64_t off,
+					   size_t len) _nonnull_(1);
 
 /* blob_lease.c: acquire (-EBUSY when someone else holds it) and start renewing; stop and
  * release. */
+/* The per-blob state for opts (URL parsed, options checked, key copied, HTTP client made when
+ * opts has none); no request is sent. rw comes from opts. blob_state_free() stops a lease. */
+_must_check_ int blob_state_new(const struct blob_options *o, struct blob **ret) _nonnull_(1, 2);
+void blob_state_free(struct blob *b);
+DEFINE_CLEANUP_FUNC(struct blob, blob_state_free)
+
 _must_check_ int blob_lease_start(struct blob *b) _nonnull_(1);
 void blob_lease_stop(struct blob *b) _nonnull_(1);
 /* Copy the current lease id (or "") into out. */

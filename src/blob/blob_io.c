@@ -62,7 +62,7 @@ static int check_content_range(const struct http_response *resp, uint64_t off, s
 	return 0;
 }
 
-static int check_range_response(const struct http_response *resp, uint64_t off, size_t len)
+int blob_check_range_response(const struct http_response *resp, uint64_t off, size_t len)
 {
 	int r;
 
@@ -99,7 +99,7 @@ static int get_range_once(struct blob *b, uint8_t *buf, size_t len, uint64_t off
 	if (resp.status != 206)
 		r = blob_status_error(&resp, "Get Blob (range)");
 	else
-		r = check_range_response(&resp, off, len);
+		r = blob_check_range_response(&resp, off, len);
 	if (r == 0) {
 		memcpy(buf, resp.body.data, len);
 		BLOB_STAT_ADD(b, bytes_read, len);

@@ -1,37 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_blob.c - `sealmount blob stat URL` and `sealmount blob attach URL DIR`: the block stack
- * (blob or file ▸ cache) exposed as DIR/data through FUSE, without any crypto.
+ * (blob [▸ diskcache] or file ▸ cache) exposed as DIR/data through FUSE, without any crypto.
  * A file:///path URL uses a local file instead of a blob (tests, local images).
  */
 #define _GNU_SOURCE
-#include <ctype.h>
-#include <fcntl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_blob.h"
 #include "sealmount/blob.h"
 #include "sealmount/cache.h"
+#include "sealmount/diskcache.h"
 #include "sealmount/fusefs.h"
 #include "sealmount/log.h"
 
 #define FILE_PREFIX "file://"
-
-struct blob_args {
-	const char *url;
-	const char *dir;
-	const char *key_file;
-	const char *token_file;
-	const char *ca_file;
-	uint64_t cache_mb;
-	bool rw;
-	bool allow_other;
-};
+#define DISK_CACHE_DEFAULT_MB 1024u
 
 /* printf arguments for a URL without its query: a SAS there is a credential, never logged. */
 #define URL_FMT "%.*s%s"
@@ -40,54 +33,6 @@ struct blob_args {
 static bool is_file_url(const char *url)
 {
 	return strncmp(url, FILE_PREFIX, strlen(FILE_PREFIX)) == 0;
-}
-
-#define TOKEN_FILE_MAX (16u * 1024)
-
-/* blob_token_fn over a file that someone else keeps fresh: read at every request. */
-static int file_token(void *userdata, char **ret)
-{
-	const char *path = userdata;
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	char buf[TOKEN_FILE_MAX + 1];
-	ssize_t n;
-	size_t len;
-
-	if (fd < 0)
-		return log_debug_errno(-errno, "Cannot open the token file %s: %m", path);
-	n = read(fd, buf, sizeof(buf));
-	if (n < 0 || n > (ssize_t)TOKEN_FILE_MAX)
-		return n < 0 ? -errno : -EFBIG;
-	len = (size_t)n;
-	while (len > 0 && isspace((unsigned char)buf[len - 1]))
-		len--;
-	*ret = len > 0 && !memchr(buf, '\n', len) ? strndup(buf, len) : NULL;
-	wipe(buf, sizeof(buf));
-	if (len == 0)
-		return -EBADMSG;
-	return *ret ? 0 : -ENOMEM;
-}
-
-/* Fill o for args; *key receives the account key (caller frees). */
-static int blob_opts(const struct blob_args *a, struct blob_options *o, struct secret **key)
-{
-	int r;
-
-	*o = (struct blob_options){ .url = a->url, .rw = a->rw, .ca_file = a->ca_file };
-	if (a->token_file) {
-		o->auth = BLOB_AUTH_BEARER;
-		o->token_fn = file_token;
-		o->token_userdata = (void *)a->token_file;
-		return 0;
-	}
-	if (!a->key_file)
-		return 0;
-	r = blob_account_key_load(a->key_file, key);
-	if (r < 0)
-		return log_error_errno(r, "Cannot read the account key from %s: %m", a->key_file);
-	o->auth = BLOB_AUTH_SHARED_KEY;
-	o->account_key = *key;
-	return 0;
 }
 
 static const char *open_hint(int r)
@@ -108,9 +53,38 @@ static const char *open_hint(int r)
 	}
 }
 
-static int open_lower(const struct blob_args *a, struct bdev **ret)
+/* Put a disk cache of the blob's (encrypted) bytes under the memory cache: read-only. */
+static int add_disk_cache(const struct blob_args *a, struct bdev **lower)
 {
-	_cleanup_(secret_freep) struct secret *key = NULL;
+	char etag[DISKCACHE_ETAG_MAX];
+	_cleanup_free_ char *key = strndup(a->url, strcspn(a->url, "?"));
+	struct diskcache_options o = { .dir = a->disk_cache_dir,
+				       .key = key,
+				       .etag = etag,
+				       .max_bytes = a->disk_cache_mb << 20 };
+	int r;
+
+	if (!key)
+		return log_error_errno(-ENOMEM, "Out of memory");
+	r = blob_get_etag(*lower, etag, sizeof(etag));
+	if (r < 0)
+		return log_error_errno(r, "Cannot get the blob's ETag for the disk cache: %m");
+	if (mkdir(a->disk_cache_dir, 0700) < 0 && errno != EEXIST)
+		return log_error_errno(-errno, "Cannot create %s: %m", a->disk_cache_dir);
+	r = diskcache_new(*lower, &o, lower);
+	if (r < 0) {
+		*lower = NULL; /* freed by diskcache_new */
+		return log_error_errno(r, "Cannot use the disk cache in %s: %m%s",
+				       a->disk_cache_dir,
+				       r == -EBUSY ? " (another attach is using it)" : "");
+	}
+	return 0;
+}
+
+/* *ret is the top of the lower stack; *ret_blob the blob device in it (for statistics). */
+static int open_lower(const struct blob_args *a, struct blob_auth_ctx *auth, struct bdev **ret,
+		      struct bdev **ret_blob)
+{
 	struct blob_options o;
 	int r;
 
@@ -120,32 +94,37 @@ static int open_lower(const struct blob_args *a, struct bdev **ret)
 			return log_error_errno(r, "Cannot open %s: %m", a->url);
 		return 0;
 	}
-	r = blob_opts(a, &o, &key);
+	r = blob_auth_setup(a, &o, auth);
 	if (r < 0)
 		return r;
 	r = blob_open(&o, ret);
-	if (r < 0)
-		return log_error_errno(r, "Cannot open blob " URL_FMT ": %m%s", URL_ARG(a->url),
-				       open_hint(r));
-	return 0;
+	if (r < 0) {
+		log_error_errno(r, "Cannot open blob " URL_FMT ": %m%s", URL_ARG(a->url),
+				open_hint(r));
+		blob_auth_explain(auth);
+		return r;
+	}
+	*ret_blob = *ret;
+	return a->disk_cache_dir ? add_disk_cache(a, ret) : 0;
 }
 
 static int do_stat(const struct blob_args *a)
 {
-	_cleanup_(secret_freep) struct secret *key = NULL;
+	_cleanup_(blob_auth_done) struct blob_auth_ctx auth = { 0 };
 	struct blob_options o;
 	struct blob_props p;
 	int r;
 
 	if (is_file_url(a->url))
 		return cli_usage_error("blob stat", "stat works on blob URLs only");
-	r = blob_opts(a, &o, &key);
+	r = blob_auth_setup(a, &o, &auth);
 	if (r < 0)
 		return CLI_EXIT_FAILURE;
 	r = blob_get_properties(&o, &p);
 	if (r < 0) {
 		log_error_errno(r, "Cannot get the properties of " URL_FMT ": %m%s",
 				URL_ARG(a->url), open_hint(r));
+		blob_auth_explain(&auth);
 		return CLI_EXIT_FAILURE;
 	}
 	printf("size: %" PRIu64 "\ntype: %s\netag: %s\nlease-state: %s\nlease-status: %s\n", p.size,
@@ -174,12 +153,20 @@ static int serve(struct bdev *dev, const struct blob_args *a)
 	return r;
 }
 
-static void log_stats(struct bdev *cache, struct bdev *lower)
+static void log_stats(struct bdev *cache, struct bdev *lower, struct bdev *blob)
 {
+	struct diskcache_stats ds;
 	struct cache_stats st;
 	struct blob_stats bs;
 
-	if (blob_get_stats(lower, &bs) == 0)
+	if (diskcache_get_stats(lower, &ds) == 0)
+		log_info("Disk cache: %" PRIu64 " hits, %" PRIu64 " misses (%" PRIu64
+			 " bytes fetched), %" PRIu64 " evictions, %" PRIu64 " corrupt, %" PRIu64
+			 " write errors, %" PRIu64 " bytes cached%s",
+			 ds.hits, ds.misses, ds.bytes_fetched, ds.evictions, ds.corrupt,
+			 ds.write_errors, ds.cached_bytes, ds.reset ? " (emptied at start)" : "");
+
+	if (blob && blob_get_stats(blob, &bs) == 0)
 		log_info("Blob: %" PRIu64 " requests, %" PRIu64 " retries, %" PRIu64
 			 " verification failures, %" PRIu64 " bytes read, %" PRIu64 " written",
 			 bs.requests, bs.retries, bs.verify_failures, bs.bytes_read,
@@ -195,9 +182,11 @@ static void log_stats(struct bdev *cache, struct bdev *lower)
 
 static int do_attach(const struct blob_args *a)
 {
+	/* Declared first so that it is released last, after the stack that calls into it. */
+	_cleanup_(blob_auth_done) struct blob_auth_ctx auth = { 0 };
 	_cleanup_(bdev_freep) struct bdev *cache = NULL;
 	struct cache_options co = { .mem_max = a->cache_mb * 1024 * 1024 };
-	struct bdev *lower = NULL;
+	struct bdev *lower = NULL, *blob = NULL;
 	int r;
 
 	/* Fetch and response buffers are MiB-sized and short-lived, on many threads. A fixed mmap
@@ -205,9 +194,11 @@ static int do_attach(const struct blob_args *a)
 	 * arenas and peak RSS would overshoot the cache size by several buffers per thread. */
 	if (mallopt(M_MMAP_THRESHOLD, 1024 * 1024) != 1)
 		log_debug("mallopt(M_MMAP_THRESHOLD) failed; peak memory may be higher");
-	r = open_lower(a, &lower);
-	if (r < 0)
+	r = open_lower(a, &auth, &lower, &blob);
+	if (r < 0) {
+		bdev_free(lower);
 		return CLI_EXIT_FAILURE;
+	}
 	r = cache_new(lower, &co, &cache);
 	if (r < 0) {
 		log_error_errno(r, "Cannot set up a %" PRIu64 " MiB cache: %m", a->cache_mb);
@@ -220,7 +211,7 @@ static int do_attach(const struct blob_args *a)
 		if (r2 < 0)
 			r = log_error_errno(r2, "Final write-back failed, data may be lost: %m");
 	}
-	log_stats(cache, lower); /* lower lives as long as the cache */
+	log_stats(cache, lower, blob); /* the lower stack lives as long as the cache */
 	return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
 
@@ -234,6 +225,10 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 		{ "allow-other", no_argument, NULL, 'o' },
 		{ "bearer-token-file", required_argument, NULL, 't' },
 		{ "ca-file", required_argument, NULL, 'C' },
+		{ "imds", optional_argument, NULL, 'I' },
+		{ "client-id", required_argument, NULL, 'i' },
+		{ "disk-cache", required_argument, NULL, 'D' },
+		{ "disk-cache-mb", required_argument, NULL, 'M' },
 		{},
 	};
 	int c;
@@ -265,6 +260,24 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 		case 'C':
 			a->ca_file = optarg;
 			break;
+		case 'I':
+			a->imds = true;
+			/* "--imds URL" as well as "--imds=URL" and a bare "--imds" */
+			if (!optarg && optind < argc && strncmp(argv[optind], "http", 4) == 0)
+				optarg = argv[optind++];
+			a->imds_endpoint = optarg;
+			break;
+		case 'i':
+			a->client_id = optarg;
+			break;
+		case 'D':
+			a->disk_cache_dir = optarg;
+			break;
+		case 'M':
+			if (cli_parse_uint(optarg, 1024 * 1024 * 1024, &a->disk_cache_mb) < 0 ||
+			    a->disk_cache_mb < 1)
+				return cli_usage_error(sub, "invalid --disk-cache-mb '%s'", optarg);
+			break;
 		default:
 			return cli_usage_error(sub, "unknown option '%s'", argv[optind - 1]);
 		}
@@ -294,8 +307,18 @@ static int run(int argc, char **argv)
 	a.dir = attach ? argv[2 + optind] : NULL;
 	if (!attach && a.rw)
 		return cli_usage_error("blob stat", "--rw makes no sense here");
-	if (a.key_file && a.token_file)
-		return cli_usage_error(sub, "use either --account-key-file or --bearer-token-file");
+	if (!!a.key_file + !!a.token_file + a.imds > 1)
+		return cli_usage_error(sub, "use one of --account-key-file, --bearer-token-file, "
+					    "--imds");
+	if (a.client_id && !a.imds)
+		return cli_usage_error(sub, "--client-id needs --imds");
+	if (a.disk_cache_mb && !a.disk_cache_dir)
+		return cli_usage_error(sub, "--disk-cache-mb needs --disk-cache DIR");
+	if (a.disk_cache_dir && (!attach || a.rw || is_file_url(a.url)))
+		return cli_usage_error(sub,
+				       "--disk-cache works with read-only attach of a blob only");
+	if (a.disk_cache_dir && !a.disk_cache_mb)
+		a.disk_cache_mb = DISK_CACHE_DEFAULT_MB;
 	return attach ? do_attach(&a) : do_stat(&a);
 }
 
@@ -304,7 +327,8 @@ const struct cli_command cmd_blob = {
 	.summary = "Show a blob's properties, or expose a blob (or file) as DIR/data via FUSE",
 	.usage =
 		"Usage: sealmount blob stat URL [AUTH]\n"
-		"       sealmount blob attach URL DIR [--rw] [--cache-mb N] [--allow-other] [AUTH]\n"
+		"       sealmount blob attach URL DIR [--rw] [--cache-mb N] [--allow-other]\n"
+		"                             [--disk-cache DIR [--disk-cache-mb N]] [AUTH]\n"
 		"\n"
 		"URL is https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB[?SAS], the emulator's\n"
 		"http://127.0.0.1:10000/ACCOUNT/CONTAINER/BLOB, or file:///PATH for a local file.\n"
@@ -319,12 +343,19 @@ const struct cli_command cmd_blob = {
 		"Options:\n"
 		"  --rw                   read-write (page blobs only; takes the blob's lease)\n"
 		"  --cache-mb N           cache memory in MiB (default 64)\n"
+		"  --disk-cache DIR       keep fetched (encrypted) blob bytes in DIR across runs;\n"
+		"                         read-only attach only; emptied when the blob's ETag changes\n"
+		"  --disk-cache-mb N      disk cache size cap in MiB (default 1024)\n"
 		"  --allow-other          let other users access the mount\n"
 		"  -h, --help             show this help\n"
 		"AUTH:\n"
 		"  --account-key-file F   SharedKey with the base64 account key in file F\n"
 		"  --bearer-token-file F  Entra ID bearer token read from F at every request\n"
 		"                         (kept fresh by someone else)\n"
+		"  --imds[=ENDPOINT]      managed-identity token from IMDS (default\n"
+		"                         http://169.254.169.254) for resource https://<URL host>,\n"
+		"                         refreshed before it expires\n"
+		"  --client-id ID         user-assigned identity for --imds\n"
 		"  --ca-file F            extra CA bundle for https (private or test CAs)\n",
 	.run = run,
 };

@@ -189,7 +189,9 @@ static int inspect(const struct inspect_args *a)
 	if (r < 0)
 		return CLI_EXIT_FAILURE;
 	r = luks2_hdr_load(dev, &a->policy, &h, &v);
-	if (r < 0 && r != -EBADMSG && r != -EPERM) {
+	/* Without a rule the error is the device's own (a blob range that failed verification is
+	 * -EBADMSG too). */
+	if (r < 0 && ((r != -EBADMSG && r != -EPERM) || !v.rule || !v.rule[0])) {
 		log_error_errno(r, "Cannot read the header of %s: %m", a->image);
 		return CLI_EXIT_FAILURE;
 	}

@@ -241,6 +241,7 @@ static int release_error(int r, struct hsm_client *hc, struct skr_auth *auth,
 		return log_error_errno(r, "No key '%s'%s%s in %s (%s): check --kid and --version",
 				       a->kid, a->version ? " version " : "",
 				       a->version ? a->version : "", hsm_client_base(hc), what);
+	case -EOPNOTSUPP: /* a JWS naming another algorithm (none, HS256) */
 	case -EBADMSG:
 		return log_error_errno(r,
 				       "The release response from %s does not verify: its JWS must "

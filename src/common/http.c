@@ -131,6 +131,8 @@ static void options_fill(struct http_options *o, const struct http_options *in)
 	o->total_timeout_ms = o->total_timeout_ms ?: 60000;
 	o->backoff_base_ms = o->backoff_base_ms ?: 200;
 	o->backoff_max_ms = o->backoff_max_ms ?: 30000;
+	o->low_speed_bytes_sec = o->low_speed_bytes_sec ?: 64;
+	o->low_speed_time_s = o->low_speed_time_s ?: 10;
 	if (o->max_retries > HTTP_RETRIES_MAX)
 		o->max_retries = HTTP_RETRIES_MAX;
 }
@@ -242,6 +244,11 @@ static int attempt_perform(struct http_call *k, unsigned n, bool *ret_transient)
 		return 0;
 	}
 	r = a->cb_error < 0 ? a->cb_error : http_curl_error(cc, ret_transient);
+	/* libcurl before 8.6 reports a response header line over its own limit (100 KiB) as
+	 * CURLE_OUT_OF_MEMORY; once a header line of the response arrived, that is the server's
+	 * oversized answer (CURLE_TOO_LARGE in later versions), not a failed allocation here. */
+	if (cc == CURLE_OUT_OF_MEMORY && a->header_bytes > 0)
+		r = -EFBIG;
 	log_debug_errno(r, "http[%lu] %s %.*s: failed, attempt %u/%u, %ld ms: %s: %m", k->id, m,
 			http_url_log_len(url), url, n, k->max_attempts, elapsed_ms(&t0),
 			a->errbuf[0] ? a->errbuf : curl_easy_strerror(cc));

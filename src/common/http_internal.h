@@ -70,6 +70,13 @@ const char *http_headers_find(const struct http_header *h, size_t n, const char 
 /* Start an attempt afresh: the previous one's headers and (wiped) body go. */
 void http_attempt_reset(struct http_attempt *a) _nonnull_(1);
 void http_attempt_done(struct http_attempt *a) _nonnull_(1);
+/* What the curl callbacks do with one response header line (CRLF included; status lines
+ * start a new header block) and one piece of body, exposed for tests and fuzzing: 0, -EFBIG
+ * (over a cap, including a declared Content-Length), -EPROTO (malformed line), -ENOMEM. */
+_must_check_ int http_attempt_add_header(struct http_attempt *a, const char *p, size_t len)
+	_nonnull_(1);
+_must_check_ int http_attempt_add_body(struct http_attempt *a, const char *p, size_t n)
+	_nonnull_(1);
 
 bool http_method_is(const struct http_request *req, const char *m) _nonnull_(1, 2);
 /* Method known, body only where it belongs, url and method set: 0 or -EINVAL. */

@@ -160,13 +160,15 @@ int http_curl_error(CURLcode code, bool *ret_transient)
 	switch (code) {
 	case CURLE_OK:
 		return 0;
-	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
 	case CURLE_BAD_FUNCTION_ARGUMENT:
 		return -EINVAL;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
 	case CURLE_FILESIZE_EXCEEDED:
+#if LIBCURL_VERSION_NUM >= 0x080600
+	case CURLE_TOO_LARGE: /* a response header line over libcurl's limit */
+#endif
 		return -EFBIG;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CERTPROBLEM:
@@ -176,6 +178,9 @@ int http_curl_error(CURLcode code, bool *ret_transient)
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_INVALIDCERTSTATUS:
 	case CURLE_WEIRD_SERVER_REPLY:
+	/* Schemes were checked before the transfer (http_url_parse): this is a reply that is not
+	 * HTTP at all ("HTTP/0.9"), a server's fault, not the caller's. */
+	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_BAD_CONTENT_ENCODING:
 	case CURLE_TOO_MANY_REDIRECTS:
 		return -EPROTO;

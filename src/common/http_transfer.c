@@ -97,7 +97,14 @@ static bool is_ows(char ch)
 	return ch == ' ' || ch == '\t';
 }
 
-static int attempt_add_header(struct http_attempt *a, const char *p, size_t len)
+/* RFC 9110 tchar: what a field name is made of. */
+static bool is_tchar(char ch)
+{
+	return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+int http_attempt_add_header(struct http_attempt *a, const char *p, size_t len)
 {
 	const char *colon, *v;
 	size_t nlen, vlen;
@@ -117,7 +124,13 @@ static int attempt_add_header(struct http_attempt *a, const char *p, size_t len)
 	colon = memchr(p, ':', len);
 	if (is_ows(p[0]) || !colon || colon == p)
 		return -EPROTO; /* obsolete line folding or no field name */
+	/* A NUL would cut our copy short of what libcurl itself parsed (RFC 9110 5.5: reject). */
+	if (memchr(p, '\0', len))
+		return -EPROTO;
 	nlen = (size_t)(colon - p);
+	for (size_t i = 0; i < nlen; i++)
+		if (!is_tchar(p[i]))
+			return -EPROTO;
 	v = colon + 1;
 	vlen = len - nlen - 1;
 	while (vlen > 0 && is_ows(v[0]))
@@ -137,12 +150,21 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *userp)
 	struct http_attempt *a = userp;
 	int r;
 
-	r = attempt_add_header(a, p, size * nmemb);
+	r = http_attempt_add_header(a, p, size * nmemb);
 	if (r < 0) {
 		a->cb_error = r;
 		return 0;
 	}
 	return size * nmemb;
+}
+
+int http_attempt_add_body(struct http_attempt *a, const char *p, size_t n)
+{
+	/* Checked here rather than left to buf_append() so the partial body is still ours to
+	 * wipe. */
+	if (n > a->max_response - a->body.len)
+		return -EFBIG;
+	return buf_append(&a->body, p, n);
 }
 
 static size_t write_cb(char *p, size_t size, size_t nmemb, void *userp)
@@ -151,13 +173,7 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *userp)
 	size_t n = size * nmemb;
 	int r;
 
-	/* Checked here rather than left to buf_append() so the partial body is still ours to
-	 * wipe. */
-	if (n > a->max_response - a->body.len) {
-		a->cb_error = -EFBIG;
-		return 0; /* n > 0 here, so 0 means failure */
-	}
-	r = buf_append(&a->body, p, n);
+	r = http_attempt_add_body(a, p, n);
 	if (r < 0) {
 		a->cb_error = r;
 		return 0; /* n > 0 here, so 0 means failure */
@@ -207,9 +223,7 @@ static bool header_line_is_valid(const char *line)
 	if (nlen == 0 || line[nlen] != ':' || line[strcspn(line, "\r\n")] != '\0')
 		return false;
 	for (size_t i = 0; i < nlen; i++)
-		if (!strchr("!#$%&'*+-.^_`|~", line[i]) &&
-		    !((line[i] | 0x20) >= 'a' && (line[i] | 0x20) <= 'z') &&
-		    !(line[i] >= '0' && line[i] <= '9'))
+		if (!is_tchar(line[i]))
 			return false;
 	return true;
 }

@@ -15,7 +15,8 @@
 //   flip      forward, flip one byte of the response body (length and headers unchanged)
 // --latency-ms delays every request; --bandwidth caps each response body's rate;
 // --only-ranged applies faults only to GETs with x-ms-range (reads), so setup calls stay clean.
-// Counters: GET /__faultproxy/stats answers {"requests":N,"503":N,...} as JSON.
+// Counters: GET /__faultproxy/stats answers {"requests":N,"bytes":N,"503":N,...} as JSON
+// (bytes: response body bytes received from the target, for read amplification in benchmarks).
 
 import { writeFileSync, renameSync } from 'node:fs';
 import http from 'node:http';
@@ -53,7 +54,7 @@ function random() {
   return state / 4294967296;
 }
 
-const stats = { requests: 0, clean: 0 };
+const stats = { requests: 0, clean: 0, bytes: 0 };
 function pickFault(req) {
   if (opt.onlyRanged && !(req.method === 'GET' && req.headers['x-ms-range'])) return null;
   let x = random();
@@ -115,9 +116,32 @@ async function handle(req, res) {
     res.end();
     return;
   }
+  if (!fault && !opt.bandwidth) {
+    await stream(req, Buffer.concat(chunks), res);
+    return;
+  }
   const up = await forward(req, Buffer.concat(chunks));
+  stats.bytes += up.body.length;
   res.writeHead(up.status, up.headers);
   await sendBody(res, up.body, fault);
+}
+
+// A clean request without a bandwidth cap: pass the answer through as it arrives, so that a
+// large GET (curl of a whole blob in the benchmark) is neither buffered nor delayed.
+function stream(req, reqBody, res) {
+  return new Promise((resolve, reject) => {
+    const up = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url,
+                              headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.on('data', (c) => { stats.bytes += c.length; });
+      r.on('error', reject);
+      r.pipe(res);
+      res.on('finish', resolve);
+      res.on('close', resolve);
+    });
+    up.on('error', reject);
+    up.end(reqBody);
+  });
 }
 
 const server = http.createServer((req, res) => {

@@ -21,7 +21,8 @@
 //   maa         tests/emulators/maa.mjs, the Microsoft Azure Attestation stand-in (SEV-SNP).
 //               Options: --trust-root PEM (repeatable; added to AMD's built-in ARKs),
 //               --no-amd-roots, --tls-cert F --tls-key F, --issuer-host NAME (host in iss),
-//               --lifetime SECONDS, --compliance-status VALUE, --signing-key PEM.
+//               --lifetime SECONDS, --compliance-status VALUE, --signing-key PEM,
+//               --issuer URL (the whole iss, e.g. a proxy's address).
 //   imds        tests/emulators/imds.mjs, IMDS managed-identity tokens and THIM. Options:
 //               --port N, --lifetime SECONDS | RESOURCE=SECONDS (repeatable), --client-id ID
 //               (repeatable), --no-system-identity, --fail-first N, --thim FILE,
@@ -30,6 +31,10 @@
 //               Options: --ca-out FILE (the test root CA, default DIR/ca.pem), --resource URL,
 //               --fail-release N, --name DNS (repeatable), --rogue-signer, --signer-name DNS,
 //               --deny-get (GET /keys answers 403, as for a release-only role).
+//   hostile     tests/emulators/hostile.mjs, a hostile server for the hostile-input tests (modes
+//               set through GET /__hostile/mode?m=NAME). Options: --upstream URL (a stand-in to
+//               forward to and tamper with; also settable later through
+//               GET /__hostile/upstream?u=URL), --upstream-ca PEM (its CA, for https).
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -133,13 +138,14 @@ async function startMaaService({ args }) {
   const lifetime = takeOption(args, '--lifetime');
   const complianceStatus = takeOption(args, '--compliance-status');
   const signingKey = takeOption(args, '--signing-key');
+  const issuer = takeOption(args, '--issuer');
   if (args.length) usage(`maa: unknown options ${args.join(' ')}`);
   if (!cert !== !key) usage('maa: --tls-cert and --tls-key go together');
   if (lifetime !== undefined && !/^[0-9]+$/.test(lifetime)) usage('maa: --lifetime takes seconds');
   const srv = await startMaa({
     host: HOST, tls: cert ? { cert, key } : null, trustRoots, amdRoots, issuerHost,
     lifetime: lifetime === undefined ? undefined : Number(lifetime), complianceStatus,
-    signingKeyPem: signingKey ? readFileSync(signingKey) : undefined,
+    signingKeyPem: signingKey ? readFileSync(signingKey) : undefined, issuer,
   });
   return { port: srv.port, probeUrl: `${srv.scheme}://${HOST}:${srv.port}/certs`, stop: srv.close };
 }
@@ -188,6 +194,15 @@ async function startHsmService({ dir, args }) {
   return { port: srv.port, probeUrl: `https://${HOST}:${srv.port}/`, stop: srv.close };
 }
 
+async function startHostileService({ args }) {
+  const { startHostile } = await import('./hostile.mjs');
+  const upstream = takeOption(args, '--upstream');
+  const upstreamCa = takeOption(args, '--upstream-ca');
+  if (args.length) usage(`hostile: unknown options ${args.join(' ')}`);
+  const srv = await startHostile({ host: HOST, upstream, upstreamCa });
+  return { port: srv.port, probeUrl: `http://${HOST}:${srv.port}/ok`, stop: srv.close };
+}
+
 function spawnNodeScript(script, args) {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve({ code, sig })));
@@ -232,6 +247,7 @@ const services = {
   maa: startMaaService,
   imds: startImdsService,
   hsm: startHsmService,
+  hostile: startHostileService,
 };
 
 // ---- main -------------------------------------------------------------------------------

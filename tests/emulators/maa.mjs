@@ -223,13 +223,14 @@ function loadRoots(opts) {
 // Start the stand-in. Options: host ('127.0.0.1'), port (0 = free), tls {cert, key} file names,
 // trustRoots [PEM files], amdRoots (default true), issuerHost (host name used in iss, e.g.
 // 'localhost' to match a TLS certificate; default host), lifetime (s, default 28800),
-// complianceStatus (forces x-ms-compliance-status), signingKeyPem.
+// complianceStatus (forces x-ms-compliance-status), signingKeyPem, issuer (the whole iss URL, for
+// a stand-in reached through a proxy; overrides issuerHost).
 // Resolves to {port, scheme, issuer, signer, close()}.
 export async function startMaa(opts = {}) {
   const host = opts.host ?? '127.0.0.1';
   const scheme = opts.tls ? 'https' : 'http';
   const ctx = { opts: { ...opts, lifetime: opts.lifetime ?? 28800 }, trustRoots: loadRoots(opts), port: 0 };
-  ctx.issuer = () => `${scheme}://${opts.issuerHost ?? host}:${ctx.port}`;
+  ctx.issuer = () => opts.issuer ?? `${scheme}://${opts.issuerHost ?? host}:${ctx.port}`;
   const onRequest = async (req, res) => {
     const id = crypto.randomUUID();
     try {

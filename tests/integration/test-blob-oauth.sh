@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# test-blob-oauth.sh - Entra ID bearer auth (a token provider reading a file) over https to
-# Azurite in OAuth mode (--oauth basic: it checks iss/aud/nbf/exp, not the signature), with a
-# test CA: stat, read-only and read-write attach, and clear failures for a wrong audience, an
-# expired token and an untrusted certificate.
+# test-blob-oauth.sh - Entra ID bearer auth over https to Azurite in OAuth mode (--oauth basic:
+# it checks iss/aud/nbf/exp, not the signature), with a test CA: a token provider reading a
+# file (stat, read-only and read-write attach, clear failures for a wrong audience, an expired
+# token and an untrusted certificate), then managed-identity tokens from the IMDS stand-in
+# (system- and user-assigned identity, an unknown one refused, refresh under a long mount).
 
 . "$(dirname "$0")/functions.sh"
 
@@ -124,5 +125,52 @@ token https://storage.azure.com 3600 >"$T/token"
 RC=0
 "$SEALMOUNT" blob stat "$BASE/page.img" --bearer-token-file "$T/token" 2>"$T/err" || RC=$?
 expect_eq "$RC" 1 "exit code without the test CA"
+
+step "managed identity: tokens from the IMDS stand-in (resource https://ACCOUNT.blob.core.windows.net)"
+CID=0b4f7e2a-1111-4222-8333-944455556666
+# Short-lived tokens, so the mount below outlives several of them.
+emu_start imds IMDS_PORT --lifetime https://devstoreaccount1.blob.core.windows.net=8 \
+	--client-id "$CID"
+IMDS_LOG=$(ls "$TEST_TMP"/emu-imds.*/log)
+token_requests() { grep -c 'oauth2/token -> 200' "$IMDS_LOG" || true; }
+AUTH=(--imds "http://127.0.0.1:$IMDS_PORT" --ca-file "$T/ca.pem")
+OUT=$("$SEALMOUNT" blob stat "$BASE/page.img" "${AUTH[@]}")
+grep -qx "type: PageBlob" <<<"$OUT" || fail "stat with an IMDS token: $OUT"
+OUT=$("$SEALMOUNT" blob stat "$BASE/page.img" --imds="http://127.0.0.1:$IMDS_PORT" \
+	--client-id "$CID" --ca-file "$T/ca.pem")
+grep -qx "type: PageBlob" <<<"$OUT" || fail "stat with a user-assigned identity: $OUT"
+RC=0
+"$SEALMOUNT" blob stat "$BASE/page.img" "${AUTH[@]}" --client-id 9999aaaa-0000-4000-8000-000000000000 \
+	2>"$T/err" || RC=$?
+expect_eq "$RC" 1 "exit code with an unknown client id"
+grep -q "Identity not found" "$T/err" || fail "unknown identity message: $(cat "$T/err")"
+
+step "managed identity: a mount outlives its first token (refreshed before expiry)"
+BEFORE=$(token_requests)
+attach --cache-mb 1
+cmp "$MNT/data" "$T/ref" || fail "bytes differ with an IMDS token"
+sleep 9 # the first token has expired at Azurite by now
+# drop the kernel's cached pages of the file so that the reads reach the blob again
+python3 -c 'import os, sys; os.posix_fadvise(os.open(sys.argv[1], os.O_RDONLY), 0, 0, os.POSIX_FADV_DONTNEED)' \
+	"$MNT/data"
+cmp "$MNT/data" "$T/ref" || fail "reads failed after the first token expired"
+detach
+AFTER=$(token_requests)
+echo "    IMDS tokens served during the mount: $((AFTER - BEFORE))"
+[ $((AFTER - BEFORE)) -ge 2 ] || fail "expected a refreshed token, IMDS served $((AFTER - BEFORE))"
+
+step "managed identity: read-write (lease and Put Page) with IMDS tokens"
+attach --rw
+python3 - "$MNT/data" "$T/ref" <<'EOF'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+ref = bytearray(open(sys.argv[2], 'rb').read())
+data = os.urandom(8192); os.pwrite(fd, data, 12288); ref[12288:12288 + 8192] = data
+os.fsync(fd)
+open(sys.argv[2], 'wb').write(ref)
+EOF
+detach
+tool download imgs page.img "$T/after"
+cmp "$T/after" "$T/ref" || fail "writes with an IMDS token did not persist"
 
 echo "PASS"

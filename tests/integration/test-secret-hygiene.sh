@@ -4,6 +4,11 @@
 # neither the released passphrase (raw, hex, base64, base64url), nor the vault bearer token, nor
 # the MAA token's signature appears in any log line or in any file the run wrote besides the
 # --out file it was asked for (mode 0600). Stand-ins: simulated SNP, MAA, IMDS, Managed HSM.
+# Then a long-running process holding a secret (`blob attach` with a SharedKey account key,
+# against Azurite): its memory is locked (VmLck), RLIMIT_CORE is 0, it is non-dumpable (its
+# /proc/PID/mem cannot be opened without CAP_SYS_PTRACE), the key is in neither its environ,
+# cmdline, log nor any file, and (as root) in memory only inside locked mappings, its base64 file
+# text nowhere.
 
 . "$(dirname "$0")/functions.sh"
 
@@ -83,4 +88,111 @@ for kty in oct-HSM RSA-HSM; do
 			fail "a whole JWT (with its signature) is in $log"
 	done
 done
+
+# ---- a long-running process that holds a secret: `blob attach` with a SharedKey account key ----
+if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null || ! command -v setpriv >/dev/null; then
+	echo "secret hygiene: ok (long-running part SKIPPED: needs /dev/fuse, fusermount3, setpriv)"
+	exit 0
+fi
+echo "--- blob attach holding a SharedKey account key"
+emu_start azurite AZ_PORT
+head -c 65536 /dev/urandom >"$TEST_TMP/page.img"
+node "$EMULATORS/blob-tool.mjs" "$AZ_PORT" upload-page hyg page.img "$TEST_TMP/page.img" >/dev/null
+ACCOUNT_KEY=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
+printf '%s\n' "$ACCOUNT_KEY" >"$TEST_TMP/account.key"
+chmod 600 "$TEST_TMP/account.key"
+base64 -d <<<"$ACCOUNT_KEY" >"$TEST_TMP/account.raw"
+mnt="$TEST_TMP/mnt"
+awork="$TEST_TMP/work-attach"
+mkdir "$mnt" "$awork"
+# Non-dumpable is checked through ptrace_may_access (below), which also wants the target's
+# capabilities to be a subset of the prober's: as root, attach, the prober and a control process
+# all run without CAP_SYS_PTRACE (FUSE mounting needs CAP_SYS_ADMIN, not that).
+noptrace=()
+[ "$(id -u)" -ne 0 ] || noptrace=(setpriv --inh-caps=-sys_ptrace --bounding-set=-sys_ptrace --)
+(cd "$awork" && exec "${noptrace[@]}" "$SEALMOUNT" --log-level debug blob attach \
+	"http://127.0.0.1:$AZ_PORT/devstoreaccount1/hyg/page.img" "$mnt" \
+	--account-key-file "$TEST_TMP/account.key") >"$TEST_TMP/attach.log" 2>&1 &
+pid=$!
+detach_attach()
+{
+	kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	mountpoint -q "$mnt" && fusermount3 -u "$mnt"
+	return 0
+}
+cleanup_fn detach_attach
+for ((i = 0; i < 100; i++)); do
+	mountpoint -q "$mnt" && break
+	kill -0 "$pid" 2>/dev/null || fail "attach exited: $(cat "$TEST_TMP/attach.log")"
+	sleep 0.1
+done
+mountpoint -q "$mnt" || fail "attach did not mount"
+cmp -s "$mnt/data" "$TEST_TMP/page.img" || fail "attached blob reads back wrong" # key in use
+
+# Locked memory: the key lives in mlock'ed pages.
+vmlck=$(awk '/^VmLck:/ { print $2 }' "/proc/$pid/status")
+[ "${vmlck:-0}" -gt 0 ] || fail "no locked memory in the attach process (VmLck ${vmlck:-?} kB)"
+# No core dumps: RLIMIT_CORE 0 (soft and hard).
+grep -qE '^Max core file size +0 +0 ' "/proc/$pid/limits" ||
+	fail "RLIMIT_CORE is not 0: $(grep 'core file' "/proc/$pid/limits")"
+# Non-dumpable: without CAP_SYS_PTRACE, even the same uid (with the same capabilities) may not
+# open /proc/PID/mem (ptrace attach mode) of a non-dumpable process; a dumpable process started
+# alike is the control. (/proc/PID/environ is no probe: recent kernels let it be read.)
+"${noptrace[@]}" sleep 30 &
+control=$!
+cleanup_fn kill "$control"
+memopen() { "${noptrace[@]}" dd if="/proc/$1/mem" of=/dev/null bs=1 count=0 status=none 2>&1; }
+memopen "$control" || fail "control: a dumpable process's memory cannot be opened"
+! memopen "$pid" >/dev/null || fail "the attach process is dumpable (/proc/$pid/mem opened)"
+# The key is in neither argv nor the environment, nor in anything the process wrote.
+tr '\0' '\n' <"/proc/$pid/environ" >"$TEST_TMP/attach.environ"
+tr '\0' '\n' <"/proc/$pid/cmdline" >"$TEST_TMP/attach.cmdline"
+assert_absent "$TEST_TMP/account.raw" "$TEST_TMP/attach.environ" "$TEST_TMP/attach.cmdline" \
+	"$TEST_TMP/attach.log"
+grep -q 'debug' "$TEST_TMP/attach.log" || fail "attach logged no debug lines"
+[ -z "$(find "$awork" -type f)" ] || fail "attach wrote files: $(find "$awork" -type f)"
+
+# Memory (root only: /proc/PID/mem): the raw key only in locked mappings, its base64 text (the
+# key file's content) nowhere.
+if [ "$(id -u)" -eq 0 ]; then
+	python3 - "$pid" "$TEST_TMP/account.raw" "$ACCOUNT_KEY" <<'PY' || fail "key found in memory"
+import re, sys
+pid, raw, text = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3].encode()
+locked, maps = {}, []
+cur = None
+for line in open(f"/proc/{pid}/smaps"):
+    m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
+    if m:
+        cur = (int(m[1], 16), int(m[2], 16), m[3], line.split()[-1] if len(line.split()) > 5 else "")
+        maps.append(cur)
+    elif line.startswith("Locked:"):
+        locked[cur] = int(line.split()[1])
+bad, raw_hits = [], 0
+with open(f"/proc/{pid}/mem", "rb", 0) as mem:
+    for m in maps:
+        lo, hi, perms, name = m
+        if "r" not in perms or name in ("[vvar]", "[vsyscall]"):
+            continue
+        try:
+            mem.seek(lo)
+            data = mem.read(hi - lo)
+        except OSError:
+            continue
+        if text in data:
+            bad.append(f"base64 key text in {lo:x}-{hi:x} {name}")
+        if raw in data:
+            raw_hits += 1
+            if locked.get(m, 0) == 0:
+                bad.append(f"raw key in unlocked {lo:x}-{hi:x} {perms} {name}")
+print(f"  memory: raw key in {raw_hits} locked mapping(s)")
+for b in bad:
+    print("  " + b)
+sys.exit(1 if bad or raw_hits == 0 else 0)
+PY
+fi
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+expect_eq "$rc" 0 "attach exit status after SIGTERM"
+assert_absent "$TEST_TMP/account.raw" "$TEST_TMP/attach.log"
 echo "secret hygiene: ok"

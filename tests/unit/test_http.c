@@ -239,7 +239,7 @@ START_TEST(http_curl_error_translates)
 		bool transient;
 	} map[] = {
 		{ CURLE_OK, 0, false },
-		{ CURLE_UNSUPPORTED_PROTOCOL, -EINVAL, false },
+		{ CURLE_UNSUPPORTED_PROTOCOL, -EPROTO, false }, /* an HTTP/0.9 reply */
 		{ CURLE_URL_MALFORMAT, -EINVAL, false },
 		{ CURLE_OUT_OF_MEMORY, -ENOMEM, false },
 		{ CURLE_FILESIZE_EXCEEDED, -EFBIG, false },

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_hostile.c - hostile server responses at the level of the pure handlers the curl callbacks
+ * and the blob client use (http_attempt_add_header/_body, blob_parse_props,
+ * blob_check_range_response, blob_status_error): caps on header count and bytes that interim
+ * responses cannot reset, a 2 GB Content-Length, folded and nameless lines, a body past its cap,
+ * property headers that overflow, ranges that lie. The end-to-end forms (through the CLI, against
+ * tests/emulators/hostile.mjs) are tests/integration/test-hostile-*.sh.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "src/blob/blob_internal.h"
+#include "src/common/http_internal.h"
+#include "unit.h"
+
+static struct http_attempt attempt(size_t max_response, bool is_head)
+{
+	struct http_attempt a = { .max_response = max_response, .is_head = is_head };
+
+	buf_init(&a.body, max_response);
+	return a;
+}
+
+static int add(struct http_attempt *a, const char *line)
+{
+	return http_attempt_add_header(a, line, strlen(line));
+}
+
+START_TEST(hostile_content_length_over_cap)
+{
+	struct http_attempt a = attempt(1024, false);
+
+	ck_assert_int_eq(add(&a, "HTTP/1.1 200 OK\r\n"), 0);
+	ck_assert_int_eq(add(&a, "Content-Length: 1024\r\n"), 0);
+	ck_assert_int_eq(add(&a, "Content-Length: 2147483648\r\n"), -EFBIG);
+	ck_assert_int_eq(add(&a, "content-length:99999999999999999999999999999999\r\n"), -EFBIG);
+	http_attempt_done(&a);
+
+	/* HEAD: the length describes the resource, not this (empty) response. */
+	a = attempt(1024, true);
+	ck_assert_int_eq(add(&a, "Content-Length: 2147483648\r\n"), 0);
+	ck_assert_str_eq(http_headers_find(a.headers, a.n_headers, "content-length"), "2147483648");
+	http_attempt_done(&a);
+}
+END_TEST
+
+START_TEST(hostile_header_count_and_bytes)
+{
+	struct http_attempt a = attempt(1024, false);
+	char line[64];
+	unsigned i;
+	int r = 0;
+
+	for (i = 0; i < 1000 && r == 0; i++) {
+		snprintf(line, sizeof(line), "X-H%u: v\r\n", i);
+		r = add(&a, line);
+	}
+	ck_assert_int_eq(r, -EFBIG);
+	ck_assert_uint_eq(i, HTTP_HEADERS_MAX + 1);
+	http_attempt_done(&a);
+
+	/* An interim response starts a new header list, but not a new byte budget. */
+	a = attempt(1024, false);
+	r = 0;
+	for (i = 0; i < 100000 && r == 0; i++) {
+		r = add(&a, "HTTP/1.1 100 Continue\r\n");
+		r = r ?: add(&a, "X-Filler: 0123456789\r\n");
+		r = r ?: add(&a, "\r\n");
+	}
+	ck_assert_int_eq(r, -EFBIG);
+	ck_assert_uint_le(a.header_bytes, HTTP_HEADERS_MAX_BYTES + 64);
+	http_attempt_done(&a);
+}
+END_TEST
+
+START_TEST(hostile_malformed_lines)
+{
+	struct http_attempt a = attempt(1024, false);
+
+	ck_assert_int_eq(add(&a, "X-A: 1\r\n"), 0);
+	ck_assert_int_eq(add(&a, "  folded continuation\r\n"), -EPROTO);
+	ck_assert_int_eq(add(&a, "\tfolded\r\n"), -EPROTO);
+	ck_assert_int_eq(add(&a, ": no name\r\n"), -EPROTO);
+	ck_assert_int_eq(add(&a, "no colon at all\r\n"), -EPROTO);
+	ck_assert_int_eq(add(&a, "X A: space in the name\r\n"), -EPROTO);
+	ck_assert_int_eq(add(&a, "X-\x1b[31m: escape in the name\r\n"), -EPROTO);
+	/* A NUL would make our copy differ from what libcurl parsed ("Content-Length\0x: 5"). */
+	ck_assert_int_eq(http_attempt_add_header(&a, "X-N\0ul: v\r\n", 11), -EPROTO);
+	ck_assert_int_eq(http_attempt_add_header(&a, "X-Z: a\0b\r\n", 10), -EPROTO);
+	ck_assert_ptr_null(http_headers_find(a.headers, a.n_headers, "X-Z"));
+	ck_assert_str_eq(http_headers_find(a.headers, a.n_headers, "x-a"), "1");
+	http_attempt_done(&a);
+}
+END_TEST
+
+START_TEST(hostile_body_over_cap)
+{
+	struct http_attempt a = attempt(100, false);
+	char chunk[64] = { 0 };
+
+	ck_assert_int_eq(http_attempt_add_body(&a, chunk, sizeof(chunk)), 0);
+	ck_assert_int_eq(http_attempt_add_body(&a, chunk, 36), 0);
+	ck_assert_int_eq(http_attempt_add_body(&a, chunk, 1), -EFBIG);
+	ck_assert_uint_eq(a.body.len, 100);
+	http_attempt_done(&a);
+}
+END_TEST
+
+/* A response made of header lines (NULL-terminated) and a body; no body: a HEAD's. */
+static void response(long status, const char *const *lines, const char *body,
+		     struct http_response *ret)
+{
+	struct http_attempt a = attempt(1u << 20, body[0] == '\0');
+
+	for (; *lines; lines++)
+		ck_assert_int_eq(add(&a, *lines), 0);
+	ck_assert_int_eq(buf_append(&a.body, body, strlen(body)), 0);
+	*ret = (struct http_response){
+		.status = status, .body = a.body, .headers = a.headers, .n_headers = a.n_headers
+	};
+}
+
+START_TEST(hostile_blob_props)
+{
+	static const char *const overflow[] = { "Content-Length: 18446744073709551616",
+						"ETag: \"0x1\"", NULL };
+	static const char *const negative[] = { "Content-Length: -1", "ETag: \"0x1\"", NULL };
+	static const char *const noetag[] = { "Content-Length: 512", NULL };
+	static const char *const spaces[] = { "Content-Length: 512 512", "ETag: x", NULL };
+	char big[300];
+	const char *const longetag[] = { "Content-Length: 512", big, NULL };
+	struct http_response r;
+	struct blob_props p;
+
+	response(200, overflow, "", &r);
+	ck_assert_int_eq(blob_parse_props(&r, &p), -EPROTO);
+	http_response_done(&r);
+	response(200, negative, "", &r);
+	ck_assert_int_eq(blob_parse_props(&r, &p), -EPROTO);
+	http_response_done(&r);
+	response(200, noetag, "", &r);
+	ck_assert_int_eq(blob_parse_props(&r, &p), -EPROTO);
+	http_response_done(&r);
+	response(200, spaces, "", &r);
+	ck_assert_int_eq(blob_parse_props(&r, &p), -EPROTO);
+	http_response_done(&r);
+
+	/* An ETag longer than we keep is cut, NUL-terminated, never overflowing. */
+	snprintf(big, sizeof(big), "ETag: %0*d", (int)sizeof(big) - 7, 0);
+	response(200, longetag, "", &r);
+	ck_assert_int_eq(blob_parse_props(&r, &p), 0);
+	ck_assert_uint_eq(strlen(p.etag), sizeof(p.etag) - 1);
+	http_response_done(&r);
+}
+END_TEST
+
+START_TEST(hostile_blob_range_lies)
+{
+	/* MD5 of "hello" is XUFAKrxLKna5cZ2REBfFkg==. */
+	static const char *const good[] = { "Content-Range: bytes 0-4/10",
+					    "Content-MD5: XUFAKrxLKna5cZ2REBfFkg==", NULL };
+	static const char *const shifted[] = { "Content-Range: bytes 5-9/10",
+					       "Content-MD5: XUFAKrxLKna5cZ2REBfFkg==", NULL };
+	static const char *const nomd5[] = { "Content-Range: bytes 0-4/10", NULL };
+	static const char *const badmd5[] = { "Content-Range: bytes 0-4/10", "Content-MD5: !!!!",
+					      NULL };
+	struct http_response r;
+
+	response(206, good, "hello", &r);
+	ck_assert_int_eq(blob_check_range_response(&r, 0, 5), 0); /* the control */
+	ck_assert_int_eq(blob_check_range_response(&r, 0, 4), -EBADMSG); /* longer than asked */
+	ck_assert_int_eq(blob_check_range_response(&r, UINT64_MAX - 5, 5), -EBADMSG);
+	http_response_done(&r);
+	response(206, good, "hellp", &r); /* one bit flipped, MD5 unchanged */
+	ck_assert_int_eq(blob_check_range_response(&r, 0, 5), -EBADMSG);
+	http_response_done(&r);
+	response(206, shifted, "hello", &r);
+	ck_assert_int_eq(blob_check_range_response(&r, 0, 5), -EBADMSG);
+	http_response_done(&r);
+	response(206, nomd5, "hello", &r);
+	ck_assert_int_eq(blob_check_range_response(&r, 0, 5), -EBADMSG);
+	http_response_done(&r);
+	response(206, badmd5, "hello", &r);
+	ck_assert_int_eq(blob_check_range_response(&r, 0, 5), -EBADMSG);
+	http_response_done(&r);
+}
+END_TEST
+
+START_TEST(hostile_blob_error_code)
+{
+	char code[9000];
+	const char *const lines[] = { code, NULL };
+	struct http_response r;
+
+	/* 8 KiB of error code with terminal escapes: an error, the log line sanitised by log.c. */
+	snprintf(code, sizeof(code), "x-ms-error-code: Lease\x1b[31m%08000d", 0);
+	response(412, lines, "<?xml version=\"1.0\"?><!DOCTYPE e [<!ENTITY a \"a\">]><Error/>", &r);
+	ck_assert_int_eq(blob_status_error(&r, "test"), -EBUSY);
+	r.status = 200; /* an unexpected status, even a success one, is never 0 */
+	ck_assert_int_lt(blob_status_error(&r, "test"), 0);
+	r.status = 0;
+	ck_assert_int_lt(blob_status_error(&r, "test"), 0);
+	r.status = 2147483647L;
+	ck_assert_int_eq(blob_status_error(&r, "test"), -EIO);
+	http_response_done(&r);
+}
+END_TEST
+
+static Suite *hostile_suite(void)
+{
+	Suite *s = suite_create("hostile");
+	TCase *tc = tcase_create("responses");
+
+	tcase_add_test(tc, hostile_content_length_over_cap);
+	tcase_add_test(tc, hostile_header_count_and_bytes);
+	tcase_add_test(tc, hostile_malformed_lines);
+	tcase_add_test(tc, hostile_body_over_cap);
+	tcase_add_test(tc, hostile_blob_props);
+	tcase_add_test(tc, hostile_blob_range_lies);
+	tcase_add_test(tc, hostile_blob_error_code);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(hostile_suite)
