@@ -16,6 +16,8 @@ APT_PACKAGES=(
 	fuse3 e2fsprogs util-linux cryptsetup-bin curl openssl xxd procps psmisc
 	# benchmark baselines (scripts/bench-blob.sh): fio, nbdkit's curl plugin, nbdcopy
 	fio nbdkit libnbd-bin
+	# scripts/bench-engine.sh: CPU time of one decrypt
+	time
 	# lint and sanitizers
 	cppcheck clang clang-format libclang-rt-14-dev valgrind
 	# Node.js for Azurite and the local Azure stand-ins (Debian's nodejs 18 suffices)

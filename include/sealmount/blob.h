@@ -138,3 +138,37 @@ _must_check_ int blob_sharedkey_authorization(const struct secret *key, const ch
 /* Read a base64 account key from a file (surrounding whitespace ignored) into a secret.
  * -errno from open/read, -EBADMSG (not base64), -EFBIG (file over 4 KiB). */
 _must_check_ int blob_account_key_load(const char *path, struct secret **ret) _nonnull_(1, 2);
+
+/* ---- Upload (blob_upload.c) ---- */
+
+struct blob_upload_stats {
+	uint64_t chunks_sent;
+	uint64_t chunks_skipped; /* zero on a fresh page blob, or already there (resume) */
+	uint64_t bytes_sent;
+};
+
+struct blob_upload_options {
+	const struct blob_options *blob; /* url, auth, http or ca_file; rw and lease ignored */
+	enum blob_type type; /* BLOB_TYPE_PAGE or BLOB_TYPE_BLOCK */
+	unsigned parallel; /* requests in flight, 1..32; 0 = 4 */
+	/* false: the blob must not exist (-EEXIST). true: complete an earlier upload of the same
+	 * file: page blobs compare the written pages byte for byte and send what differs; block
+	 * blobs skip blocks whose id (index + MD5 of the content) is already listed. */
+	bool resume;
+	/* Called after each 4 MiB chunk (sent or skipped), from any upload thread, one at a
+	 * time. */
+	void (*progress)(void *userdata, uint64_t done, uint64_t total);
+	void *userdata;
+};
+
+/*
+ * Upload size bytes read from fd (pread; the offset is not moved) to o->blob->url. A page blob
+ * is created with the file's size (a multiple of 512) and written with Put Page in 4 MiB
+ * chunks, all-zero chunks skipped on a fresh blob; a block blob is written with Put Block
+ * (4 MiB blocks, more for files over 50000 blocks) and committed with Put Block List. Every
+ * chunk carries Content-MD5. ret (may be NULL) gets the counters also on failure.
+ * Errors: -EEXIST (exists and !resume, or of another type or size), -EINVAL, the errors of the
+ * blob layer (blob.h), or pread's -errno.
+ */
+_must_check_ int blob_upload_file(const struct blob_upload_options *o, int fd, uint64_t size,
+				  struct blob_upload_stats *ret) _nonnull_(1);

@@ -52,3 +52,15 @@ extern const struct cli_command cmd_attest;
 extern const struct cli_command cmd_key;
 extern const struct cli_command cmd_policy;
 extern const struct cli_command cmd_image;
+
+/* `image create` and `image upload` (cmd_image_create.c), dispatched by cmd_image's run() with
+ * argv[0] = the subcommand. Return an exit code. */
+int image_create_main(int argc, char **argv);
+int image_upload_main(int argc, char **argv);
+/* Open IMAGE read-only as the bottom of a stack: a local file (or file://PATH) or a blob URL
+ * (SharedKey with account_key_file, else anonymous/SAS). Logs and returns -errno. */
+struct bdev;
+_must_check_ int image_open_lower(const char *image, const char *account_key_file,
+				  struct bdev **ret);
+/* `image decrypt` (cmd_image_decrypt.c), dispatched the same way. */
+int image_decrypt_main(int argc, char **argv);

@@ -34,31 +34,31 @@ static bool is_url(const char *s)
 	return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
 }
 
-static int open_image(const struct inspect_args *a, struct bdev **ret)
+int image_open_lower(const char *image, const char *account_key_file, struct bdev **ret)
 {
 	_cleanup_(secret_freep) struct secret *key = NULL;
-	struct blob_options o = { .url = a->image };
+	struct blob_options o = { .url = image };
 	int r;
 
-	if (!is_url(a->image)) {
-		const char *path = strncmp(a->image, "file://", 7) == 0 ? a->image + 7 : a->image;
+	if (!is_url(image)) {
+		const char *path = strncmp(image, "file://", 7) == 0 ? image + 7 : image;
 
 		r = bdev_file_open(path, false, ret);
 		if (r < 0)
 			return log_error_errno(r, "Cannot open image %s: %m", path);
 		return 0;
 	}
-	if (a->key_file) {
-		r = blob_account_key_load(a->key_file, &key);
+	if (account_key_file) {
+		r = blob_account_key_load(account_key_file, &key);
 		if (r < 0)
 			return log_error_errno(r, "Cannot read the account key from %s: %m",
-					       a->key_file);
+					       account_key_file);
 		o.auth = BLOB_AUTH_SHARED_KEY;
 		o.account_key = key;
 	}
 	r = blob_open(&o, ret);
 	if (r < 0)
-		return log_error_errno(r, "Cannot open blob %s: %m", a->image);
+		return log_error_errno(r, "Cannot open blob %s: %m", image);
 	return 0;
 }
 
@@ -185,7 +185,7 @@ static int inspect(const struct inspect_args *a)
 	struct luks2_verdict v;
 	int r;
 
-	r = open_image(a, &dev);
+	r = image_open_lower(a->image, a->key_file, &dev);
 	if (r < 0)
 		return CLI_EXIT_FAILURE;
 	r = luks2_hdr_load(dev, &a->policy, &h, &v);
@@ -286,6 +286,12 @@ static int run(int argc, char **argv)
 		return cli_help(&cmd_image);
 	if (argc < 2)
 		return cli_usage_error("image", "missing subcommand (inspect)");
+	if (streq(argv[1], "create"))
+		return image_create_main(argc - 1, argv + 1);
+	if (streq(argv[1], "upload"))
+		return image_upload_main(argc - 1, argv + 1);
+	if (streq(argv[1], "decrypt"))
+		return image_decrypt_main(argc - 1, argv + 1);
 	if (!streq(argv[1], "inspect"))
 		return cli_usage_error("image", "unknown subcommand '%s'", argv[1]);
 	luks2_policy_init(&a.policy);
@@ -321,6 +327,37 @@ const struct cli_command cmd_image = {
 		"  --export-header FILE   also write the validated header (both copies and the\n"
 		"                         keyslots area) to a new FILE, for cryptsetup --header\n"
 		"\n"
-		"Exit 0 when the header passes, 1 naming the rule that failed, 2 on usage errors.\n",
+		"Exit 0 when the header passes, 1 naming the rule that failed, 2 on usage errors.\n"
+		"\n"
+		"Usage: sealmount image create --from-dir DIR --key-file FILE [--new-key] -o IMAGE\n"
+		"                              [--size SIZE] [--integrity hmac-sha256|aead|none]\n"
+		"                              [--sector-size 512|4096] [--pbkdf pbkdf2|argon2id]\n"
+		"                              [--pbkdf-iterations N] [--no-journal]\n"
+		"\n"
+		"Build an ext4 filesystem holding DIR (mke2fs -d; SIZE defaults to DIR's size plus\n"
+		"room) and write it as a new LUKS2 image (mode 0600), without root or device-mapper:\n"
+		"aes-xts-plain64 + hmac(sha256) at 4096-byte sectors by default, every sector tagged.\n"
+		"The passphrase is the whole key FILE; --new-key creates a missing FILE with 32\n"
+		"random bytes (mode 0600). A plaintext copy of the filesystem exists, unlinked, in\n"
+		"IMAGE's directory while the image is written.\n"
+		"  --no-journal           store the no-journal flag (dm-integrity direct mode)\n"
+		"  --pbkdf-iterations N   PBKDF2 iterations (default 100000)\n"
+		"\n"
+		"Usage: sealmount image upload IMAGE URL [--page|--block] [--parallel N] [--resume]\n"
+		"                              [--account-key-file F | --bearer-token-file F |\n"
+		"                               --imds[=ENDPOINT] [--client-id ID]] [--ca-file F]\n"
+		"\n"
+		"Upload IMAGE as a page blob (default; Put Page, zero chunks skipped) or a block blob\n"
+		"(Put Block + Put Block List), N requests at a time (default 4). The blob must not\n"
+		"exist unless --resume, which sends only what differs from an earlier upload (page\n"
+		"blobs: written chunks are read back and compared; block blobs: block ids carry the\n"
+		"MD5 of their content). Credentials as for `sealmount blob`; a SAS goes in the URL.\n"
+		"\n"
+		"Usage: sealmount image decrypt IMAGE --key-file FILE -o OUT [--require-integrity]\n"
+		"                               [--account-key-file F]\n"
+		"\n"
+		"Unlock IMAGE (file or blob URL) with the key FILE's bytes as the passphrase and\n"
+		"write its whole plaintext device, every dm-integrity tag verified, to the new file\n"
+		"OUT (- for stdout). A tag mismatch stops it with exit 1 naming the sector.\n",
 	.run = run,
 };

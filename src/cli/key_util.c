@@ -101,6 +101,18 @@ int key_read_file(const char *path, size_t max, struct buf *b)
 	return buf_append_file(b, path);
 }
 
+int key_read_passphrase(const char *path, size_t max, struct secret **ret)
+{
+	struct buf b;
+	int r;
+
+	r = key_read_file(path, max, &b);
+	if (r >= 0)
+		r = b.len ? secret_new_copy(b.data, b.len, ret) : -ENODATA;
+	buf_done_wipe(&b);
+	return r;
+}
+
 int key_write_secret_file(const char *path, const struct secret *s)
 {
 	_cleanup_close_ int fd = -1;

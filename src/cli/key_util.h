@@ -70,6 +70,10 @@ void key_session_close(struct key_session *s) _nonnull_(1);
 
 /* Read a whole file of at most max bytes into b (initialised here; buf_done_wipe it). */
 _must_check_ int key_read_file(const char *path, size_t max, struct buf *b) _nonnull_(1, 3);
+/* A key file, whole, as `cryptsetup --key-file` takes it: at most max bytes straight into secret
+ * memory. Does not log. -ENODATA (empty file), -EFBIG (over max), -errno of open/read. */
+_must_check_ int key_read_passphrase(const char *path, size_t max, struct secret **ret)
+	_nonnull_(1, 3);
 /* Write s to a NEW file (O_EXCL, no symlink following) with mode 0600. */
 _must_check_ int key_write_secret_file(const char *path, const struct secret *s) _nonnull_(1, 2);
 

@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_image_create.c - `sealmount image create` (image.h: an encrypted ext4 image from a
+ * directory, rootless) and `sealmount image upload` (blob.h: the image as a page or block
+ * blob, parallel and resumable). Dispatched from cmd_image.c.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmd_blob.h"
+#include "key_util.h"
+#include "sealmount/blob.h"
+#include "sealmount/image.h"
+#include "sealmount/log.h"
+
+#define NEW_KEY_SIZE 32u
+#define MIB (1024u * 1024)
+
+struct create_args {
+	struct image_create_options o;
+	const char *key_file;
+	bool new_key;
+};
+
+/* The passphrase: the whole key file (cryptsetup --key-file semantics). With --new-key, a file
+ * that does not exist yet is created with 32 random bytes, mode 0600. */
+static int load_key(const struct create_args *a, struct secret **ret)
+{
+	_cleanup_(secret_freep) struct secret *s = NULL;
+	int r;
+
+	if (a->new_key && access(a->key_file, F_OK) < 0 && errno == ENOENT) {
+		r = secret_new(NEW_KEY_SIZE, &s);
+		if (r < 0)
+			return log_error_errno(r, "Cannot allocate secret memory: %m");
+		if (getrandom(s->data, s->len, 0) != (ssize_t)s->len)
+			return log_error_errno(-EIO, "No randomness for the new key");
+		r = key_write_secret_file(a->key_file, s);
+		if (r < 0)
+			return r;
+		log_info("Wrote a new random %u-byte key to %s", NEW_KEY_SIZE, a->key_file);
+		*ret = TAKE_PTR(s);
+		return 0;
+	}
+	r = key_read_passphrase(a->key_file, LUKS2_WRITE_PASS_MAX, ret);
+	if (r == -ENODATA)
+		return log_error_errno(r, "The key file %s is empty", a->key_file);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the key file %s%s: %m", a->key_file,
+				       r == -ENOENT ? " (add --new-key to create it)" : "");
+	return 0;
+}
+
+static int parse_integrity(const char *s, enum luks2_integrity *ret)
+{
+	if (streq(s, "hmac-sha256") || streq(s, "hmac(sha256)"))
+		*ret = LUKS2_INTEGRITY_HMAC_SHA256;
+	else if (streq(s, "aead"))
+		*ret = LUKS2_INTEGRITY_AEAD;
+	else if (streq(s, "none"))
+		*ret = LUKS2_INTEGRITY_NONE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_create_opt(int c, struct create_args *a)
+{
+	struct luks2_write_params *p = &a->o.luks;
+	uint64_t v;
+
+	switch (c) {
+	case 'd':
+		a->o.from_dir = optarg;
+		return 0;
+	case 'o':
+		a->o.output = optarg;
+		return 0;
+	case 'K':
+		a->key_file = optarg;
+		return 0;
+	case 'n':
+		a->new_key = true;
+		return 0;
+	case 'J':
+		p->no_journal = true;
+		return 0;
+	case 's':
+		if (cli_parse_size(optarg, &a->o.fs_size) < 0 || a->o.fs_size < IMAGE_FS_SIZE_MIN)
+			return cli_usage_error("image create", "--size needs at least 8M");
+		return 0;
+	case 'i':
+		if (parse_integrity(optarg, &p->integrity) < 0)
+			return cli_usage_error("image create",
+					       "--integrity is hmac-sha256, aead or none");
+		return 0;
+	case 'S':
+		if (cli_parse_uint(optarg, 4096, &v) < 0 || (v != 512 && v != 4096))
+			return cli_usage_error("image create", "--sector-size is 512 or 4096");
+		p->sector_size = (uint32_t)v;
+		return 0;
+	case 'p':
+		if (!streq(optarg, "pbkdf2") && !streq(optarg, "argon2id"))
+			return cli_usage_error("image create", "--pbkdf is pbkdf2 or argon2id");
+		p->kdf = streq(optarg, "pbkdf2") ? LUKS2_KDF_PBKDF2 : LUKS2_KDF_ARGON2ID;
+		return 0;
+	case 'I':
+		if (cli_parse_uint(optarg, LUKS2_PBKDF2_MAX_ITER, &v) < 0 ||
+		    v < LUKS2_PBKDF2_MIN_ITER)
+			return cli_usage_error("image create", "--pbkdf-iterations is %u..%u",
+					       LUKS2_PBKDF2_MIN_ITER, LUKS2_PBKDF2_MAX_ITER);
+		p->pbkdf2_iterations = (uint32_t)v;
+		return 0;
+	}
+	return -1;
+}
+
+static int parse_create(int argc, char **argv, struct create_args *a)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "from-dir", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "size", required_argument, NULL, 's' },
+		{ "integrity", required_argument, NULL, 'i' },
+		{ "sector-size", required_argument, NULL, 'S' },
+		{ "pbkdf", required_argument, NULL, 'p' },
+		{ "pbkdf-iterations", required_argument, NULL, 'I' },
+		{ "key-file", required_argument, NULL, 'K' },
+		{ "new-key", no_argument, NULL, 'n' },
+		{ "no-journal", no_argument, NULL, 'J' },
+		{},
+	};
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+		if (c == 'h') {
+			(void)cli_help(&cmd_image);
+			return -1;
+		}
+		r = parse_create_opt(c, a);
+		if (r < 0)
+			return cli_bad_option("image create", c, argv);
+		if (r > 0)
+			return r;
+	}
+	if (optind != argc)
+		return cli_usage_error("image create", "unexpected argument '%s'", argv[optind]);
+	if (!a->o.from_dir || !a->o.output || !a->key_file)
+		return cli_usage_error("image create",
+				       "--from-dir, --key-file and -o IMAGE are required");
+	return 0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+/* SIGINT/SIGTERM stop the write and remove the partial image (image.h "cancel"). */
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+}
+
+int image_create_main(int argc, char **argv)
+{
+	struct create_args a = { .o.progress = true, .o.cancel = &interrupted };
+	_cleanup_(secret_freep) struct secret *pass = NULL;
+	struct image_create_result res;
+	int r;
+
+	luks2_write_params_init(&a.o.luks);
+	r = parse_create(argc, argv, &a);
+	if (r != 0)
+		return r < 0 ? CLI_EXIT_OK : r;
+	if (load_key(&a, &pass) < 0)
+		return CLI_EXIT_FAILURE;
+	catch_signals();
+	r = image_create(&a.o, pass, &res);
+	if (r < 0)
+		return CLI_EXIT_FAILURE;
+	log_info("Created %s: %" PRIu64 " MiB ext4 in a %" PRIu64 "-byte image (%s, %u-byte "
+		 "sectors); mkfs %.1f s, encrypt %.1f s",
+		 a.o.output, res.fs_size / MIB, res.image_size,
+		 a.o.luks.integrity == LUKS2_INTEGRITY_NONE ? "no integrity" :
+		 a.o.luks.integrity == LUKS2_INTEGRITY_AEAD ? "aes-gcm-random + aead" :
+							      "aes-xts-plain64 + hmac(sha256)",
+		 a.o.luks.sector_size, res.seconds_mkfs, res.seconds_write);
+	return CLI_EXIT_OK;
+}
+
+/* ---- upload ---- */
+
+struct upload_args {
+	const char *image;
+	struct blob_args blob; /* url and credentials, as `blob stat|attach` take them */
+	enum blob_type type;
+	unsigned parallel;
+	bool resume;
+};
+
+struct upload_progress {
+	pthread_mutex_t lock;
+	unsigned last_pct;
+};
+
+static void show_progress(void *userdata, uint64_t done, uint64_t total)
+{
+	struct upload_progress *p = userdata;
+	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
+
+	LOCK_GUARD(&p->lock);
+	if (pct == p->last_pct)
+		return;
+	p->last_pct = pct;
+	fprintf(stderr, "\ruploading: %3u%% (%" PRIu64 "/%" PRIu64 " MiB)", pct, done / MIB,
+		total / MIB);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+/* One option; 0, a usage exit code, or -1 for an unknown option. */
+static int parse_upload_opt(int c, int argc, char **argv, struct upload_args *a)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'P':
+	case 'B':
+		a->type = c == 'P' ? BLOB_TYPE_PAGE : BLOB_TYPE_BLOCK;
+		return 0;
+	case 'k':
+		a->blob.key_file = optarg;
+		return 0;
+	case 't':
+		a->blob.token_file = optarg;
+		return 0;
+	case 'I':
+		a->blob.imds = true;
+		/* "--imds URL" as well as "--imds=URL" and a bare "--imds", as `blob` takes it */
+		if (!optarg && optind < argc && strncmp(argv[optind], "http", 4) == 0)
+			optarg = argv[optind++];
+		a->blob.imds_endpoint = optarg;
+		return 0;
+	case 'i':
+		a->blob.client_id = optarg;
+		return 0;
+	case 'c':
+		a->blob.ca_file = optarg;
+		return 0;
+	case 'j':
+		if (cli_parse_uint(optarg, 32, &v) < 0 || v == 0)
+			return cli_usage_error("image upload", "--parallel is 1..32");
+		a->parallel = (unsigned)v;
+		return 0;
+	case 'r':
+		a->resume = true;
+		return 0;
+	}
+	return -1;
+}
+
+static int parse_upload(int argc, char **argv, struct upload_args *a)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "page", no_argument, NULL, 'P' },
+		{ "block", no_argument, NULL, 'B' },
+		{ "account-key-file", required_argument, NULL, 'k' },
+		{ "bearer-token-file", required_argument, NULL, 't' },
+		{ "imds", optional_argument, NULL, 'I' },
+		{ "client-id", required_argument, NULL, 'i' },
+		{ "ca-file", required_argument, NULL, 'c' },
+		{ "parallel", required_argument, NULL, 'j' },
+		{ "resume", no_argument, NULL, 'r' },
+		{},
+	};
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			(void)cli_help(&cmd_image);
+			return -1;
+		}
+		r = parse_upload_opt(c, argc, argv, a);
+		if (r < 0)
+			return cli_bad_option("image upload", c, argv);
+		if (r > 0)
+			return r;
+	}
+	if (optind + 2 != argc)
+		return cli_usage_error("image upload", "expected IMAGE URL");
+	if (!!a->blob.key_file + !!a->blob.token_file + a->blob.imds > 1)
+		return cli_usage_error("image upload", "use one of --account-key-file, "
+						       "--bearer-token-file, --imds");
+	if (a->blob.client_id && !a->blob.imds)
+		return cli_usage_error("image upload", "--client-id needs --imds");
+	a->image = argv[optind];
+	a->blob.url = argv[optind + 1];
+	return 0;
+}
+
+static const char *upload_hint(int r)
+{
+	switch (r) {
+	case -EEXIST:
+		return " (the blob exists: --resume completes an upload of the same image)";
+	case -EACCES:
+		return " (access denied: check the SAS or account key)";
+	case -ENOENT:
+		return " (no such container)";
+	default:
+		return "";
+	}
+}
+
+static int do_upload(const struct upload_args *a)
+{
+	_cleanup_close_ int fd = -1;
+	struct blob_auth_ctx ctx = { 0 };
+	struct blob_options bo = { 0 };
+	struct upload_progress pr = { .lock = PTHREAD_MUTEX_INITIALIZER, .last_pct = 101 };
+	struct blob_upload_stats st = { 0 };
+	struct stat sb;
+	int r;
+
+	fd = open(a->image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		return log_error_errno(-errno, "Cannot open %s: %m", a->image);
+	r = blob_auth_setup(&a->blob, &bo, &ctx);
+	if (r < 0) {
+		blob_auth_done(&ctx);
+		return r;
+	}
+	r = blob_upload_file(&(struct blob_upload_options){ .blob = &bo,
+							    .type = a->type,
+							    .parallel = a->parallel,
+							    .resume = a->resume,
+							    .progress = isatty(STDERR_FILENO) ?
+										show_progress :
+										NULL,
+							    .userdata = &pr },
+			     fd, (uint64_t)sb.st_size, &st);
+	if (r < 0) {
+		blob_auth_explain(&ctx);
+		log_error_errno(r, "Uploading %s to %s failed%s: %m", a->image, a->blob.url,
+				upload_hint(r));
+	} else {
+		log_info("Uploaded %s as a %s blob: %" PRIu64 " chunks sent (%" PRIu64
+			 " MiB), %" PRIu64 " skipped",
+			 a->image, a->type == BLOB_TYPE_PAGE ? "page" : "block", st.chunks_sent,
+			 st.bytes_sent / MIB, st.chunks_skipped);
+	}
+	blob_auth_done(&ctx);
+	return r;
+}
+
+int image_upload_main(int argc, char **argv)
+{
+	struct upload_args a = { .type = BLOB_TYPE_PAGE };
+	int r;
+
+	r = parse_upload(argc, argv, &a);
+	if (r != 0)
+		return r < 0 ? CLI_EXIT_OK : r;
+	return do_upload(&a) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+}
