@@ -12,6 +12,8 @@ APT_PACKAGES=(
 	# libraries
 	libfuse3-dev libssl-dev libcurl4-openssl-dev libcryptsetup-dev libjansson-dev
 	libargon2-dev libext2fs-dev check
+	# kernel engine (dm table read-back) and rootless user-engine fallback
+	libdevmapper-dev fuse2fs
 	# runtime tools used by tests
 	fuse3 e2fsprogs util-linux cryptsetup-bin curl openssl xxd procps psmisc
 	# benchmark baselines (scripts/bench-blob.sh): fio, nbdkit's curl plugin, nbdcopy

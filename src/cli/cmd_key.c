@@ -21,7 +21,7 @@
 #define RELEASE_OPTS "vkVmSesloNCBIcFTA"
 #define IMPORT_OPTS "vkmslCBIcPHtfpxFTA"
 
-static const struct option options[] = {
+const struct option key_long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "vault", required_argument, NULL, 'v' },
 	{ "kid", required_argument, NULL, 'k' },
@@ -122,9 +122,14 @@ static const char **slot(struct key_args *a, int c)
 	return NULL;
 }
 
-static int parse_one(struct key_args *a, int c, char **argv)
+bool key_is_release_option(int c)
 {
-	const char *allowed = streq(a->sub, "release") ? RELEASE_OPTS : IMPORT_OPTS;
+	return c > 0 && c < 128 && c != 'o' && strchr(RELEASE_OPTS, c);
+}
+
+int key_parse_option(struct key_args *a, int c, char **argv)
+{
+	const char *allowed = streq(a->sub, "import") ? IMPORT_OPTS : RELEASE_OPTS;
 	const char **p;
 
 	if (c == '?' || c == ':')
@@ -148,7 +153,7 @@ static int parse_one(struct key_args *a, int c, char **argv)
 	return 0;
 }
 
-static int check_required(const struct key_args *a)
+int key_check_required(const struct key_args *a)
 {
 	if (!a->vault || !a->kid || !a->maa)
 		return cli_usage_error("key", "--vault, --kid and --maa are required");
@@ -177,16 +182,16 @@ static int parse(int argc, char **argv, struct key_args *a)
 	a->enc = UNWRAP_ENC_RSA_AES_KEY_WRAP_256;
 	a->snp = "device";
 	optind = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, ":h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc - 1, argv + 1, ":h", key_long_options, NULL)) != -1) {
 		if (c == 'h')
 			return 1;
-		r = parse_one(a, c, argv + 1);
+		r = key_parse_option(a, c, argv + 1);
 		if (r != 0)
 			return r;
 	}
 	if (optind < argc - 1)
 		return cli_usage_error("key", "unexpected argument '%s'", argv[optind + 1]);
-	return check_required(a);
+	return key_check_required(a);
 }
 
 /* Without a readable policy: the token's claims that release policies usually test. */
@@ -260,7 +265,7 @@ static int release_error(int r, struct hsm_client *hc, struct skr_auth *auth,
 			       hsm_client_base(hc));
 }
 
-static int do_release(const struct key_args *a)
+int key_release_passphrase(const struct key_args *a, struct secret **ret)
 {
 	_cleanup_(key_session_close) struct key_session ks = {};
 	_cleanup_(key_attested_done) struct key_attested att = {};
@@ -287,11 +292,24 @@ static int do_release(const struct key_args *a)
 		&res, &fail);
 	if (r < 0)
 		return release_error(r, ks.hsm, ks.auth, a, att.claims, &fail);
-	r = key_write_secret_file(a->out, res.passphrase);
+	log_info("Released %s (%s, %s): a %zu-byte passphrase", res.kid, res.kty,
+		 unwrap_enc_name(res.enc), res.passphrase->len);
+	*ret = TAKE_PTR(res.passphrase);
+	return 0;
+}
+
+static int do_release(const struct key_args *a)
+{
+	_cleanup_(secret_freep) struct secret *pass = NULL;
+	int r;
+
+	r = key_release_passphrase(a, &pass);
 	if (r < 0)
 		return r;
-	log_info("Released %s (%s, %s); the %zu-byte passphrase is in %s", res.kid, res.kty,
-		 unwrap_enc_name(res.enc), res.passphrase->len, a->out);
+	r = key_write_secret_file(a->out, pass);
+	if (r < 0)
+		return r;
+	log_info("The passphrase is in %s", a->out);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -96,6 +97,20 @@ struct key_args {
 	size_t n_extra;
 	enum unwrap_enc enc;
 };
+
+/* The option parsing of `sealmount key` (cmd_key.c), shared with `sealmount mount`:
+ * key_long_options is getopt_long's table; key_is_release_option() says which of its values
+ * belong to `key release` (all but --out); key_parse_option() stores one option (a->sub is
+ * "release", "import" or another command using the release options) and key_check_required()
+ * checks --vault/--kid/--maa and the subcommand's own requirements. Both return 0 or an exit
+ * code after printing a usage error. */
+extern const struct option key_long_options[];
+bool key_is_release_option(int c);
+int key_parse_option(struct key_args *a, int c, char **argv) _nonnull_(1, 3);
+int key_check_required(const struct key_args *a) _nonnull_(1);
+/* Attest, release and unwrap: the passphrase in secret memory (caller frees). Logs once. */
+_must_check_ int key_release_passphrase(const struct key_args *a, struct secret **ret)
+	_nonnull_(1, 2);
 
 /* `sealmount key import`, in cmd_key_import.c. Returns 0 or -errno (already logged). */
 _must_check_ int key_import_run(const struct key_args *a) _nonnull_(1);

@@ -27,6 +27,8 @@ static const struct cli_command *const commands[] = {
 	&cmd_policy,
 	&cmd_blob,
 	&cmd_image,
+	&cmd_mount,
+	&cmd_umount,
 };
 /* clang-format on */
 

@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * volume.c - validate, activate, mount, publish; and the teardown that undoes it in order
+ * (volume.h). This file coordinates: each step is a small module (activate.c, loopdev.c,
+ * publish.c, fusefs.c) and each failure is logged here once, at error level, with the step.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "sealmount/fusefs.h"
+#include "sealmount/log.h"
+#include "sealmount/luks.h"
+#include "volume_internal.h"
+
+#define VOLUME_WORK_DIR "/run/sealmount"
+#define VOLUME_NAME "sealmount"
+
+struct volume {
+	struct bdev *stack; /* the image (blob > cache, or a file) */
+	struct bdev *plain; /* user engine: the luks layer over stack (owns it) */
+	struct bdev *exposed; /* what the FUSE file serves: stack (kernel) or plain (user) */
+	struct luks2_hdr *hdr;
+	enum volume_engine engine;
+	bool rw;
+	char *fs_type;
+	char *fuse_dir; /* <work_dir>/<index>: the FUSE mount with the file "data" */
+	char *data_path;
+	struct fusefs *fs;
+	pthread_t fuse_thread;
+	bool fuse_running;
+	int fuse_result;
+	struct vol_loop loop;
+	struct vol_dm *dm;
+	const char *mount_dev; /* what is mounted: /dev/mapper/NAME or /dev/loopN */
+	pid_t fuse2fs; /* user engine without loop/mount privilege: the fuse2fs server */
+	struct vol_paths paths;
+	bool mounted;
+	bool published;
+	char name[96];
+};
+
+const char *volume_engine_name(enum volume_engine e)
+{
+	switch (e) {
+	case VOLUME_ENGINE_AUTO:
+		return "auto";
+	case VOLUME_ENGINE_KERNEL:
+		return "kernel";
+	case VOLUME_ENGINE_USER:
+		return "user";
+	}
+	return "?";
+}
+
+/* ---- teardown ---- */
+
+int vol_run_steps(const struct vol_step *steps, size_t n, void *ctx)
+{
+	int first = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int r = steps[i].fn(ctx);
+
+		if (r < 0) {
+			log_error_errno(r, "Teardown step '%s' failed: %m (continuing)",
+					steps[i].name);
+			if (first == 0)
+				first = r;
+		}
+	}
+	return first;
+}
+
+static int step_unmount(void *ctx)
+{
+	struct volume *v = ctx;
+	int r;
+
+	if (!v->mounted)
+		return 0;
+	r = v->fuse2fs > 0 ? vol_fuse2fs_stop(v->paths.fs_dir, v->fuse2fs) :
+			     vol_umount_retry(v->paths.fs_dir);
+	if (r < 0)
+		return r;
+	v->mounted = false;
+	(void)rmdir(v->paths.fs_dir);
+	return 0;
+}
+
+static int step_unpublish(void *ctx)
+{
+	struct volume *v = ctx;
+
+	if (!v->paths.mount_point)
+		return 0;
+	v->published = false;
+	return vol_unpublish_link(&v->paths);
+}
+
+static int step_deactivate(void *ctx)
+{
+	struct volume *v = ctx;
+
+	return vol_dm_deactivate(TAKE_PTR(v->dm));
+}
+
+static int step_detach_loop(void *ctx)
+{
+	struct volume *v = ctx;
+
+	return vol_loop_detach(&v->loop);
+}
+
+static int step_fuse(void *ctx)
+{
+	struct volume *v = ctx;
+	int r = 0, r2;
+
+	if (v->rw && v->exposed) {
+		r = bdev_flush(v->exposed);
+		if (r < 0)
+			log_error_errno(r, "Cannot write the image back: %m");
+	}
+	if (v->fuse_running) {
+		/* The loop sees ENODEV and fusefs_run() returns. */
+		r2 = vol_umount_retry(v->fuse_dir);
+		if (r2 < 0) {
+			r = r ?: r2;
+			(void)umount2(v->fuse_dir, MNT_DETACH);
+		}
+		(void)pthread_join(v->fuse_thread, NULL);
+		v->fuse_running = false;
+	}
+	fusefs_free(TAKE_PTR(v->fs));
+	if (v->fuse_dir)
+		(void)rmdir(v->fuse_dir);
+	return r;
+}
+
+static int step_stack(void *ctx)
+{
+	struct volume *v = ctx;
+
+	/* The luks layer owns the stack below it. */
+	bdev_free(v->plain ? TAKE_PTR(v->plain) : v->stack);
+	v->stack = v->exposed = NULL;
+	return 0;
+}
+
+static const struct vol_step teardown[] = {
+	{ "unmount", step_unmount },	      { "unpublish", step_unpublish },
+	{ "deactivate-dm", step_deactivate }, { "detach-loop", step_detach_loop },
+	{ "unmount-fuse", step_fuse },	      { "release-stack", step_stack },
+};
+const char *const vol_teardown_order[] = { "unmount",	  "unpublish",	  "deactivate-dm",
+					   "detach-loop", "unmount-fuse", "release-stack" };
+const size_t vol_teardown_order_len = ELEMENTSOF(vol_teardown_order);
+
+int volume_close(struct volume *v)
+{
+	int r;
+
+	if (!v)
+		return 0;
+	r = vol_run_steps(teardown, ELEMENTSOF(teardown), v);
+	luks2_hdr_free(v->hdr);
+	vol_paths_done(&v->paths);
+	free(v->fs_type);
+	free(v->fuse_dir);
+	free(v->data_path);
+	free(v);
+	return r;
+}
+DEFINE_CLEANUP_FUNC(struct volume, volume_close)
+
+/* ---- open ---- */
+
+static void *fuse_main_thread(void *arg)
+{
+	struct volume *v = arg;
+	sigset_t all;
+
+	/* Signals are for the coordinating thread. */
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_BLOCK, &all, NULL);
+	v->fuse_result = fusefs_run(v->fs);
+	return NULL;
+}
+
+static bool is_simple_name(const char *s)
+{
+	if (!s || !*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+static int mkdir_private(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return -ENOTDIR;
+	if ((st.st_mode & 0077) && chmod(path, 0700) < 0)
+		return -errno;
+	return 0;
+}
+
+static int expose_stack(struct volume *v, const struct volume_options *o, unsigned index)
+{
+	const char *base = o->work_dir ? o->work_dir : VOLUME_WORK_DIR;
+	struct fusefs_options fo = { .rw = v->rw, .fsname = v->name };
+	int r;
+
+	r = mkdir_private(base);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create the work directory %s: %m", base);
+	if (asprintf(&v->fuse_dir, "%s/%u", base, index) < 0) {
+		v->fuse_dir = NULL;
+		return log_error_errno(-ENOMEM, "Out of memory");
+	}
+	if (asprintf(&v->data_path, "%s/%s", v->fuse_dir, FUSEFS_FILE_NAME) < 0) {
+		v->data_path = NULL;
+		return log_error_errno(-ENOMEM, "Out of memory");
+	}
+	r = mkdir_private(v->fuse_dir);
+	if (r == 0 && vol_is_mount_point(v->fuse_dir))
+		r = -EBUSY;
+	if (r < 0)
+		return log_error_errno(r,
+				       "Cannot use %s for the image file: %m (another mount "
+				       "with index %u?)",
+				       v->fuse_dir, index);
+	r = fusefs_new(v->exposed, v->fuse_dir, &fo, &v->fs);
+	if (r < 0)
+		return log_error_errno(r,
+				       "Cannot expose the image through FUSE at %s: %m "
+				       "(is /dev/fuse available?)",
+				       v->fuse_dir);
+	r = -pthread_create(&v->fuse_thread, NULL, fuse_main_thread, v);
+	if (r < 0)
+		return log_error_errno(r, "Cannot start the FUSE thread: %m");
+	v->fuse_running = true;
+	return 0;
+}
+
+static int load_header(struct volume *v, const struct volume_options *o)
+{
+	struct luks2_verdict verdict = { 0 };
+	int r;
+
+	r = luks2_hdr_load(v->stack, &o->policy, &v->hdr, &verdict);
+	if (r == -EBADMSG || r == -EPERM)
+		return log_error_errno(r, "LUKS2 header refused by rule %s: %s", verdict.rule,
+				       verdict.detail);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the LUKS2 header: %m");
+	if (v->hdr->segment.integrity == LUKS2_INTEGRITY_NONE)
+		log_warn("The image has no integrity protection (Microsoft-style): a modified "
+			 "sector decrypts to garbage instead of failing");
+	r = luks2_hdr_load_keyslots(v->hdr, v->stack);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the LUKS2 keyslots area: %m");
+	return 0;
+}
+
+static int choose_engine(struct volume *v, enum volume_engine want)
+{
+	bool need_integrity = v->hdr->segment.integrity != LUKS2_INTEGRITY_NONE;
+	bool dm = want != VOLUME_ENGINE_USER && vol_dm_usable(need_integrity);
+
+	if (want == VOLUME_ENGINE_KERNEL && !dm)
+		return log_error_errno(-ENODEV,
+				       "The kernel engine needs device-mapper with the crypt%s "
+				       "target (/dev/mapper/control, modules dm-crypt%s); "
+				       "--engine user works without",
+				       need_integrity ? " and integrity" : "",
+				       need_integrity ? ", dm-integrity" : "");
+	v->engine = dm ? VOLUME_ENGINE_KERNEL : VOLUME_ENGINE_USER;
+	log_debug("volume: %s engine", volume_engine_name(v->engine));
+	return 0;
+}
+
+static int passphrase_error(int r)
+{
+	if (r == -EKEYREJECTED)
+		return log_error_errno(r, "Wrong passphrase: no keyslot of the image opens with "
+					  "the key given (check the key file / released key)");
+	return r;
+}
+
+/* User engine, before the FUSE file exists: the luks layer becomes what FUSE serves. */
+static int unlock_user(struct volume *v, const struct secret *pass)
+{
+	struct bdev *stack = TAKE_PTR(v->stack);
+	int r;
+
+	v->exposed = NULL;
+	r = vol_user_open(stack, v->hdr, pass, v->rw, &v->plain);
+	if (r == -EKEYREJECTED)
+		return passphrase_error(r);
+	if (r < 0)
+		return log_error_errno(r, "Cannot open the image with the userspace engine: %m");
+	/* From now on v->stack is borrowed (for volume_stack()): the luks layer owns it. */
+	v->stack = stack;
+	v->exposed = v->plain;
+	return 0;
+}
+
+/* User engine, once the FUSE file exists: a loop device to mount, else fuse2fs. */
+static int attach_user(struct volume *v)
+{
+	int r;
+
+	r = vol_loop_attach(v->data_path, v->rw, &v->loop);
+	if (r == -ENODEV || r == -EACCES || r == -EPERM) {
+		log_info("No loop device (%s): serving the filesystem with fuse2fs", strerror(-r));
+		return 0;
+	}
+	if (r < 0)
+		return log_error_errno(r, "Cannot attach %s to a loop device: %m", v->data_path);
+	v->mount_dev = v->loop.path;
+	return 0;
+}
+
+static int activate_kernel(struct volume *v, const struct secret *pass,
+			   const struct volume_options *o)
+{
+	struct vol_activate_args a = { .name = v->name,
+				       .data_device = v->loop.path,
+				       .readonly = !v->rw,
+				       .journal = o->integrity_journal };
+	char why[160] = "";
+	int r;
+
+	r = vol_loop_attach(v->data_path, v->rw, &v->loop);
+	if (r < 0)
+		return log_error_errno(r, "Cannot attach %s to a loop device: %m", v->data_path);
+	r = vol_dm_activate(v->hdr, pass, &a, &v->dm, why, sizeof(why));
+	if (r == -EKEYREJECTED)
+		return passphrase_error(r);
+	if (r == -EPROTO)
+		return log_error_errno(r,
+				       "The device-mapper tables differ from the validated "
+				       "header (%s): deactivated",
+				       why);
+	if (r == -EEXIST)
+		return log_error_errno(r, "A device-mapper device named %s already exists",
+				       v->name);
+	if (r < 0)
+		return log_error_errno(r, "Cannot activate dm-crypt%s for %s: %m",
+				       v->hdr->segment.integrity ? "/dm-integrity" : "",
+				       v->loop.path);
+	v->mount_dev = vol_dm_device(v->dm);
+	return 0;
+}
+
+static int mount_fs(struct volume *v)
+{
+	struct vol_mount_opts mo;
+	int r;
+
+	if (v->mount_dev) {
+		vol_mount_opts_choose(v->fs_type, v->rw, &mo);
+		if (mount(v->mount_dev, v->paths.fs_dir, v->fs_type, mo.flags, mo.data) == 0)
+			return 0;
+		r = -errno;
+		if (v->engine == VOLUME_ENGINE_KERNEL || (r != -EPERM && r != -EACCES))
+			return log_error_errno(r, "Cannot mount %s (%s) at %s: %m", v->mount_dev,
+					       v->fs_type, v->paths.fs_dir);
+		log_info("No mount privilege: serving the filesystem with fuse2fs");
+		(void)vol_loop_detach(&v->loop);
+	}
+	if (!streq(v->fs_type, "ext4") && !streq(v->fs_type, "ext3") && !streq(v->fs_type, "ext2"))
+		return log_error_errno(-ENOTSUP, "fuse2fs serves only ext2/3/4, not %s",
+				       v->fs_type);
+	r = vol_fuse2fs_start(v->data_path, v->paths.fs_dir, v->rw, &v->fuse2fs);
+	if (r < 0)
+		return log_error_errno(r,
+				       "Cannot serve %s with fuse2fs: %m (is the fuse2fs "
+				       "package installed?)",
+				       v->data_path);
+	v->mount_dev = v->data_path;
+	return 0;
+}
+
+static int mount_and_publish(struct volume *v)
+{
+	int r;
+
+	r = vol_fs_dir_prepare(&v->paths);
+	if (r < 0)
+		return log_error_errno(r, "Cannot use %s as the mount directory: %m",
+				       v->paths.fs_dir);
+	r = mount_fs(v);
+	if (r < 0)
+		return r;
+	v->mounted = true;
+	r = vol_publish_link(&v->paths);
+	if (r < 0)
+		return log_error_errno(r,
+				       "Cannot publish %s -> %s: %m (it must not exist, or be an "
+				       "empty directory or an earlier link)",
+				       v->paths.mount_point, v->paths.link_target);
+	v->published = true;
+	return 0;
+}
+
+static int volume_new(struct bdev *stack, const struct volume_options *o, struct volume **ret)
+{
+	const char *fs_type = o->fs_type ? o->fs_type : "ext4";
+	const char *prefix = o->name ? o->name : VOLUME_NAME;
+	struct volume *v;
+	int r;
+
+	if (!is_simple_name(fs_type) || !is_simple_name(prefix)) {
+		bdev_free(stack);
+		return log_error_errno(-EINVAL, "Invalid filesystem type or device name");
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		bdev_free(stack);
+		return log_error_errno(-ENOMEM, "Out of memory");
+	}
+	v->stack = v->exposed = stack;
+	v->loop.fd = -1;
+	v->rw = o->rw;
+	(void)snprintf(v->name, sizeof(v->name), "%s-%u", prefix, o->index);
+	v->fs_type = strdup(fs_type);
+	r = v->fs_type ? vol_paths_init(o->mount_point, o->index, &v->paths) : -ENOMEM;
+	if (r < 0) {
+		(void)volume_close(v);
+		return log_error_errno(r, "Invalid mount point '%s': %m (an absolute path)",
+				       o->mount_point);
+	}
+	*ret = v;
+	return 0;
+}
+
+int volume_open(struct bdev *stack, const struct secret *passphrase, const struct volume_options *o,
+		struct volume **ret)
+{
+	_cleanup_(volume_closep) struct volume *v = NULL;
+	int r;
+
+	r = volume_new(stack, o, &v);
+	if (r < 0)
+		return r;
+	if (o->rw && !bdev_is_writable(stack))
+		return log_error_errno(-EROFS, "A read-write mount needs a writable image");
+	r = load_header(v, o);
+	if (r < 0)
+		return r;
+	r = choose_engine(v, o->engine);
+	if (r < 0)
+		return r;
+	if (v->engine == VOLUME_ENGINE_USER) {
+		r = unlock_user(v, passphrase);
+		if (r < 0)
+			return r;
+	}
+	r = expose_stack(v, o, o->index);
+	if (r < 0)
+		return r;
+	r = v->engine == VOLUME_ENGINE_KERNEL ? activate_kernel(v, passphrase, o) : attach_user(v);
+	if (r < 0)
+		return r;
+	r = mount_and_publish(v);
+	if (r < 0)
+		return r;
+	log_info("Mounted %s (%s engine, %s) at %s, published as %s", v->mount_dev,
+		 volume_engine_name(v->engine), v->rw ? "read-write" : "read-only", v->paths.fs_dir,
+		 v->paths.mount_point);
+	*ret = TAKE_PTR(v);
+	return 0;
+}
+
+static uint64_t user_errors(struct volume *v)
+{
+	struct luks_stats st;
+
+	return v->plain && luks_get_stats(v->plain, &st) == 0 ? st.integrity_errors : 0;
+}
+
+void volume_get_status(struct volume *v, struct volume_status *ret)
+{
+	*ret = (struct volume_status){
+		.engine = v->engine,
+		.rw = v->rw,
+		.mount_path = v->paths.fs_dir,
+		.device = v->mount_dev,
+		.size = v->dm	 ? vol_dm_size(v->dm) :
+			v->plain ? bdev_size(v->plain) :
+				   0,
+		.integrity_errors = v->dm ? vol_dm_integrity_failures(v->dm) : user_errors(v),
+		.hdr = v->hdr,
+	};
+}
+
+struct bdev *volume_stack(struct volume *v)
+{
+	return v->stack;
+}

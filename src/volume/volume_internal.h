@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * volume_internal.h - the parts of volume.c, kept apart so the pure ones can be unit-tested
+ * without root: dm table checks (dmtable.c), libcryptsetup activation (activate.c), loop
+ * devices (loopdev.c), mount options, mount and publication (publish.c), and the teardown
+ * runner (volume.c). Not installed; see volume.h.
+ *
+ * Every function returns 0 or -errno and logs at debug level only; volume.c logs once at error
+ * level with the step that failed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sealmount/luks2.h"
+#include "sealmount/secret.h"
+#include "sealmount/volume.h"
+
+/* ---- dm tables (dmtable.c): what the kernel must show for a validated header ---- */
+
+struct vol_dm_expect {
+	const char *cipher; /* dm-crypt's cipher spec as cryptsetup passes it */
+	const char *cipher_alt; /* the same cipher in capi: form, or NULL */
+	uint32_t key_size; /* volume key bytes */
+	uint32_t sector_size; /* 512 or 4096 */
+	uint32_t tag_size; /* 0: no dm-integrity layer */
+	uint64_t offset_sectors; /* the segment offset on the data device, in 512-byte sectors */
+	uint64_t crypt_sectors; /* dm-crypt length without integrity; 0 = whatever dm-integrity
+				 * provides (checked by the caller against the _dif length) */
+	char integrity_mode; /* 'J' or 'D' (never 'R' recovery or 'B' bitmap) */
+	bool readonly;
+};
+
+/* The tables that activating h must produce. journal: the dm-integrity journal was asked for
+ * (and the header has no persistent no-journal flag). -EINVAL for a header this cannot map. */
+_must_check_ int vol_dm_expect_init(const struct luks2_hdr *h, bool journal, bool readonly,
+				    struct vol_dm_expect *ret) _nonnull_(1, 4);
+
+/* Check one target's parameter string as the kernel prints it (DM_DEVICE_TABLE) against e.
+ * lower is "major:minor" of the device below (the loop device for dm-integrity and for dm-crypt
+ * without integrity, the _dif device for dm-crypt over it). The key field is checked for its
+ * length only and never copied. 0 or -EPROTO with the reason in why (may be NULL). */
+_must_check_ int vol_dm_check_integrity(const char *params, const struct vol_dm_expect *e,
+					const char *lower, char *why, size_t why_len)
+	_nonnull_(1, 2, 3);
+_must_check_ int vol_dm_check_crypt(const char *params, const struct vol_dm_expect *e,
+				    const char *lower, char *why, size_t why_len)
+	_nonnull_(1, 2, 3);
+
+/* ---- activation (activate.c): libcryptsetup + libdevmapper ---- */
+
+struct vol_dm;
+
+/* True when device-mapper answers and has the crypt (and, if need_integrity, integrity)
+ * targets. */
+bool vol_dm_usable(bool need_integrity);
+
+struct vol_activate_args {
+	const char *name; /* dm name; NAME_dif is the integrity layer */
+	const char *data_device; /* the loop device */
+	bool readonly;
+	bool journal; /* dm-integrity journal */
+};
+
+/* Activate h (after luks2_hdr_load_keyslots) from a sealed memfd copy of h->raw used as a
+ * detached header, then read the tables back and check them (vol_dm_check_*). -EKEYREJECTED
+ * (no keyslot opens with this passphrase), -EPROTO (tables differ: deactivated again), -EEXIST
+ * (the name is in use), -ENODEV, or libcryptsetup's -errno. *why names what failed. */
+_must_check_ int vol_dm_activate(const struct luks2_hdr *h, const struct secret *passphrase,
+				 const struct vol_activate_args *a, struct vol_dm **ret, char *why,
+				 size_t why_len) _nonnull_(1, 2, 3, 4);
+/* /dev/mapper/NAME */
+const char *vol_dm_device(const struct vol_dm *d) _nonnull_(1);
+uint64_t vol_dm_size(const struct vol_dm *d) _nonnull_(1);
+uint64_t vol_dm_integrity_failures(struct vol_dm *d) _nonnull_(1);
+/* Remove NAME and NAME_dif (retried a few times while busy), free d. NULL-safe. */
+int vol_dm_deactivate(struct vol_dm *d);
+
+/* ---- loop devices (loopdev.c) ---- */
+
+struct vol_loop {
+	int fd; /* open on the loop device until detach; -1 = none */
+	char path[32]; /* /dev/loopN */
+	char devno[24]; /* "7:N" */
+};
+
+/* Attach backing_file to a free loop device (LOOP_CTL_GET_FREE + LOOP_CONFIGURE, falling back to
+ * LOOP_SET_FD + LOOP_SET_STATUS64), autoclear, read-only unless rw. -ENODEV (no loop support),
+ * -errno. */
+_must_check_ int vol_loop_attach(const char *backing_file, bool rw, struct vol_loop *ret)
+	_nonnull_(1, 3);
+/* Detach (LOOP_CLR_FD: with autoclear a device still held is freed on its last close) and
+ * close. Idempotent. */
+int vol_loop_detach(struct vol_loop *l) _nonnull_(1);
+
+/* ---- mount and publication (publish.c) ---- */
+
+struct vol_mount_opts {
+	unsigned long flags; /* MS_* */
+	const char *data; /* static string or NULL */
+};
+
+/* ro: MS_RDONLY|MS_NODEV|MS_NOSUID, "noload" for ext3/ext4 (no journal replay on a read-only
+ * image); rw: MS_NODEV|MS_NOSUID. */
+void vol_mount_opts_choose(const char *fs_type, bool rw, struct vol_mount_opts *ret)
+	_nonnull_(1, 3);
+
+struct vol_paths {
+	char *parent; /* the mount point's parent directory */
+	char *fs_dir; /* <parent>/.filesystem-<index> */
+	char *link_target; /* ".filesystem-<index>" (relative) */
+	char *link_tmp; /* <parent>/.filesystem-<index>.link.tmp */
+	char *mount_point;
+};
+/* -EINVAL (empty, relative, ends in '/', or "." / ".." as the last component), -ENOMEM. */
+_must_check_ int vol_paths_init(const char *mount_point, unsigned index, struct vol_paths *ret)
+	_nonnull_(1, 3);
+void vol_paths_done(struct vol_paths *p) _nonnull_(1);
+
+/* Create fs_dir (0755); -EBUSY if it is already a mount point. */
+_must_check_ int vol_fs_dir_prepare(const struct vol_paths *p) _nonnull_(1);
+/* Replace mount_point atomically by the relative symlink (symlink to link_tmp, rename). An
+ * existing mount_point may be a symlink to a .filesystem-* directory (a stale publication) or an
+ * empty directory; anything else is -EEXIST. */
+_must_check_ int vol_publish_link(const struct vol_paths *p) _nonnull_(1);
+/* Remove the symlink if it is ours. 0 if it is gone or not ours (then left alone). */
+int vol_unpublish_link(const struct vol_paths *p) _nonnull_(1);
+/* True when path is a mount point (its device differs from its parent's, or it is the root of
+ * a mount in /proc/self/mountinfo). */
+bool vol_is_mount_point(const char *path) _nonnull_(1);
+/* umount(2), retried while EBUSY for about two seconds. 0 when not mounted. */
+int vol_umount_retry(const char *path) _nonnull_(1);
+
+/* ---- the userspace engine (engine_user.c) ---- */
+
+/* luks_unlock() + luks_open() over stack (owned from now on, also on failure). -EKEYREJECTED
+ * (no keyslot opens with the passphrase), or luks.h's errors. */
+_must_check_ int vol_user_open(struct bdev *stack, const struct luks2_hdr *h,
+			       const struct secret *pass, bool rw, struct bdev **ret)
+	_nonnull_(1, 2, 3, 5);
+/* Serve the ext4 image file at dir with `fuse2fs -f` (rootless fallback); returns once dir is
+ * mounted. -ENODEV (no fuse2fs), -EIO (it exited), -ETIMEDOUT. */
+_must_check_ int vol_fuse2fs_start(const char *file, const char *dir, bool rw, pid_t *ret)
+	_nonnull_(1, 2, 4);
+/* Unmount dir (umount2, else fusermount3 -u) and reap fuse2fs. */
+int vol_fuse2fs_stop(const char *dir, pid_t pid) _nonnull_(1);
+
+/* ---- teardown (volume.c) ---- */
+
+struct vol_step {
+	const char *name;
+	int (*fn)(void *ctx);
+};
+/* Run every step in order even when one fails; log each failure; return the first error. */
+int vol_run_steps(const struct vol_step *steps, size_t n, void *ctx) _nonnull_(1);
+/* The names of volume_close()'s steps in order (for tests). */
+extern const char *const vol_teardown_order[];
+extern const size_t vol_teardown_order_len;
