@@ -79,6 +79,8 @@ struct sm_config {
 	char *readiness_file; /* written once every filesystem is published */
 	enum sm_on_error on_error;
 	bool allow_unlocked_memory;
+	char *imds_endpoint; /* IMDS base URL; NULL = IMDS_DEFAULT_ENDPOINT (tests: loopback) */
+	char *work_dir; /* private directory for the FUSE image files; NULL = /run/sealmount */
 };
 
 /* Parse a JSON document. ret_err gets a message naming the field on -EINVAL/-EBADMSG. */

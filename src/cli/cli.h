@@ -64,5 +64,6 @@ _must_check_ int image_open_lower(const char *image, const char *account_key_fil
 				  struct bdev **ret);
 /* `image decrypt` (cmd_image_decrypt.c), dispatched the same way. */
 int image_decrypt_main(int argc, char **argv);
+extern const struct cli_command cmd_run;
 extern const struct cli_command cmd_mount;
 extern const struct cli_command cmd_umount;

@@ -389,6 +389,8 @@ static int parse_top_ext(struct pctx *p, const json_t *ext, struct sm_config *c)
 					    "readiness_file",
 					    "on_error",
 					    "allow_unlocked_memory",
+					    "imds_endpoint",
+					    "work_dir",
 					    NULL };
 	static const char *const encs[] = { "RSA_AES_KEY_WRAP_256", "RSA_AES_KEY_WRAP_384",
 					    "CKM_RSA_AES_KEY_WRAP", NULL };
@@ -436,6 +438,14 @@ static int parse_top_ext(struct pctx *p, const json_t *ext, struct sm_config *c)
 	}
 	if (r == 0)
 		r = get_bool(p, ext, "allow_unlocked_memory", &c->allow_unlocked_memory);
+	if (r == 0)
+		r = get_str(p, ext, "imds_endpoint", false, &c->imds_endpoint);
+	if (r == 0 && c->imds_endpoint)
+		r = check_endpoint(p, "imds_endpoint", c->imds_endpoint);
+	if (r == 0)
+		r = get_str(p, ext, "work_dir", false, &c->work_dir);
+	if (r == 0 && c->work_dir && (c->work_dir[0] != '/' || strstr(c->work_dir, "/..")))
+		r = failf(p, "work_dir", "'%s' must be an absolute path without '..'", c->work_dir);
 	pop(p, old);
 	return r;
 }
@@ -571,5 +581,7 @@ void sm_config_free(struct sm_config *c)
 	free(c->enc);
 	free(c->health_address);
 	free(c->readiness_file);
+	free(c->imds_endpoint);
+	free(c->work_dir);
 	free(c);
 }

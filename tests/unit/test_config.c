@@ -228,6 +228,22 @@ START_TEST(config_extension_errors)
 		 "\"sealmount\":{\"health_address\":\"0.0.0.0:80\"}}");
 	ck_assert_int_eq(parse(buf, &c, err), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "sealmount.health_address"));
+	/* imds_endpoint: plain http only to loopback (and IMDS's own address) */
+	snprintf(buf, sizeof(buf),
+		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
+		 "\"https://a.blob.core.windows.net/c/b\",\"key\":{\"kid\":\"k\","
+		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}],"
+		 "\"sealmount\":{\"imds_endpoint\":\"http://imds.example.com\"}}");
+	ck_assert_int_eq(parse(buf, &c, err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "sealmount.imds_endpoint"));
+	snprintf(buf, sizeof(buf),
+		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
+		 "\"https://a.blob.core.windows.net/c/b\",\"key\":{\"kid\":\"k\","
+		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}],"
+		 "\"sealmount\":{\"imds_endpoint\":\"http://127.0.0.1:8080\"}}");
+	ck_assert_msg(parse(buf, &c, err) == 0, "%s", err);
+	ck_assert_str_eq(c->imds_endpoint, "http://127.0.0.1:8080");
+	sm_config_free(c);
 }
 END_TEST
 

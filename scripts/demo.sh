@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# demo.sh - the whole story on one machine, with local stand-ins for Azure and a SIMULATED
+# SEV-SNP (nothing here is confidential; it shows the flow):
+#
+#   1. install what is missing (scripts/setup.sh) and build (meson)
+#   2. start Azurite (Blob Storage), MAA, Managed HSM and IMDS stand-ins; a simulated SNP chain
+#   3. import a key into the HSM with a release policy bound to the simulated host_data
+#   4. create an encrypted LUKS2 + dm-integrity image from scripts/demo-data (no root needed)
+#   5. upload it to Azurite as a page blob
+#   6. run the sidecar (`sealmount run`): attest, release the key, mount, publish
+#   7. show the files an app container would see through the published symlink
+#   8. SIGTERM the sidecar and check that nothing is left behind
+#
+#   scripts/demo.sh [--no-setup] [--engine kernel|user]
+#
+# Needs root (mount, loop devices, /dev/fuse). The kernel engine is used where device-mapper
+# works, else the userspace engine. SEALMOUNT=path/to/sealmount skips the build.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+do_setup=1
+engine=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--no-setup) do_setup=0 ;;
+	--engine) engine=$2; shift ;;
+	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	*) echo "demo.sh: unknown option '$1'" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+n=0
+say()
+{
+	n=$((n + 1))
+	printf '\n\033[1m[%d] %s\033[0m\n' "$n" "$*"
+}
+show()
+{
+	printf '    $ %s\n' "$*"
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "demo.sh needs root: it mounts a filesystem (loop device, FUSE)" >&2
+	exit 1
+fi
+
+if [ "$do_setup" = 1 ]; then
+	say "Install what is missing (scripts/setup.sh)"
+	"$top/scripts/setup.sh"
+fi
+if [ -z "${SEALMOUNT:-}" ]; then
+	say "Build (meson, build directory 'build')"
+	[ -f "$top/build/build.ninja" ] || meson setup "$top/build" "$top" >/dev/null
+	meson compile -C "$top/build" src/cli/sealmount >/dev/null
+	SEALMOUNT=$top/build/src/cli/sealmount
+fi
+export SEALMOUNT
+EMULATORS=$top/tests/emulators
+export EMULATORS
+# emu_start, cleanup_fn and a scratch directory ($TEST_TMP) removed on exit.
+. "$top/tests/integration/functions.sh"
+W=$TEST_TMP
+sm() { "$SEALMOUNT" "$@"; }
+
+say "Start the stand-ins for Azure: simulated SNP, MAA, IMDS, Managed HSM, Azurite"
+mkdir "$W/sim"
+sm sim init "$W/sim" 2>/dev/null
+emu_start maa MAA_PORT --trust-root "$W/sim/ark.pem" --compliance-status azure-compliant-uvm
+emu_start imds IMDS_PORT --thim "$W/sim/thim.json"
+emu_start hsm HSM_PORT --ca-out "$W/hsm-ca.pem" --resource https://vault.azure.net
+emu_start azurite AZ_PORT
+MAA=http://127.0.0.1:$MAA_PORT
+IMDS=http://127.0.0.1:$IMDS_PORT
+VAULT=https://localhost:$HSM_PORT
+echo "    MAA $MAA, IMDS $IMDS, Managed HSM $VAULT, Azurite http://127.0.0.1:$AZ_PORT"
+
+say "What the simulated SNP guest attests to (x-ms-sevsnpvm-hostdata = hash of its CCE policy)"
+HOSTDATA=$(sm attest --maa "$MAA" --snp "sim:$W/sim" --claims 2>/dev/null |
+	node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8"))["x-ms-sevsnpvm-hostdata"])')
+echo "    host_data = $HOSTDATA"
+
+say "Import a new key with a release policy bound to that host_data (sealmount key import)"
+show "sealmount key import --vault $VAULT --kid demo-key --maa $MAA --hostdata $HOSTDATA ..."
+sm key import --vault "$VAULT" --maa "$MAA" --imds "$IMDS" --ca-file "$W/hsm-ca.pem" \
+	--kid demo-key --hostdata "$HOSTDATA" --passphrase-out "$W/demo.key" 2>&1 | sed 's/^/    /'
+
+say "Create an encrypted image (LUKS2 + dm-integrity, ext4) from scripts/demo-data"
+ls -l "$top/scripts/demo-data" | sed 's/^/    /'
+show "sealmount image create --from-dir scripts/demo-data --size 32M --integrity hmac-sha256 --key-file demo.key -o demo.img"
+sm image create --from-dir "$top/scripts/demo-data" --size 32M --integrity hmac-sha256 \
+	--key-file "$W/demo.key" -o "$W/demo.img" 2>&1 | sed 's/^/    /'
+sm image inspect "$W/demo.img" --require-integrity 2>/dev/null | sed 's/^/    /'
+
+say "Upload it to Azurite as a page blob (sealmount image upload)"
+# Azurite's well-known development account key (public, documented by Microsoft).
+printf '%s' 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' \
+	>"$W/account.key"
+(cd "$EMULATORS" && node -e '
+const { BlobServiceClient, StorageSharedKeyCredential } = require("@azure/storage-blob");
+const cred = new StorageSharedKeyCredential("devstoreaccount1", require("fs").readFileSync(process.argv[2], "utf8"));
+new BlobServiceClient(`http://127.0.0.1:${process.argv[1]}/devstoreaccount1`, cred)
+	.getContainerClient("demo").createIfNotExists().then(() => {});' "$AZ_PORT" "$W/account.key")
+URL=http://127.0.0.1:$AZ_PORT/devstoreaccount1/demo/demo.img
+show "sealmount image upload demo.img $URL --page --account-key-file account.key"
+sm image upload "$W/demo.img" "$URL" --page --account-key-file "$W/account.key" 2>&1 | sed 's/^/    /'
+SAS=$(node "$EMULATORS/blob-tool.mjs" "$AZ_PORT" sas demo demo.img r)
+
+if [ -z "$engine" ]; then
+	engine=user
+	if [ -e /dev/mapper/control ] && command -v dmsetup >/dev/null 2>&1 &&
+		dmsetup targets 2>/dev/null | grep -q '^crypt'; then
+		engine=kernel
+	fi
+fi
+
+say "Run the sidecar (sealmount run, engine '$engine'), configured as Microsoft's encfs sidecar"
+SHARE=$W/mnt/remote
+mkdir -p "$SHARE"
+cat >"$W/config.json" <<EOF
+{"azure_filesystems": [
+  {"mount_point": "$SHARE/share", "azure_url": "$URL?$SAS",
+   "key": {"kid": "demo-key", "kty": "oct-HSM", "authority": {"endpoint": "$MAA"},
+           "akv": {"endpoint": "$VAULT"}},
+   "sealmount": {"engine": "$engine"}}],
+ "sealmount": {"snp": "sim:$W/sim", "ca_file": "$W/hsm-ca.pem", "imds_endpoint": "$IMDS",
+   "health_address": "127.0.0.1:0", "readiness_file": "$W/ready", "work_dir": "$W/work"}}
+EOF
+sed 's/sig=[^"&]*/sig=<redacted>/; s/^/    /' "$W/config.json"
+show "EncfsSideCarArgs=\$(base64 -w0 config.json) LogLevel=info sealmount run"
+EncfsSideCarArgs=$(base64 -w0 "$W/config.json") LogLevel=info "$SEALMOUNT" run \
+	>"$W/sidecar.log" 2>&1 &
+pid=$!
+stop_sidecar() { kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; }
+cleanup_fn stop_sidecar
+for ((i = 0; i < 600; i++)); do
+	[ "$(cat "$W/ready" 2>/dev/null)" = 1 ] && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+sed 's/^/    /' "$W/sidecar.log"
+[ "$(cat "$W/ready" 2>/dev/null)" = 1 ] || { echo "the sidecar did not become ready" >&2; exit 1; }
+
+say "What an app container sees in the shared volume"
+show "ls -l $SHARE"
+ls -l "$SHARE" | sed 's/^/    /'
+show "ls -l $SHARE/share/"
+ls -l "$SHARE/share/" | sed 's/^/    /'
+for f in "$SHARE"/share/*.txt; do
+	show "cat $f"
+	sed 's/^/    /' "$f"
+done
+port=$(sed -n 's/.*Health endpoint on .*(port \([0-9]*\)).*/\1/p' "$W/sidecar.log")
+if [ -n "$port" ]; then
+	show "curl http://127.0.0.1:$port/healthz"
+	curl -s "http://127.0.0.1:$port/healthz" | sed 's/^/    /'
+fi
+
+say "Stop the sidecar (SIGTERM): flush, unmount, close, nothing left behind"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+tail -n +"$(($(wc -l <"$W/sidecar.log") - 2))" "$W/sidecar.log" | sed 's/^/    /'
+[ "$rc" = 0 ] || { echo "the sidecar exited with $rc" >&2; exit 1; }
+if grep -qF "$W" /proc/mounts || losetup -a | grep -qF "$W" || [ -n "$(ls -A "$SHARE")" ]; then
+	echo "something was left behind under $SHARE" >&2
+	exit 1
+fi
+echo "    $SHARE is empty again; no mounts left."
+say "Done: stand-ins stopped, scratch directory removed"
