@@ -306,7 +306,7 @@ static int run(int argc, char **argv)
 
 const struct cli_command cmd_image = {
 	.name = "image",
-	.summary = "Inspect an encrypted image (LUKS2 header validation)",
+	.summary = "Create, inspect, decrypt or upload an encrypted LUKS2 image",
 	.usage =
 		"Usage: sealmount image inspect IMAGE_OR_URL [--json] [--require-integrity]\n"
 		"                               [--pin-uuid UUID] [--pin-sha256 HEX]\n"
