@@ -44,5 +44,15 @@ bool secret_get_allow_unlocked(void);
 /* PR_SET_DUMPABLE 0 and RLIMIT_CORE 0. Returns 0 or -errno. */
 _must_check_ int process_harden(void);
 
+/*
+ * Lock all of the process's memory, present and future (mlockall MCL_CURRENT | MCL_FUTURE |
+ * MCL_ONFAULT), for code that must keep key material in memory it does not allocate itself
+ * (OpenSSL cipher contexts holding key schedules). Done only when the process may lock without
+ * limit (CAP_IPC_LOCK or RLIMIT_MEMLOCK infinity): with a finite limit, MCL_FUTURE would make
+ * later allocations fail. Returns 1 when locked (also when already locked), 0 when the process
+ * is not privileged to (the caller decides; nothing changed), -errno when mlockall failed.
+ */
+_must_check_ int process_lock_memory(void);
+
 /* Wipe a caller buffer (explicit_bzero). */
 void wipe(void *p, size_t n);

@@ -4,12 +4,16 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "sealmount/log.h"
 
@@ -132,4 +136,46 @@ int process_harden(void)
 	if (setrlimit(RLIMIT_CORE, &rl) < 0)
 		return -errno;
 	return 0;
+}
+
+static bool may_lock_unlimited(void)
+{
+	unsigned long long caps = 0;
+	struct rlimit rl;
+	char line[256];
+	bool found = false;
+	FILE *f;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY)
+		return true;
+	/* CAP_IPC_LOCK (bit 14 of the effective set) lifts the limit. */
+	f = fopen("/proc/self/status", "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (strncmp(line, "CapEff:", 7) == 0) {
+			caps = strtoull(line + 7, NULL, 16);
+			found = true;
+		}
+	fclose(f);
+	return found && (caps & (1ULL << 14));
+}
+
+int process_lock_memory(void)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static bool locked;
+	int r = 1;
+
+	LOCK_GUARD(&lock);
+	if (locked)
+		return 1;
+	if (!may_lock_unlimited())
+		return 0;
+	/* The raw system call: sanitizer runtimes intercept mlockall() and make it a no-op. */
+	if (syscall(SYS_mlockall, MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+		r = -errno;
+	else
+		locked = true;
+	return r;
 }

@@ -229,6 +229,25 @@ static int setup(struct luks_dev *d, const struct luks2_hdr *h, const struct luk
 	return 0;
 }
 
+/* The cipher and MAC contexts hold the volume key's schedules in memory that OpenSSL allocates,
+ * which struct secret cannot cover. Where locking is possible without limit (root or
+ * CAP_IPC_LOCK: the sidecar, `mount`), lock the whole process; failing that is fatal unless
+ * unlocked memory was allowed. Unprivileged tools (image create/decrypt, rootless mounts) cannot
+ * lock everything under a finite RLIMIT_MEMLOCK: they warn once and go on, still non-dumpable. */
+static int lock_key_schedules(void)
+{
+	static bool warned;
+	int r = process_lock_memory();
+
+	if (r < 0 && !secret_get_allow_unlocked())
+		return log_error_errno(
+			r, "Cannot lock memory for the volume key's cipher schedules: %m");
+	if (r == 0 && !__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+		log_warn("Not privileged to lock all memory: the userspace engine's cipher key "
+			 "schedules may be swapped out (run as root, or with CAP_IPC_LOCK)");
+	return 0;
+}
+
 int luks_open(struct bdev *lower, const struct luks2_hdr *h, const struct secret *vk,
 	      const struct luks_options *o, struct bdev **ret)
 {
@@ -238,6 +257,12 @@ int luks_open(struct bdev *lower, const struct luks2_hdr *h, const struct secret
 	if (!d) {
 		bdev_free(lower);
 		return -ENOMEM;
+	}
+	r = lock_key_schedules();
+	if (r < 0) {
+		free(d);
+		bdev_free(lower);
+		return r;
 	}
 	d->lower = lower;
 	pthread_rwlock_init(&d->rw, NULL);

@@ -47,7 +47,9 @@ import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const HOST = '127.0.0.1';
-const READY_TIMEOUT_MS = 30000;
+// EMU_START_TIMEOUT (seconds): how long a service may take to answer; the VM tests raise it
+// (Node under qemu TCG starts slowly). Same variable as emu_start in functions.sh.
+const READY_TIMEOUT_MS = (Number(process.env.EMU_START_TIMEOUT) || 30) * 1000;
 
 function log(...args) {
   process.stderr.write(`[launch] ${args.join(' ')}\n`);

@@ -7,7 +7,9 @@
 #   requires CMD...          exit 77 (meson: SKIP) unless every CMD is on PATH
 #   cleanup_fn CMD [ARGS]    run CMD ARGS when the script exits, last registered first
 #   emu_start NAME VAR [ARGS]  start tests/emulators/launch.mjs NAME on 127.0.0.1, wait (30 s at
-#                            most) for its port, export it as $VAR; stopped on exit
+#                            most, $EMU_START_TIMEOUT if set) for its port, export it as $VAR;
+#                            stopped on exit
+#   emu_launch NAME VAR [ARGS]; emu_wait VAR   the same in two halves, to start several at once
 #   fail MSG                 print MSG and exit 1
 #   expect_eq ACTUAL EXPECTED [WHAT]
 #   tmpdir                   a per-script scratch directory ($TEST_TMP), removed on exit
@@ -88,9 +90,11 @@ _emu_stop()
 	fi
 }
 
-emu_start()
+declare -A _emu_dirs=()
+
+emu_launch()
 {
-	local name=$1 var=$2 dir pid i
+	local name=$1 var=$2 dir pid
 
 	shift 2
 	requires node
@@ -102,19 +106,172 @@ emu_start()
 	node "$EMULATORS/launch.mjs" "$name" --port-file "$dir/port" --dir "$dir/data" "$@" \
 		>"$dir/log" 2>&1 &
 	pid=$!
+	echo "$pid" >"$dir/pid"
+	_emu_dirs[$var]=$dir
 	cleanup_fn _emu_stop "$pid" "$name" "$dir/log"
-	for ((i = 0; i < 300; i++)); do
+}
+
+emu_wait()
+{
+	local var=$1 dir=${_emu_dirs[$1]} pid i
+	local limit=$((${EMU_START_TIMEOUT:-30} * 10))
+
+	pid=$(cat "$dir/pid")
+	for ((i = 0; i < limit; i++)); do
 		[ -s "$dir/port" ] && break
 		if ! kill -0 "$pid" 2>/dev/null; then
 			cat "$dir/log" >&2
-			fail "emulator $name exited during startup"
+			fail "emulator for $var exited during startup"
 		fi
 		sleep 0.1
 	done
 	if [ ! -s "$dir/port" ]; then
 		cat "$dir/log" >&2
-		fail "emulator $name not ready after 30 s"
+		fail "emulator for $var not ready after $((limit / 10)) s"
 	fi
 	printf -v "$var" '%s' "$(cat "$dir/port")"
 	export "${var?}"
+}
+
+emu_start()
+{
+	emu_launch "$@"
+	emu_wait "$2"
+}
+
+# ---- key release stand-ins and secret hygiene (test-secret-hygiene*.sh, test-mount-user.sh) ----
+#
+#   release_standins DIR     simulated SNP in DIR/sim and the MAA, IMDS (with THIM) and Managed
+#                            HSM stand-ins; sets SIM, MAA, IMDS, VAULT, HSM_CA, HOSTDATA and the
+#                            array REL (--vault --maa --imds --ca-file)
+#   secret_forms FILE        every text form of FILE's bytes (hex, HEX, base64 with and without
+#                            padding, base64url), one per line
+#   assert_absent SECRET FILE...   no form of SECRET's bytes (nor the raw bytes) in any FILE
+#   scan_memory PID SPEC...  as root: read PID's memory; SPEC is locked:FILE (FILE's raw bytes
+#                            must be there, only in mappings with Locked > 0) or absent:FILE (no
+#                            form of FILE's bytes anywhere, raw included)
+
+release_standins()
+{
+	SIM=$1/sim
+	HSM_CA=$1/hsm-ca.pem
+	mkdir -p "$SIM"
+	"$SEALMOUNT" sim init "$SIM" 2>/dev/null
+	emu_launch maa MAA_PORT --trust-root "$SIM/ark.pem" --compliance-status azure-compliant-uvm
+	emu_launch imds IMDS_PORT --thim "$SIM/thim.json"
+	emu_launch hsm HSM_PORT --ca-out "$HSM_CA" --resource https://vault.azure.net
+	emu_wait MAA_PORT
+	emu_wait IMDS_PORT
+	emu_wait HSM_PORT
+	MAA="http://127.0.0.1:$MAA_PORT"
+	IMDS="http://127.0.0.1:$IMDS_PORT"
+	VAULT="https://localhost:$HSM_PORT"
+	# shellcheck disable=SC2034 # for the caller
+	REL=(--vault "$VAULT" --maa "$MAA" --imds "$IMDS" --ca-file "$HSM_CA")
+	HOSTDATA=$("$SEALMOUNT" attest --maa "$MAA" --snp "sim:$SIM" --claims 2>/dev/null |
+		node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8"))
+			["x-ms-sevsnpvm-hostdata"])')
+	[ ${#HOSTDATA} -eq 64 ] || fail "no hostdata from the MAA stand-in"
+}
+
+secret_forms()
+{
+	local b64
+
+	xxd -p -c 256 "$1"
+	xxd -p -c 256 "$1" | tr a-f A-F
+	b64=$(base64 -w0 "$1")
+	echo "$b64"
+	echo "${b64%%=*}"
+	echo "$b64" | tr '+/' '-_' | tr -d '='
+}
+
+assert_absent()
+{
+	local secret=$1 f form
+
+	shift
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		while read -r form; do
+			[ -n "$form" ] || continue
+			! grep -qF -- "$form" "$f" || fail "secret ($form) found in $f"
+		done < <(secret_forms "$secret")
+		node -e 'const fs = require("fs");
+			process.exit(fs.readFileSync(process.argv[2]).indexOf(fs.readFileSync(process.argv[1])) < 0 ? 0 : 1)' \
+			"$secret" "$f" || fail "raw secret bytes found in $f"
+	done
+}
+
+scan_memory()
+{
+	local pid=$1 spec args=()
+
+	shift
+	for spec in "$@"; do
+		args+=("${spec%%:*}" "${spec#*:}" "$(secret_forms "${spec#*:}" | tr '\n' ' ')")
+	done
+	python3 - "$pid" "${args[@]}" <<'PY'
+import re, sys
+pid, specs = sys.argv[1], sys.argv[2:]
+secrets = []
+for i in range(0, len(specs), 3):
+    texts = [t.encode() for t in specs[i + 2].split() if len(t) >= 16]
+    secrets.append((specs[i], specs[i + 1], open(specs[i + 1], "rb").read(), texts))
+locked, rss, maps, cur = {}, {}, [], None
+for line in open(f"/proc/{pid}/smaps"):
+    m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
+    if m:
+        f = line.split()
+        cur = (int(m[1], 16), int(m[2], 16), m[3], f[5] if len(f) > 5 else "")
+        maps.append(cur)
+    elif line.startswith("Locked:"):
+        locked[cur] = int(line.split()[1])
+    elif line.startswith("Rss:"):
+        rss[cur] = int(line.split()[1])
+CHUNK, OVERLAP, HUGE = 16 << 20, 4096, 1 << 30
+
+def contents(mem, lo, hi):
+    """The mapping in overlapping chunks (a secret may straddle a chunk boundary)."""
+    for off in range(lo, hi, CHUNK):
+        try:
+            mem.seek(off)
+            yield mem.read(min(hi, off + CHUNK + OVERLAP) - off)
+        except OSError:
+            return
+
+bad, hits = [], {}
+with open(f"/proc/{pid}/mem", "rb", 0) as mem:
+    for m in maps:
+        lo, hi, perms, name = m
+        if "r" not in perms or name in ("[vvar]", "[vsyscall]") or rss.get(m, 0) == 0:
+            continue
+        # Sanitizer shadow and allocator reservations span terabytes that read as zeros:
+        # skipped (the normal build's run covers the heap).
+        if hi - lo > HUGE:
+            continue
+        found = set()
+        for data in contents(mem, lo, hi):
+            for kind, path, raw, texts in secrets:
+                for t in texts:
+                    if t in data and (path, t) not in found:
+                        found.add((path, t))
+                        bad.append(f"{path}: text form {t[:12].decode()}... in {lo:x}-{hi:x} {perms} {name}")
+                if raw in data and (path, None) not in found:
+                    found.add((path, None))
+                    where = f"{lo:x}-{hi:x} {perms} {name} (Locked {locked.get(m, 0)} kB)"
+                    hits[path] = hits.get(path, 0) + 1
+                    if kind == "absent":
+                        bad.append(f"{path}: raw bytes in {where}")
+                    elif locked.get(m, 0) == 0:
+                        bad.append(f"{path}: raw bytes in unlocked {where}")
+for kind, path, raw, texts in secrets:
+    if kind == "locked":
+        print(f"  memory: {path.rsplit('/', 1)[-1]} in {hits.get(path, 0)} mapping(s)")
+        if hits.get(path, 0) == 0:
+            bad.append(f"{path}: not found in memory at all (is the scan working?)")
+for b in bad:
+    print("  " + b)
+sys.exit(1 if bad else 0)
+PY
 }

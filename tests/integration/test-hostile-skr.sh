@@ -25,9 +25,10 @@ emu_start hostile IMDS_H --upstream "http://127.0.0.1:$IMDS_PORT"
 emu_start hostile HSM_H --upstream "https://localhost:$HSM_PORT" --upstream-ca "$CA"
 MAA=(--maa "http://127.0.0.1:$MAA_PORT" --ca-file "$CA" --kid hostile)
 
-hostdata=$("$SEALMOUNT" attest --maa "http://127.0.0.1:$MAA_PORT" --snp "sim:$SIM" --claims \
-	2>/dev/null | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8"))
-		["x-ms-sevsnpvm-hostdata"])')
+"$SEALMOUNT" attest --maa "http://127.0.0.1:$MAA_PORT" --snp "sim:$SIM" --claims \
+	>"$TEST_TMP/claims.json" 2>"$TEST_TMP/attest.log" || fail "attest: $(cat "$TEST_TMP/attest.log")"
+hostdata=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8"))
+		["x-ms-sevsnpvm-hostdata"])' <"$TEST_TMP/claims.json")
 "$SEALMOUNT" key import "${MAA[@]}" --vault "https://localhost:$HSM_PORT" \
 	--imds "http://127.0.0.1:$IMDS_PORT" --hostdata "$hostdata" --kty oct-HSM \
 	>/dev/null 2>"$TEST_TMP/import.log" || fail "import: $(cat "$TEST_TMP/import.log")"

@@ -30,34 +30,7 @@ hostdata=$("$SEALMOUNT" attest --maa "http://127.0.0.1:$MAA_PORT" --snp "sim:$SI
 		["x-ms-sevsnpvm-hostdata"])')
 [ ${#hostdata} -eq 64 ] || fail "no hostdata from the MAA stand-in"
 
-# forms FILE: every text form of the secret bytes in FILE, one per line.
-forms()
-{
-	local b64
-	xxd -p -c 256 "$1"
-	xxd -p -c 256 "$1" | tr a-f A-F
-	b64=$(base64 -w0 "$1")
-	echo "$b64"
-	echo "${b64%%=*}"
-	echo "$b64" | tr '+/' '-_' | tr -d '='
-}
-
-# assert_absent SECRET_FILE WHERE...: no form of the secret (nor its raw bytes) in WHERE.
-assert_absent()
-{
-	local secret=$1 f form
-	shift
-	for f in "$@"; do
-		[ -f "$f" ] || continue
-		while read -r form; do
-			[ -n "$form" ] || continue
-			! grep -qF -- "$form" "$f" || fail "secret ($form) found in $f"
-		done < <(forms "$secret")
-		node -e 'const fs = require("fs");
-			process.exit(fs.readFileSync(process.argv[2]).indexOf(fs.readFileSync(process.argv[1])) < 0 ? 0 : 1)' \
-			"$secret" "$f" || fail "raw secret bytes found in $f"
-	done
-}
+# secret_forms, assert_absent: functions.sh
 
 for kty in oct-HSM RSA-HSM; do
 	echo "--- $kty: import, then release at debug level"
@@ -142,6 +115,8 @@ grep -qE '^Max core file size +0 +0 ' "/proc/$pid/limits" ||
 control=$!
 cleanup_fn kill "$control"
 memopen() { "${noptrace[@]}" dd if="/proc/$1/mem" of=/dev/null bs=1 count=0 status=none 2>&1; }
+# Until setpriv has exec'd sleep, the control still has CAP_SYS_PTRACE (not probe-able).
+for ((i = 0; i < 50; i++)); do [ "$(cat "/proc/$control/comm")" = sleep ] && break; sleep 0.1; done
 memopen "$control" || fail "control: a dumpable process's memory cannot be opened"
 ! memopen "$pid" >/dev/null || fail "the attach process is dumpable (/proc/$pid/mem opened)"
 # The key is in neither argv nor the environment, nor in anything the process wrote.
@@ -155,40 +130,7 @@ grep -q 'debug' "$TEST_TMP/attach.log" || fail "attach logged no debug lines"
 # Memory (root only: /proc/PID/mem): the raw key only in locked mappings, its base64 text (the
 # key file's content) nowhere.
 if [ "$(id -u)" -eq 0 ]; then
-	python3 - "$pid" "$TEST_TMP/account.raw" "$ACCOUNT_KEY" <<'PY' || fail "key found in memory"
-import re, sys
-pid, raw, text = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3].encode()
-locked, maps = {}, []
-cur = None
-for line in open(f"/proc/{pid}/smaps"):
-    m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
-    if m:
-        cur = (int(m[1], 16), int(m[2], 16), m[3], line.split()[-1] if len(line.split()) > 5 else "")
-        maps.append(cur)
-    elif line.startswith("Locked:"):
-        locked[cur] = int(line.split()[1])
-bad, raw_hits = [], 0
-with open(f"/proc/{pid}/mem", "rb", 0) as mem:
-    for m in maps:
-        lo, hi, perms, name = m
-        if "r" not in perms or name in ("[vvar]", "[vsyscall]"):
-            continue
-        try:
-            mem.seek(lo)
-            data = mem.read(hi - lo)
-        except OSError:
-            continue
-        if text in data:
-            bad.append(f"base64 key text in {lo:x}-{hi:x} {name}")
-        if raw in data:
-            raw_hits += 1
-            if locked.get(m, 0) == 0:
-                bad.append(f"raw key in unlocked {lo:x}-{hi:x} {perms} {name}")
-print(f"  memory: raw key in {raw_hits} locked mapping(s)")
-for b in bad:
-    print("  " + b)
-sys.exit(1 if bad or raw_hits == 0 else 0)
-PY
+	scan_memory "$pid" "locked:$TEST_TMP/account.raw" || fail "key found in memory"
 fi
 kill -TERM "$pid"
 rc=0

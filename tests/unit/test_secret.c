@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -111,6 +112,27 @@ START_TEST(process_harden_disables_dumps)
 }
 END_TEST
 
+START_TEST(process_lock_memory_locks_or_declines)
+{
+	long before = vmlck_kb();
+	int r = process_lock_memory();
+
+	ck_assert_int_ge(r, 0);
+	if (r == 1) {
+		/* MCL_FUTURE | MCL_ONFAULT: a new mapping is locked as it is touched. */
+		char *p = malloc(1u << 20);
+
+		ck_assert_ptr_nonnull(p);
+		memset(p, 1, 1u << 20);
+		ck_assert_int_ge(vmlck_kb(), before + 1024);
+		free(p);
+		ck_assert_int_eq(process_lock_memory(), 1);
+	} else {
+		ck_assert_int_eq(vmlck_kb(), before); /* unprivileged: nothing changed */
+	}
+}
+END_TEST
+
 START_TEST(wipe_clears)
 {
 	char b[16] = "secretsecret";
@@ -132,6 +154,7 @@ static Suite *secret_suite(void)
 	tcase_add_test(tc, secret_fails_closed_without_mlock);
 	tcase_add_test(tc, secret_copy_truncate_equal);
 	tcase_add_test(tc, process_harden_disables_dumps);
+	tcase_add_test(tc, process_lock_memory_locks_or_declines);
 	tcase_add_test(tc, wipe_clears);
 	suite_add_tcase(s, tc);
 	return s;

@@ -262,14 +262,15 @@ static int try_open(const char *fixture, struct volume_options *o)
 	_cleanup_(secret_freep) struct secret *pass = NULL;
 	struct volume *v = NULL;
 	char mp[128], work[128];
+	struct volume_options oo = *o; /* mp and work must not outlive this frame in *o */
 	int r;
 
 	snprintf(mp, sizeof(mp), "%s/share", dir);
 	snprintf(work, sizeof(work), "%s/work", dir);
-	o->mount_point = o->mount_point ? o->mount_point : mp;
-	o->work_dir = work;
+	oo.mount_point = o->mount_point ? o->mount_point : mp;
+	oo.work_dir = work;
 	ck_assert_int_eq(secret_new_copy("wrong", 5, &pass), 0);
-	r = volume_open(file_dev(fixture, 40ull << 20), pass, o, &v);
+	r = volume_open(file_dev(fixture, 40ull << 20), pass, &oo, &v);
 	ck_assert_ptr_null(v);
 	/* Nothing was published or left behind. */
 	ck_assert_int_eq(access(mp, F_OK), -1);
