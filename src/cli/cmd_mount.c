@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,6 +68,7 @@ static const struct option mount_options[] = {
 struct mount_args {
 	const char *image, *url, *key_file, *ready_file, *account_key_file;
 	char *mount_point; /* absolute */
+	char work_dir[PATH_MAX]; /* the per-user default of --work-dir when not root */
 	uint64_t cache_mb;
 	struct volume_options vo;
 	struct key_args key;
@@ -181,6 +183,15 @@ static int check_args(struct mount_args *a, int argc, char **argv)
 		return cli_usage_error("mount", "invalid MOUNTPOINT '%s': %s", argv[optind],
 				       strerror(-r));
 	a->vo.mount_point = a->mount_point;
+	/* Not root: /run/sealmount is not ours to write; use the per-user directory that also
+	 * holds the state files for `sealmount umount`. */
+	if (!a->vo.work_dir && geteuid() != 0) {
+		r = mount_state_base(a->work_dir, sizeof(a->work_dir));
+		if (r < 0)
+			return cli_usage_error("mount", "no usable work directory: %s",
+					       strerror(-r));
+		a->vo.work_dir = a->work_dir;
+	}
 	return 0;
 }
 
@@ -341,6 +352,7 @@ const struct cli_command cmd_mount = {
 		"it (as Microsoft's encfs sidecar does). Read-only unless --rw (ext4: ro,noload).\n"
 		"Stays in the foreground until SIGTERM/SIGINT or `sealmount umount MOUNTPOINT`,\n"
 		"then unmounts, removes the link, deactivates, detaches and writes the image back.\n"
+		"Without root, --engine user serves the files with fuse2fs (no loop, no mount).\n"
 		"\n"
 		"  --key-file FILE       the LUKS passphrase: the file's bytes as they are\n"
 		"  key release options   as `sealmount key release` (without --out): the\n"
@@ -351,6 +363,9 @@ const struct cli_command cmd_mount = {
 		"  --cache-mb N          block cache for --url (default 64)\n"
 		"  --ready-file F        write \"1\" to F once MOUNTPOINT is published\n"
 		"  --index I             the I in .filesystem-I and the device name (default 0)\n"
+		"  --work-dir DIR        private 0700 directory for the FUSE image file\n"
+		"                        (DIR/I/data); default /run/sealmount for root, else\n"
+		"                        $XDG_RUNTIME_DIR/sealmount or /tmp/sealmount-UID\n"
 		"  --integrity-journal   dm-integrity with its journal (default: no journal)\n",
 	.run = run,
 };

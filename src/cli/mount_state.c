@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mount_state.c - how `sealmount umount MOUNTPOINT` finds the process serving a mount: a state
- * file /run/sealmount/mounts/<sha256 of the absolute mount point>.pid holding "PID\nPATH\n",
- * written by `sealmount mount` once the mount is published and removed when it exits. And the
- * `umount` command itself: SIGTERM to that process, then wait until it is gone and the mount
+ * file <base>/mounts/<sha256 of the absolute mount point>.pid holding "PID\nPATH\n", written by
+ * `sealmount mount` once the mount is published and removed when it exits. <base> is
+ * /run/sealmount for root and a private per-user directory otherwise (mount_state_base()). And
+ * the `umount` command itself: SIGTERM to that process, then wait until it is gone and the mount
  * point no longer resolves.
  */
 #define _GNU_SOURCE
@@ -20,13 +21,33 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sealmount/fsutil.h"
 #include "cli.h"
 #include "mount_state.h"
 #include "sealmount/codec.h"
 #include "sealmount/log.h"
 
-#define STATE_DIR "/run/sealmount/mounts"
+#define ROOT_BASE "/run/sealmount"
+#define STATE_SUBDIR "mounts"
 #define UMOUNT_WAIT_S 120
+
+int mount_state_base(char *buf, size_t len)
+{
+	const char *xdg;
+	int n;
+
+	if (geteuid() == 0)
+		n = snprintf(buf, len, "%s", ROOT_BASE);
+	else {
+		/* secure_getenv: a per-user runtime directory is the user's own choice; in a
+		 * setuid context fall back to /tmp. Only an absolute path is taken. */
+		xdg = secure_getenv("XDG_RUNTIME_DIR");
+		n = xdg && xdg[0] == '/' ?
+			    snprintf(buf, len, "%s/sealmount", xdg) :
+			    snprintf(buf, len, "/tmp/sealmount-%u", (unsigned)geteuid());
+	}
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
 
 int mount_state_abspath(const char *mount_point, char **ret)
 {
@@ -52,28 +73,38 @@ int mount_state_abspath(const char *mount_point, char **ret)
 static int state_path(const char *abs, char *buf, size_t len)
 {
 	unsigned char md[32];
-	char hex[65];
+	char hex[65], base[PATH_MAX];
 	unsigned mdlen = 0;
+	int n, r;
 
+	r = mount_state_base(base, sizeof(base));
+	if (r < 0)
+		return r;
 	if (!EVP_Digest(abs, strlen(abs), md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
 		return -EIO;
 	hex_encode(md, 32, hex);
-	(void)snprintf(buf, len, STATE_DIR "/%s.pid", hex);
-	return 0;
+	n = snprintf(buf, len, "%s/" STATE_SUBDIR "/%s.pid", base, hex);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 int mount_state_write(const char *abs)
 {
 	_cleanup_close_ int fd = -1;
-	char path[256], line[PATH_MAX + 32];
+	char path[PATH_MAX], base[PATH_MAX], dir[PATH_MAX + 16], line[PATH_MAX + 32];
 	int n, r;
 
 	r = state_path(abs, path, sizeof(path));
 	if (r < 0)
 		return r;
-	if ((mkdir("/run/sealmount", 0700) < 0 && errno != EEXIST) ||
-	    (mkdir(STATE_DIR, 0700) < 0 && errno != EEXIST))
-		return -errno;
+	r = mount_state_base(base, sizeof(base));
+	if (r < 0)
+		return r;
+	(void)snprintf(dir, sizeof(dir), "%s/" STATE_SUBDIR, base);
+	r = fs_mkdir_private(base);
+	if (r == 0)
+		r = fs_mkdir_private(dir);
+	if (r < 0)
+		return r;
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
@@ -85,7 +116,7 @@ int mount_state_write(const char *abs)
 
 void mount_state_remove(const char *abs)
 {
-	char path[256];
+	char path[PATH_MAX];
 
 	if (state_path(abs, path, sizeof(path)) == 0)
 		(void)unlink(path);
@@ -94,7 +125,7 @@ void mount_state_remove(const char *abs)
 /* The pid serving abs, if its state file names abs and the process is alive; else -ENOENT. */
 int mount_state_find(const char *abs, pid_t *ret)
 {
-	char path[256], buf[PATH_MAX + 32], *nl;
+	char path[PATH_MAX], buf[PATH_MAX + 32], *nl;
 	_cleanup_close_ int fd = -1;
 	uint64_t pid;
 	ssize_t n;
@@ -181,6 +212,8 @@ const struct cli_command cmd_umount = {
 		"\n"
 		"Ask the `sealmount mount` process serving MOUNTPOINT to stop (SIGTERM) and wait\n"
 		"until it has unmounted, removed the link, deactivated the devices and written the\n"
-		"image back. Exit 1 when nothing is mounted there.\n",
+		"image back. Exit 1 when nothing is mounted there. Run it as the user that\n"
+		"mounted: the state files are in /run/sealmount/mounts for root, else in\n"
+		"$XDG_RUNTIME_DIR/sealmount/mounts (or /tmp/sealmount-UID/mounts).\n",
 	.run = run_umount,
 };

@@ -105,9 +105,10 @@ static _Noreturn void exec_mke2fs(const char *mke2fs, const char *dir, int fd, b
 			(void)dup2(devnull, STDERR_FILENO);
 	}
 	/* 4 KiB blocks whatever the size (the sector size of the image may be 4096); no reserved
-	 * blocks (the image is made to hold DIR); no discards on a file. */
-	execlp(mke2fs, mke2fs, "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-E", "nodiscard",
-	       "-d", dir, "/proc/self/fd/3", (char *)NULL);
+	 * blocks (the image is made to hold DIR); no discards on a file; the root directory owned
+	 * by whoever creates the image (an unprivileged user can then write to it, rootless). */
+	execlp(mke2fs, mke2fs, "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-E",
+	       "nodiscard,root_owner", "-d", dir, "/proc/self/fd/3", (char *)NULL);
 	_exit(127);
 }
 

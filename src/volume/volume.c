@@ -15,6 +15,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "sealmount/fsutil.h"
 #include "sealmount/fusefs.h"
 #include "sealmount/log.h"
 #include "sealmount/luks.h"
@@ -26,7 +27,8 @@
 struct volume {
 	struct bdev *stack; /* the image (blob > cache, or a file) */
 	struct bdev *plain; /* user engine: the luks layer over stack (owns it) */
-	struct bdev *exposed; /* what the FUSE file serves: stack (kernel) or plain (user) */
+	struct bdev *guard; /* user engine: vol_guard_new() over plain, what FUSE serves */
+	struct bdev *exposed; /* what the FUSE file serves: stack (kernel) or guard (user) */
 	struct luks2_hdr *hdr;
 	enum volume_engine engine;
 	bool rw;
@@ -86,7 +88,7 @@ static int step_unmount(void *ctx)
 
 	if (!v->mounted)
 		return 0;
-	r = v->fuse2fs > 0 ? vol_fuse2fs_stop(v->paths.fs_dir, v->fuse2fs) :
+	r = v->fuse2fs > 0 ? vol_fuse2fs_stop(v->paths.fs_dir, v->fuse2fs, v->guard) :
 			     vol_umount_retry(v->paths.fs_dir);
 	if (r < 0)
 		return r;
@@ -131,7 +133,7 @@ static int step_fuse(void *ctx)
 	}
 	if (v->fuse_running) {
 		/* The loop sees ENODEV and fusefs_run() returns. */
-		r2 = vol_umount_retry(v->fuse_dir);
+		r2 = vol_fuse_unmount(v->fuse_dir);
 		if (r2 < 0) {
 			r = r ?: r2;
 			(void)umount2(v->fuse_dir, MNT_DETACH);
@@ -149,7 +151,8 @@ static int step_stack(void *ctx)
 {
 	struct volume *v = ctx;
 
-	/* The luks layer owns the stack below it. */
+	/* The luks layer owns the stack below it; the guard borrows the luks layer. */
+	bdev_free(TAKE_PTR(v->guard));
 	bdev_free(v->plain ? TAKE_PTR(v->plain) : v->stack);
 	v->stack = v->exposed = NULL;
 	return 0;
@@ -206,28 +209,13 @@ static bool is_simple_name(const char *s)
 	return true;
 }
 
-static int mkdir_private(const char *path)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (lstat(path, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-		return -ENOTDIR;
-	if ((st.st_mode & 0077) && chmod(path, 0700) < 0)
-		return -errno;
-	return 0;
-}
-
 static int expose_stack(struct volume *v, const struct volume_options *o, unsigned index)
 {
 	const char *base = o->work_dir ? o->work_dir : VOLUME_WORK_DIR;
 	struct fusefs_options fo = { .rw = v->rw, .fsname = v->name };
 	int r;
 
-	r = mkdir_private(base);
+	r = fs_mkdir_private(base);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create the work directory %s: %m", base);
 	if (asprintf(&v->fuse_dir, "%s/%u", base, index) < 0) {
@@ -238,7 +226,7 @@ static int expose_stack(struct volume *v, const struct volume_options *o, unsign
 		v->data_path = NULL;
 		return log_error_errno(-ENOMEM, "Out of memory");
 	}
-	r = mkdir_private(v->fuse_dir);
+	r = fs_mkdir_private(v->fuse_dir);
 	if (r == 0 && vol_is_mount_point(v->fuse_dir))
 		r = -EBUSY;
 	if (r < 0)
@@ -318,7 +306,10 @@ static int unlock_user(struct volume *v, const struct secret *pass)
 		return log_error_errno(r, "Cannot open the image with the userspace engine: %m");
 	/* From now on v->stack is borrowed (for volume_stack()): the luks layer owns it. */
 	v->stack = stack;
-	v->exposed = v->plain;
+	r = vol_guard_new(v->plain, &v->guard);
+	if (r < 0)
+		return log_error_errno(r, "Out of memory");
+	v->exposed = v->guard;
 	return 0;
 }
 
@@ -389,7 +380,7 @@ static int mount_fs(struct volume *v)
 	if (!streq(v->fs_type, "ext4") && !streq(v->fs_type, "ext3") && !streq(v->fs_type, "ext2"))
 		return log_error_errno(-ENOTSUP, "fuse2fs serves only ext2/3/4, not %s",
 				       v->fs_type);
-	r = vol_fuse2fs_start(v->data_path, v->paths.fs_dir, v->rw, &v->fuse2fs);
+	r = vol_fuse2fs_start(v->data_path, v->paths.fs_dir, v->rw, v->guard, &v->fuse2fs);
 	if (r < 0)
 		return log_error_errno(r,
 				       "Cannot serve %s with fuse2fs: %m (is the fuse2fs "

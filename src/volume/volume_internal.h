@@ -141,12 +141,22 @@ int vol_umount_retry(const char *path) _nonnull_(1);
 _must_check_ int vol_user_open(struct bdev *stack, const struct luks2_hdr *h,
 			       const struct secret *pass, bool rw, struct bdev **ret)
 	_nonnull_(1, 2, 3, 5);
+/* A pass-through layer over lower (borrowed: free the guard first) for the FUSE file: once
+ * armed with a fuse2fs pid, the first read/write/flush error SIGKILLs that fuse2fs before the
+ * error is returned (fuse2fs 1.47.0 would hand the errno to its reader as a byte count). */
+_must_check_ int vol_guard_new(struct bdev *lower, struct bdev **ret) _nonnull_(1, 2);
+/* Arm guard with the pid to SIGKILL on the first error (0 disarms). NULL or another layer: no-op. */
+void vol_guard_arm(struct bdev *guard, pid_t pid);
 /* Serve the ext4 image file at dir with `fuse2fs -f` (rootless fallback); returns once dir is
- * mounted. -ENODEV (no fuse2fs), -EIO (it exited), -ETIMEDOUT. */
-_must_check_ int vol_fuse2fs_start(const char *file, const char *dir, bool rw, pid_t *ret)
-	_nonnull_(1, 2, 4);
-/* Unmount dir (umount2, else fusermount3 -u) and reap fuse2fs. */
-int vol_fuse2fs_stop(const char *dir, pid_t pid) _nonnull_(1);
+ * mounted. guard (NULL: none) is armed with its pid. -ENODEV (no fuse2fs), -EIO (it exited),
+ * -ETIMEDOUT. */
+_must_check_ int vol_fuse2fs_start(const char *file, const char *dir, bool rw, struct bdev *guard,
+				   pid_t *ret) _nonnull_(1, 2, 5);
+/* Unmount a FUSE mount: umount2 (vol_umount_retry), else, without the privilege, the setuid
+ * fusermount3 -u. 0 when not mounted. */
+int vol_fuse_unmount(const char *dir) _nonnull_(1);
+/* Unmount dir (vol_fuse_unmount), reap fuse2fs and disarm guard (NULL: none). */
+int vol_fuse2fs_stop(const char *dir, pid_t pid, struct bdev *guard) _nonnull_(1);
 
 /* ---- teardown (volume.c) ---- */
 
