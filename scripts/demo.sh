@@ -12,20 +12,32 @@
 #   7. show the files an app container would see through the published symlink
 #   8. SIGTERM the sidecar and check that nothing is left behind
 #
-#   scripts/demo.sh [--no-setup] [--engine kernel|user]
+#   scripts/demo.sh [--no-setup] [--engine kernel|user] [--ready-timeout S] [--hook CMD]
+#                   [--sim DIR]
 #
 # Needs root (mount, loop devices, /dev/fuse). The kernel engine is used where device-mapper
-# works, else the userspace engine. SEALMOUNT=path/to/sealmount skips the build.
+# works, else the userspace engine. SEALMOUNT=path/to/sealmount skips the build. For tests:
+# --hook CMD runs CMD (through bash) while the sidecar serves, before teardown, with
+# DEMO_SHARE (the published link), DEMO_ENGINE, DEMO_HEALTH_PORT and DEMO_SIDECAR_LOG set; the
+# demo fails when it fails. --ready-timeout: seconds to wait for the sidecar (60). --sim DIR:
+# copy a simulated SNP chain made earlier by `sealmount sim init DIR` (two RSA-4096 keys: slow
+# under an emulated CPU) instead of making one.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 do_setup=1
 engine=
+hook=
+ready_timeout=60
+sim_dir=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-setup) do_setup=0 ;;
 	--engine) engine=$2; shift ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	--hook) hook=$2; shift ;;
+	--ready-timeout) ready_timeout=$2; shift ;;
+	--sim) sim_dir=$2; shift ;;
+	-h | --help) sed -n '2,25p' "$0"; exit 0 ;;
 	*) echo "demo.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 	shift
@@ -66,12 +78,19 @@ W=$TEST_TMP
 sm() { "$SEALMOUNT" "$@"; }
 
 say "Start the stand-ins for Azure: simulated SNP, MAA, IMDS, Managed HSM, Azurite"
-mkdir "$W/sim"
-sm sim init "$W/sim" 2>/dev/null
-emu_start maa MAA_PORT --trust-root "$W/sim/ark.pem" --compliance-status azure-compliant-uvm
-emu_start imds IMDS_PORT --thim "$W/sim/thim.json"
-emu_start hsm HSM_PORT --ca-out "$W/hsm-ca.pem" --resource https://vault.azure.net
-emu_start azurite AZ_PORT
+if [ -n "$sim_dir" ]; then
+	cp -r "$sim_dir" "$W/sim"
+else
+	mkdir "$W/sim"
+	sm sim init "$W/sim" 2>/dev/null
+fi
+emu_launch maa MAA_PORT --trust-root "$W/sim/ark.pem" --compliance-status azure-compliant-uvm
+emu_launch imds IMDS_PORT --thim "$W/sim/thim.json"
+emu_launch hsm HSM_PORT --ca-out "$W/hsm-ca.pem" --resource https://vault.azure.net
+emu_launch azurite AZ_PORT
+for v in MAA_PORT IMDS_PORT HSM_PORT AZ_PORT; do
+	emu_wait "$v"
+done
 MAA=http://127.0.0.1:$MAA_PORT
 IMDS=http://127.0.0.1:$IMDS_PORT
 VAULT=https://localhost:$HSM_PORT
@@ -135,7 +154,7 @@ EncfsSideCarArgs=$(base64 -w0 "$W/config.json") LogLevel=info "$SEALMOUNT" run \
 pid=$!
 stop_sidecar() { kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; }
 cleanup_fn stop_sidecar
-for ((i = 0; i < 600; i++)); do
+for ((i = 0; i < ready_timeout * 10; i++)); do
 	[ "$(cat "$W/ready" 2>/dev/null)" = 1 ] && break
 	kill -0 "$pid" 2>/dev/null || break
 	sleep 0.1
@@ -156,6 +175,12 @@ port=$(sed -n 's/.*Health endpoint on .*(port \([0-9]*\)).*/\1/p' "$W/sidecar.lo
 if [ -n "$port" ]; then
 	show "curl http://127.0.0.1:$port/healthz"
 	curl -s "http://127.0.0.1:$port/healthz" | sed 's/^/    /'
+fi
+
+if [ -n "$hook" ]; then
+	say "Hook: $hook"
+	DEMO_SHARE=$SHARE/share DEMO_ENGINE=$engine DEMO_HEALTH_PORT=$port \
+		DEMO_SIDECAR_LOG=$W/sidecar.log bash -c "$hook" || { echo "the hook failed" >&2; exit 1; }
 fi
 
 say "Stop the sidecar (SIGTERM): flush, unmount, close, nothing left behind"
