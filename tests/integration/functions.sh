@@ -151,6 +151,34 @@ emu_start()
 #                            must be there, only in mappings with Locked > 0) or absent:FILE (no
 #                            form of FILE's bytes anywhere, raw included)
 
+# stop_bg PID: SIGTERM a background process and reap it (registered as a cleanup).
+stop_bg()
+{
+	kill -TERM "$1" 2>/dev/null || return 0
+	wait "$1" 2>/dev/null || true
+}
+
+# start_until_ready READY LOG CMD...: run CMD in the background with its output in LOG (its
+# pid in BG_PID, stopped at cleanup) and wait up to 30 s for it to write READY; fail, showing
+# LOG, if it exits first or never gets there.
+start_until_ready()
+{
+	local ready=$1 log=$2 i
+
+	shift 2
+	rm -f "$ready"
+	"$@" >"$log" 2>&1 &
+	BG_PID=$!
+	cleanup_fn stop_bg "$BG_PID"
+	for ((i = 0; i < 300; i++)); do
+		[ -s "$ready" ] && return 0
+		kill -0 "$BG_PID" 2>/dev/null || { cat "$log" >&2; fail "$* exited"; }
+		sleep 0.1
+	done
+	cat "$log" >&2
+	fail "$* not ready after 30 s"
+}
+
 release_standins()
 {
 	SIM=$1/sim

@@ -45,27 +45,11 @@ check_clean()
 }
 
 MOUNT_PID=
-stop_bg()
-{
-	kill -TERM "$1" 2>/dev/null || return 0
-	wait "$1" 2>/dev/null || true
-}
 start()
 {
-	local i
-
-	rm -f "$W/ready"
-	"$SEALMOUNT" mount --work-dir "$WORK" --index 5 --ready-file "$W/ready" "$@" "$MP" \
-		>"$W/mount.log" 2>&1 &
-	MOUNT_PID=$!
-	cleanup_fn stop_bg "$MOUNT_PID"
-	for ((i = 0; i < 300; i++)); do
-		[ -s "$W/ready" ] && return 0
-		kill -0 "$MOUNT_PID" 2>/dev/null || { cat "$W/mount.log" >&2; fail "mount $* exited"; }
-		sleep 0.1
-	done
-	cat "$W/mount.log" >&2
-	fail "mount $* not ready after 30 s"
+	start_until_ready "$W/ready" "$W/mount.log" "$SEALMOUNT" mount --work-dir "$WORK" --index 5 \
+		--ready-file "$W/ready" "$@" "$MP"
+	MOUNT_PID=$BG_PID
 }
 
 refuse()

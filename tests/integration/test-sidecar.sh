@@ -143,10 +143,6 @@ if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/fuse ] || [ ! -e /dev/loop-control ]; the
 	exit 77
 fi
 requires node curl
-if ! "$SEALMOUNT" image create --help >/dev/null 2>&1; then
-	echo "SKIP: 'sealmount image create' is not available in this build" >&2
-	exit 77
-fi
 
 jwt()
 {
