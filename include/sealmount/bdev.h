@@ -25,12 +25,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "sealmount/macros.h"
 
 struct bdev_ops {
 	const char *name; /* "file", "cache", "blob", ... for logs */
 	_must_check_ int (*read)(void *state, void *buf, size_t len, uint64_t off);
+	/* Optional scatter read of the iovecs' total length at off (the wrapper has checked the
+	 * range and that the total is > 0). Layers that can fill scattered memory directly
+	 * (blob: straight from the socket) set it; without it bdev_readv() reads into a bounce
+	 * buffer. */
+	_must_check_ int (*readv)(void *state, const struct iovec *iov, unsigned cnt, uint64_t off);
 	/* NULL for read-only layers. */
 	_must_check_ int (*write)(void *state, const void *buf, size_t len, uint64_t off);
 	/* NULL when there is nothing to flush. */
@@ -64,6 +70,11 @@ void *bdev_state(const struct bdev *b, const struct bdev_ops *ops) _nonnull_(1, 
 
 /* Read len bytes at off into buf. 0, -EINVAL (out of range), or the layer's error. */
 _must_check_ int bdev_read(struct bdev *b, void *buf, size_t len, uint64_t off) _nonnull_(1);
+/* Read the iovecs' total length at off into them, in order. 0, -EINVAL (out of range or the
+ * total overflows), -ENOMEM (bounce buffer), or the layer's error; on error the iovecs' contents
+ * are unspecified. */
+_must_check_ int bdev_readv(struct bdev *b, const struct iovec *iov, unsigned cnt, uint64_t off)
+	_nonnull_(1);
 /* Write len bytes at off. 0, -EROFS, -EINVAL (range or alignment), or the layer's error. */
 _must_check_ int bdev_write(struct bdev *b, const void *buf, size_t len, uint64_t off) _nonnull_(1);
 /* Make every write so far durable. 0 or the layer's error (-EIO on a lost write-back). */

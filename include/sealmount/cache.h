@@ -4,7 +4,9 @@
  *
  * Reads: the device is cut into chunks (default 64 KiB). A random miss fetches just the chunk(s)
  * it needs; a sequential run grows a read-ahead window (doubling up to readahead_max) that a small
- * worker pool fetches ahead of the reader in parallel requests of up to fetch_max bytes.
+ * worker pool fetches ahead of the reader in parallel requests of up to fetch_max bytes. Every
+ * fetch is one bdev_readv() straight into the chunks' memory (the blob layer fills it from the
+ * socket), so chunk memory is all the memory the cache uses for data.
  * Concurrent misses on one chunk wait for a single fetch (in-flight de-duplication). The cache
  * lock protects only the index and chunk states; it is never held across lower I/O.
  *

@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "sealmount/buf.h"
 #include "sealmount/macros.h"
@@ -76,6 +77,7 @@ struct http_response {
 	struct http_header *headers; /* of the final attempt */
 	size_t n_headers;
 	unsigned attempts; /* how many attempts were made */
+	size_t sink_len; /* bytes of a 2xx body written to request.sink (0 without a sink) */
 };
 
 struct http_request {
@@ -88,6 +90,15 @@ struct http_request {
 	 * describes the resource, not this response. */
 	size_t max_response;
 	bool no_retry; /* do not retry this request at all (non-idempotent) */
+	/*
+	 * Optional: where a 2xx answer's body goes instead of response.body (for bulk data; the
+	 * other layers keep no copy). The body may fill at most the sink's total length; more, or
+	 * a larger Content-Length, is -EFBIG. Bodies of other statuses (error documents) still go
+	 * to response.body under max_response. The caller owns the memory: after a failed request
+	 * or a retried attempt its contents are unspecified, and nothing here wipes it.
+	 */
+	const struct iovec *sink;
+	unsigned sink_cnt;
 };
 
 /*

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sealmount/bdev.h"
 
@@ -92,6 +93,45 @@ int bdev_read(struct bdev *b, void *buf, size_t len, uint64_t off)
 	if (len == 0)
 		return 0;
 	return b->ops->read(b->state, buf, len, off);
+}
+
+/* For layers without readv: one read into a bounce buffer, then scattered. */
+static int readv_bounce(struct bdev *b, const struct iovec *iov, unsigned cnt, size_t len,
+			uint64_t off)
+{
+	_cleanup_free_ uint8_t *tmp = malloc(len);
+	const uint8_t *p = tmp;
+	int r;
+
+	if (!tmp)
+		return -ENOMEM;
+	r = b->ops->read(b->state, tmp, len, off);
+	for (unsigned i = 0; r == 0 && i < cnt; i++) {
+		if (iov[i].iov_len == 0)
+			continue; /* its base may be NULL */
+		memcpy(iov[i].iov_base, p, iov[i].iov_len);
+		p += iov[i].iov_len;
+	}
+	return r;
+}
+
+int bdev_readv(struct bdev *b, const struct iovec *iov, unsigned cnt, uint64_t off)
+{
+	size_t len = 0;
+	int r;
+
+	for (unsigned i = 0; i < cnt; i++)
+		if (ADD_OVERFLOW(len, iov[i].iov_len, &len))
+			return -EINVAL;
+	r = check_range(b, len, off);
+	if (r < 0 || len == 0)
+		return r;
+	if (b->ops->readv)
+		return b->ops->readv(b->state, iov, cnt, off);
+	for (unsigned i = 0; i < cnt; i++)
+		if (iov[i].iov_len == len) /* everything in one entry: no bounce needed */
+			return b->ops->read(b->state, iov[i].iov_base, len, off);
+	return readv_bounce(b, iov, cnt, len, off);
 }
 
 int bdev_write(struct bdev *b, const void *buf, size_t len, uint64_t off)

@@ -40,6 +40,19 @@ static int file_read(void *state, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* Entry by entry: one pread each, straight into the caller's memory. */
+static int file_readv(void *state, const struct iovec *iov, unsigned cnt, uint64_t off)
+{
+	for (unsigned i = 0; i < cnt; i++) {
+		int r = file_read(state, iov[i].iov_base, iov[i].iov_len, off);
+
+		if (r < 0)
+			return r;
+		off += iov[i].iov_len;
+	}
+	return 0;
+}
+
 static int file_write(void *state, const void *buf, size_t len, uint64_t off)
 {
 	struct file_state *s = state;
@@ -84,6 +97,7 @@ static void file_close(void *state)
 static const struct bdev_ops file_ops = {
 	.name = "file",
 	.read = file_read,
+	.readv = file_readv,
 	.write = file_write,
 	.flush = file_flush,
 	.close = file_close,

@@ -200,6 +200,15 @@ static void http_date(char out[64])
 int blob_request(struct blob *b, const char *method, const char *query, const char *const *headers,
 		 const void *body, size_t body_len, size_t max_response, struct http_response *ret)
 {
+	return blob_request_sink(b, method, query, headers, body, body_len, max_response, NULL, 0,
+				 ret);
+}
+
+int blob_request_sink(struct blob *b, const char *method, const char *query,
+		      const char *const *headers, const void *body, size_t body_len,
+		      size_t max_response, const struct iovec *sink, unsigned sink_cnt,
+		      struct http_response *ret)
+{
 	const char *hdrs[REQ_HEADERS_MAX + 2];
 	char date[64];
 	_cleanup_free_ char *authz = NULL;
@@ -229,7 +238,9 @@ int blob_request(struct blob *b, const char *method, const char *query, const ch
 							 .headers = hdrs,
 							 .body = body,
 							 .body_len = body_len,
-							 .max_response = max_response },
+							 .max_response = max_response,
+							 .sink = sink,
+							 .sink_cnt = sink_cnt },
 				 ret);
 	if (r == 0) {
 		BLOB_STAT_ADD(b, requests, 1);
@@ -419,6 +430,7 @@ static void blob_close(void *state)
 static const struct bdev_ops blob_ops = {
 	.name = "blob",
 	.read = blob_io_read,
+	.readv = blob_io_readv,
 	.write = blob_io_write,
 	.close = blob_close,
 };

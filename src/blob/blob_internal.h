@@ -47,6 +47,11 @@ struct blob {
 _must_check_ int blob_request(struct blob *b, const char *method, const char *query,
 			      const char *const *headers, const void *body, size_t body_len,
 			      size_t max_response, struct http_response *ret) _nonnull_(1, 2, 8);
+/* The same with a 2xx body written straight into sink (http_request.sink). */
+_must_check_ int blob_request_sink(struct blob *b, const char *method, const char *query,
+				   const char *const *headers, const void *body, size_t body_len,
+				   size_t max_response, const struct iovec *sink, unsigned sink_cnt,
+				   struct http_response *ret) _nonnull_(1, 2, 10);
 
 /* Map an unexpected HTTP status to -errno, logging the service's error code at debug level. */
 int blob_status_error(const struct http_response *resp, const char *what) _nonnull_(1, 2);
@@ -57,9 +62,10 @@ _must_check_ int blob_parse_props(const struct http_response *resp, struct blob_
 
 /* blob_io.c */
 _must_check_ int blob_io_read(void *state, void *buf, size_t len, uint64_t off);
+_must_check_ int blob_io_readv(void *state, const struct iovec *iov, unsigned cnt, uint64_t off);
 _must_check_ int blob_io_write(void *state, const void *buf, size_t len, uint64_t off);
-/* A 206 answer to a ranged GET of len bytes at off: body length, Content-Range and (up to
- * BLOB_RANGE_MD5_MAX) Content-MD5 must match; else -EBADMSG. */
+/* A 206 answer to a ranged GET of len bytes at off (body in resp->body): body length,
+ * Content-Range and (up to BLOB_RANGE_MD5_MAX) Content-MD5 must match; else -EBADMSG. */
 _must_check_ int blob_check_range_response(const struct http_response *resp, uint64_t off,
 					   size_t len) _nonnull_(1);
 

@@ -32,19 +32,20 @@ static bool is_retryable(int r)
 	       r == -EPROTO || r == -EBADMSG || r == -EAGAIN || r == -EHOSTUNREACH;
 }
 
-static int lower_read(struct cache *c, uint8_t *buf, size_t len, uint64_t off)
+static int lower_readv(struct cache *c, const struct iovec *iov, unsigned cnt, size_t len,
+		       uint64_t off)
 {
 	int r;
 
 	STAT_ADD(c, in_flight, 1);
 	STAT_ADD(c, fetches, 1);
-	r = bdev_read(c->lower, buf, len, off);
+	r = bdev_readv(c->lower, iov, cnt, off);
 	if (r < 0 && is_retryable(r)) {
 		log_debug_errno(r, "cache: fetch of %zu bytes at %" PRIu64 " failed, retrying: %m",
 				len, off);
 		STAT_ADD(c, retries, 1);
 		STAT_ADD(c, fetches, 1);
-		r = bdev_read(c->lower, buf, len, off);
+		r = bdev_readv(c->lower, iov, cnt, off);
 	}
 	STAT_SUB(c, in_flight, 1);
 	if (r == 0)
@@ -52,31 +53,36 @@ static int lower_read(struct cache *c, uint8_t *buf, size_t len, uint64_t off)
 	return r;
 }
 
-static void copy_to_user(const struct fetch_job *j, const uint8_t *buf, uint64_t start, size_t n)
+/* The caller's part of chunk idx (now VALID and ours until published: LOADING). */
+static void copy_to_user(const struct fetch_job *j, const uint8_t *data, uint64_t idx)
 {
-	uint64_t lo = MAX(start, j->user_off), hi = MIN(start + n, j->user_off + j->user_len);
+	const struct cache *c = j->c;
+	uint64_t start = idx << c->chunk_shift;
+	uint64_t lo = MAX(start, j->user_off);
+	uint64_t hi = MIN(start + chunk_len(c, idx), j->user_off + j->user_len);
 
 	if (j->user && lo < hi)
-		memcpy(j->user + (lo - j->user_off), buf + (lo - start), hi - lo);
+		memcpy(j->user + (lo - j->user_off), data + (lo - start), hi - lo);
 }
 
-/* Fetch the claimed (LOADING) chunks of j, publish them, copy the caller's part. */
+/* Fetch the claimed (LOADING) chunks of j straight into their slots, copy the caller's part,
+ * publish them. */
 static int fetch_run(struct fetch_job *j)
 {
 	struct cache *c = j->c;
-	uint64_t start = j->first << c->chunk_shift;
+	_cleanup_free_ struct iovec *iov = calloc(j->count, sizeof(*iov));
 	size_t n = 0;
-	_cleanup_free_ uint8_t *buf = NULL;
 	int r = -ENOMEM;
 
-	for (uint32_t i = 0; i < j->count; i++)
-		n += chunk_len(c, j->first + i);
-	buf = malloc(n);
-	if (buf)
-		r = lower_read(c, buf, n, start);
+	for (uint32_t i = 0; iov && i < j->count; i++) {
+		iov[i] = (struct iovec){ c->slots[j->slots[i]].data, chunk_len(c, j->first + i) };
+		n += iov[i].iov_len;
+	}
+	if (iov)
+		r = lower_readv(c, iov, j->count, n, j->first << c->chunk_shift);
+	/* Still LOADING: nobody else reads these slots until they are published below. */
 	for (uint32_t i = 0; r == 0 && i < j->count; i++)
-		memcpy(c->slots[j->slots[i]].data, buf + ((size_t)i << c->chunk_shift),
-		       chunk_len(c, j->first + i));
+		copy_to_user(j, c->slots[j->slots[i]].data, j->first + i);
 
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t i = 0; i < j->count; i++) {
@@ -92,8 +98,6 @@ static int fetch_run(struct fetch_job *j)
 	}
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-	if (r == 0)
-		copy_to_user(j, buf, start, n);
 	return r;
 }
 

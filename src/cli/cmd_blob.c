@@ -189,10 +189,11 @@ static int do_attach(const struct blob_args *a)
 	struct bdev *lower = NULL, *blob = NULL;
 	int r;
 
-	/* Fetch and response buffers are MiB-sized and short-lived, on many threads. A fixed mmap
-	 * threshold gives them back at once; glibc's adaptive one would keep them in per-thread
-	 * arenas and peak RSS would overshoot the cache size by several buffers per thread. */
-	if (mallopt(M_MMAP_THRESHOLD, 1024 * 1024) != 1)
+	/* Fetches land straight in cache chunks; what is left MiB-sized and short-lived is
+	 * libfuse's 1 MiB read buffer per request. A fixed threshold above it keeps those in the
+	 * arenas (reused, no page faults per read), while glibc's adaptive one could move larger
+	 * blocks (bounce buffers of a layer without readv) there too and overshoot the cache size. */
+	if (mallopt(M_MMAP_THRESHOLD, 2 * 1024 * 1024) != 1)
 		log_debug("mallopt(M_MMAP_THRESHOLD) failed; peak memory may be higher");
 	r = open_lower(a, &auth, &lower, &blob);
 	if (r < 0) {

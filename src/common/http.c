@@ -334,6 +334,9 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 	k.a.max_response = req->max_response ?: HTTP_DEFAULT_MAX_RESPONSE;
 	k.a.is_head = http_method_is(req, "HEAD");
 	buf_init(&k.a.body, k.a.max_response);
+	r = http_attempt_set_sink(&k.a, req->sink, req->sink_cnt);
+	if (r < 0)
+		return -EINVAL;
 	r = call_run(&k, &attempts);
 	if (r >= 0)
 		r = buf_append(&k.a.body, "", 0); /* body.data is never NULL, even when empty */
@@ -347,6 +350,7 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 		.headers = k.a.headers, /* k.a is not cleaned up on this path */
 		.n_headers = k.a.n_headers,
 		.attempts = attempts,
+		.sink_len = k.a.sink_len,
 	};
 	return 0;
 }

@@ -41,6 +41,13 @@ struct http_client {
 /* The results of one attempt, reset before each one; the curl callbacks write here. */
 struct http_attempt {
 	struct buf body;
+	const struct iovec *sink; /* the request's sink, or NULL */
+	unsigned sink_cnt;
+	size_t sink_cap; /* its total length */
+	size_t sink_len; /* bytes written to it in this attempt */
+	unsigned sink_i; /* write cursor: entry and offset in it */
+	size_t sink_off;
+	int line_status; /* the status line's code of the current header block, 0 unknown */
 	struct http_header *headers;
 	size_t n_headers;
 	size_t header_bytes;
@@ -72,11 +79,15 @@ void http_attempt_reset(struct http_attempt *a) _nonnull_(1);
 void http_attempt_done(struct http_attempt *a) _nonnull_(1);
 /* What the curl callbacks do with one response header line (CRLF included; status lines
  * start a new header block) and one piece of body, exposed for tests and fuzzing: 0, -EFBIG
- * (over a cap, including a declared Content-Length), -EPROTO (malformed line), -ENOMEM. */
+ * (over a cap, including a declared Content-Length), -EPROTO (malformed line), -ENOMEM.
+ * With a sink (http_attempt_set_sink), a 2xx body goes there, any other to a->body. */
 _must_check_ int http_attempt_add_header(struct http_attempt *a, const char *p, size_t len)
 	_nonnull_(1);
 _must_check_ int http_attempt_add_body(struct http_attempt *a, const char *p, size_t n)
 	_nonnull_(1);
+/* Direct 2xx bodies to sink (cnt entries; NULL = none). -EOVERFLOW if its length overflows. */
+_must_check_ int http_attempt_set_sink(struct http_attempt *a, const struct iovec *sink,
+				       unsigned cnt) _nonnull_(1);
 
 bool http_method_is(const struct http_request *req, const char *m) _nonnull_(1, 2);
 /* Method known, body only where it belongs, url and method set: 0 or -EINVAL. */

@@ -49,6 +49,10 @@ void http_attempt_reset(struct http_attempt *a)
 	buf_done_wipe(&a->body); /* a failed attempt's body may hold a token too */
 	buf_init(&a->body, a->max_response);
 	a->header_bytes = 0;
+	a->sink_len = 0;
+	a->sink_i = 0;
+	a->sink_off = 0;
+	a->line_status = 0;
 	a->cb_error = 0;
 	a->status = 0;
 	a->errbuf[0] = '\0';
@@ -77,19 +81,40 @@ static int headers_push(struct http_attempt *a, const char *name, size_t nlen, c
 	return 0;
 }
 
+static bool to_sink(const struct http_attempt *a)
+{
+	return a->sink && a->line_status >= 200 && a->line_status <= 299;
+}
+
 /* A declared length over the cap fails now, before a single body byte is read. */
 static int check_content_length(const struct http_attempt *a, const char *v, size_t vlen)
 {
+	size_t cap = to_sink(a) ? a->sink_cap : a->max_response;
 	unsigned long long n = 0;
 
 	for (size_t i = 0; i < vlen; i++) {
 		if (v[i] < '0' || v[i] > '9')
 			return 0; /* not a number: libcurl itself rejects it */
-		if (n > a->max_response)
+		if (n > cap)
 			break;
 		n = n * 10 + (unsigned)(v[i] - '0');
 	}
-	return n > a->max_response ? -EFBIG : 0;
+	return n > cap ? -EFBIG : 0;
+}
+
+/* "HTTP/1.1 206 Partial Content", "HTTP/2 200": the three digits after the first space. */
+static int parse_status_line(const char *p, size_t len)
+{
+	const char *sp = memchr(p, ' ', len);
+	size_t rest;
+
+	if (!sp)
+		return 0;
+	rest = len - (size_t)(sp + 1 - p);
+	if (rest < 3 || sp[1] < '1' || sp[1] > '5' || sp[2] < '0' || sp[2] > '9' || sp[3] < '0' ||
+	    sp[3] > '9' || (rest > 3 && sp[4] != ' '))
+		return 0;
+	return (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
 }
 
 static bool is_ows(char ch)
@@ -119,6 +144,7 @@ int http_attempt_add_header(struct http_attempt *a, const char *p, size_t len)
 		return 0; /* end of a header block */
 	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 		headers_clear(a); /* a status line: an interim 1xx response was superseded */
+		a->line_status = parse_status_line(p, len);
 		return 0;
 	}
 	colon = memchr(p, ':', len);
@@ -158,8 +184,49 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *userp)
 	return size * nmemb;
 }
 
+int http_attempt_set_sink(struct http_attempt *a, const struct iovec *sink, unsigned cnt)
+{
+	size_t cap = 0;
+
+	for (unsigned i = 0; sink && i < cnt; i++)
+		if (ADD_OVERFLOW(cap, sink[i].iov_len, &cap))
+			return -EOVERFLOW;
+	a->sink = sink;
+	a->sink_cnt = sink ? cnt : 0;
+	a->sink_cap = cap;
+	a->sink_len = 0;
+	a->sink_i = 0;
+	a->sink_off = 0;
+	return 0;
+}
+
+/* Scatter n bytes into the sink after what is there already (cursor: sink_i, sink_off). */
+static int sink_add(struct http_attempt *a, const char *p, size_t n)
+{
+	if (n > a->sink_cap - a->sink_len)
+		return -EFBIG;
+	a->sink_len += n;
+	while (n > 0) {
+		const struct iovec *v = &a->sink[a->sink_i];
+		size_t k = v->iov_len - a->sink_off < n ? v->iov_len - a->sink_off : n;
+
+		if (k > 0) /* an empty entry's base may be NULL */
+			memcpy((char *)v->iov_base + a->sink_off, p, k);
+		p += k;
+		n -= k;
+		a->sink_off += k;
+		if (a->sink_off == v->iov_len) {
+			a->sink_i++;
+			a->sink_off = 0;
+		}
+	}
+	return 0;
+}
+
 int http_attempt_add_body(struct http_attempt *a, const char *p, size_t n)
 {
+	if (to_sink(a))
+		return sink_add(a, p, n);
 	/* Checked here rather than left to buf_append() so the partial body is still ours to
 	 * wipe. */
 	if (n > a->max_response - a->body.len)
@@ -350,9 +417,10 @@ int http_setup_exchange(struct http_call *k, struct curl_slist *hdrs)
 	if (a->is_head) {
 		cc = cc ?: curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else {
-		cc = cc	   ?:
-			     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-					      (curl_off_t)a->max_response);
+		/* curl's own early cap: the larger of the two; ours (per status) is exact. */
+		size_t cap = a->sink_cap > a->max_response ? a->sink_cap : a->max_response;
+
+		cc = cc ?: curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
 	}
 	if (method_sends_body(req)) {
 		/* Always a Content-Length, even 0 (Azure wants one on an empty PUT). */

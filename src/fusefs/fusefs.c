@@ -3,7 +3,7 @@
  * fusefs.c - one file, MOUNTPOINT/data, backed by a block device stack. libfuse's high-level
  * API is enough here: two paths, no directory tree, and its loop does the threading.
  */
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312 /* 3.12: fuse_loop_cfg_set_max_threads() */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -262,12 +262,20 @@ int fusefs_new(struct bdev *dev, const char *mountpoint, const struct fusefs_opt
 int fusefs_run(struct fusefs *fs)
 {
 	struct fuse_session *se = fuse_get_session(fs->fuse);
-	struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = fs->max_threads };
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	int r;
 
-	if (fs->signals && fuse_set_signal_handlers(se) != 0)
+	if (!cfg)
+		return -ENOMEM;
+	/* libfuse's default caps the loop at 10 threads: too few for 16 parallel readers. */
+	fuse_loop_cfg_set_max_threads(cfg, fs->max_threads);
+	fuse_loop_cfg_set_idle_threads(cfg, fs->max_threads);
+	if (fs->signals && fuse_set_signal_handlers(se) != 0) {
+		fuse_loop_cfg_destroy(cfg);
 		return -EIO;
-	r = fuse_loop_mt(fs->fuse, &cfg);
+	}
+	r = fuse_loop_mt(fs->fuse, cfg);
+	fuse_loop_cfg_destroy(cfg);
 	if (fs->signals)
 		fuse_remove_signal_handlers(se);
 	/* libfuse returns 0, a negative errno, or the number of the signal that ended it. */

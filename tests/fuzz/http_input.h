@@ -8,6 +8,7 @@
  *                 first empty line; lines are handed over one by one, as curl does
  *   then          the body, handed over in pieces of at most 97 bytes
  * On 0, *ret is a struct http_response the caller frees with http_response_done().
+ * http_input_response_sink() does the same with a 2xx body directed into sink.
  */
 #pragma once
 
@@ -19,7 +20,8 @@
 static const long STATUSES[] = { 200, 201, 202, 206, 304, 400, 401, 403, 404, 409,
 				 412, 416, 429, 500, 503, 302, 100, 0,	 999, 204 };
 
-static int http_input_response(const uint8_t *data, size_t size, struct http_response *ret)
+static inline int http_input_response_sink(const uint8_t *data, size_t size, const struct iovec *sink,
+				    unsigned sink_cnt, struct http_response *ret)
 {
 	struct http_attempt a = {};
 	const char *p = (const char *)data + 1, *end = (const char *)data + size;
@@ -31,6 +33,7 @@ static int http_input_response(const uint8_t *data, size_t size, struct http_res
 	a.max_response = (data[0] & 2) ? 256 : HTTP_DEFAULT_MAX_RESPONSE;
 	a.status = STATUSES[(data[0] >> 2) % (sizeof(STATUSES) / sizeof(STATUSES[0]))];
 	buf_init(&a.body, a.max_response);
+	r = http_attempt_set_sink(&a, sink, sink_cnt);
 	while (r == 0 && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
@@ -57,6 +60,13 @@ static int http_input_response(const uint8_t *data, size_t size, struct http_res
 				       .body = a.body,
 				       .headers = a.headers,
 				       .n_headers = a.n_headers,
-				       .attempts = 1 };
+				       .attempts = 1,
+				       .sink_len = a.sink_len };
 	return 0;
+}
+
+static inline int http_input_response(const uint8_t *data, size_t size,
+				      struct http_response *ret)
+{
+	return http_input_response_sink(data, size, NULL, 0, ret);
 }

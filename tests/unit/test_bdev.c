@@ -142,6 +142,61 @@ START_TEST(bdev_alignment_enforced)
 }
 END_TEST
 
+/* A layer without readv whose bytes are the pattern of make_file(), counting its reads. */
+static int pattern_reads;
+static int pattern_read(void *s, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	pattern_reads++;
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)((off + i) * 7 + 3);
+	return 0;
+}
+static const struct bdev_ops pattern_ops = { .name = "pattern",
+					     .read = pattern_read,
+					     .close = nop_close };
+
+static void check_scatter(struct bdev *b, uint64_t off)
+{
+	uint8_t x[3], y[4096], z[77];
+	struct iovec iov[] = { { x, sizeof(x) }, { NULL, 0 }, { y, sizeof(y) }, { z, sizeof(z) } };
+	size_t k = 0;
+
+	ck_assert_int_eq(bdev_readv(b, iov, 4, off), 0);
+	for (unsigned i = 0; i < 4; i++)
+		for (size_t j = 0; j < iov[i].iov_len; j++, k++)
+			ck_assert_uint_eq(((uint8_t *)iov[i].iov_base)[j],
+					  (uint8_t)((off + k) * 7 + 3));
+}
+
+/* Scatter reads: natively (file) and through the bounce buffer (a layer without readv, one
+ * lower read for the whole list); range checks on the total, an overflowing total refused. */
+START_TEST(bdev_readv_scatters)
+{
+	_cleanup_(bdev_freep) struct bdev *f = NULL;
+	_cleanup_(bdev_freep) struct bdev *p = NULL;
+	uint8_t one[10];
+	struct iovec big[] = { { one, SIZE_MAX }, { one, 2 } };
+	struct iovec single[] = { { one, sizeof(one) } };
+
+	make_file(65536);
+	ck_assert_int_eq(bdev_file_open(tmpl, false, &f), 0);
+	check_scatter(f, 0);
+	check_scatter(f, 12345);
+	ck_assert_int_eq(bdev_new(&pattern_ops, NULL, 1u << 20, 1, false, &p), 0);
+	pattern_reads = 0;
+	check_scatter(p, 999);
+	ck_assert_int_eq(pattern_reads, 1);
+	ck_assert_int_eq(bdev_readv(p, single, 1, 5), 0);
+	ck_assert_uint_eq(one[0], (uint8_t)(5 * 7 + 3));
+	ck_assert_int_eq(bdev_readv(f, single, 1, 65536 - 9), -EINVAL);
+	ck_assert_int_eq(bdev_readv(p, big, 2, 0), -EINVAL);
+	ck_assert_int_eq(bdev_readv(p, single, 0, 1u << 20), 0);
+	ck_assert_int_eq(pattern_reads, 2);
+}
+END_TEST
+
 START_TEST(bdev_new_rejects_bad_args)
 {
 	struct bdev *b = NULL;
@@ -169,6 +224,7 @@ static Suite *bdev_suite(void)
 	tcase_add_test(tc, bdev_file_open_errors);
 	tcase_add_test(tc, bdev_alignment_enforced);
 	tcase_add_test(tc, bdev_new_rejects_bad_args);
+	tcase_add_test(tc, bdev_readv_scatters);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -108,6 +108,56 @@ START_TEST(hostile_body_over_cap)
 }
 END_TEST
 
+/* A 2xx body goes to the caller's scatter list, exactly, and no further; an error document
+ * (any other status, interim responses included) still goes to the capped body buffer. */
+START_TEST(hostile_body_sink)
+{
+	struct http_attempt a = attempt(64, false);
+	char x[5], y[3], z[8], big[100];
+	struct iovec iov[] = { { x, sizeof(x) }, { y, 0 }, { y, sizeof(y) }, { z, sizeof(z) } };
+
+	memset(big, 'e', sizeof(big));
+	ck_assert_int_eq(http_attempt_set_sink(&a, iov, 4), 0);
+	ck_assert_uint_eq(a.sink_cap, 16);
+	/* A 100 Continue is not 2xx; its (empty) body would not reach the sink either. */
+	ck_assert_int_eq(add(&a, "HTTP/1.1 100 Continue\r\n"), 0);
+	ck_assert_int_eq(add(&a, "HTTP/1.1 206 Partial Content\r\n"), 0);
+	ck_assert_int_eq(add(&a, "Content-Length: 17\r\n"), -EFBIG); /* over the sink, not 64 */
+	ck_assert_int_eq(add(&a, "Content-Length: 16\r\n"), 0);
+	ck_assert_int_eq(http_attempt_add_body(&a, "abcdefg", 7), 0);
+	ck_assert_int_eq(http_attempt_add_body(&a, "hijklmnop", 9), 0);
+	ck_assert_int_eq(http_attempt_add_body(&a, "q", 1), -EFBIG);
+	ck_assert_uint_eq(a.sink_len, 16);
+	ck_assert_uint_eq(a.body.len, 0);
+	ck_assert_mem_eq(x, "abcde", 5);
+	ck_assert_mem_eq(y, "fgh", 3);
+	ck_assert_mem_eq(z, "ijklmnop", 8);
+
+	/* A retried attempt starts the sink afresh; a 503's document goes to the body buffer. */
+	http_attempt_reset(&a);
+	ck_assert_int_eq(add(&a, "HTTP/1.1 503 Server Busy\r\n"), 0);
+	ck_assert_int_eq(add(&a, "Content-Length: 40\r\n"), 0);
+	ck_assert_int_eq(http_attempt_add_body(&a, big, 40), 0);
+	ck_assert_uint_eq(a.sink_len, 0);
+	ck_assert_uint_eq(a.body.len, 40);
+	ck_assert_int_eq(http_attempt_add_body(&a, big, 25), -EFBIG); /* max_response 64 */
+	ck_assert_mem_eq(x, "abcde", 5);
+
+	/* A malformed status line is not taken for a 2xx. */
+	http_attempt_reset(&a);
+	ck_assert_int_eq(add(&a, "HTTP/1.1 2000 OK\r\n"), 0);
+	ck_assert_int_eq(a.line_status, 0);
+	ck_assert_int_eq(add(&a, "HTTP/2 200\r\n"), 0);
+	ck_assert_int_eq(a.line_status, 200);
+	ck_assert_int_eq(add(&a, "HTTP/1.1 20x OK\r\n"), 0);
+	ck_assert_int_eq(a.line_status, 0);
+
+	struct iovec huge[] = { { x, SIZE_MAX }, { y, 2 } };
+	ck_assert_int_eq(http_attempt_set_sink(&a, huge, 2), -EOVERFLOW);
+	http_attempt_done(&a);
+}
+END_TEST
+
 /* A response made of header lines (NULL-terminated) and a body; no body: a HEAD's. */
 static void response(long status, const char *const *lines, const char *body,
 		     struct http_response *ret)
@@ -217,6 +267,7 @@ static Suite *hostile_suite(void)
 	tcase_add_test(tc, hostile_header_count_and_bytes);
 	tcase_add_test(tc, hostile_malformed_lines);
 	tcase_add_test(tc, hostile_body_over_cap);
+	tcase_add_test(tc, hostile_body_sink);
 	tcase_add_test(tc, hostile_blob_props);
 	tcase_add_test(tc, hostile_blob_range_lies);
 	tcase_add_test(tc, hostile_blob_error_code);

@@ -720,6 +720,56 @@ START_TEST(http_request_body_exactly_at_cap)
 }
 END_TEST
 
+/* A body larger than max_response (and than curl's own cap, which follows the sink) lands in
+ * the caller's scatter list, after a retried 503 whose error document went to resp.body; a
+ * sink one byte short of the body is -EFBIG. */
+START_TEST(http_request_sink_scatter)
+{
+	enum { N = 2 * 1024 * 1024 + 3 };
+	struct canned s = { .n = 3 };
+	struct http_response resp = { 0 };
+	struct http_client *c = client_new(1, 20);
+	_cleanup_free_ char *big = malloc(N + 200), *data = malloc(N);
+	_cleanup_free_ uint8_t *x = malloc(N);
+	char *url;
+	int hl;
+
+	ck_assert_ptr_nonnull(big);
+	ck_assert_ptr_nonnull(data);
+	ck_assert_ptr_nonnull(x);
+	for (size_t i = 0; i < N; i++)
+		data[i] = (char)('a' + i % 23);
+	hl = snprintf(big, 200,
+		      "HTTP/1.1 206 Partial Content\r\nConnection: close\r\n"
+		      "Content-Length: %d\r\n\r\n",
+		      (int)N);
+	memcpy(big + hl, data, N);
+	big[hl + N] = '\0';
+	s.responses[0] = "HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbusy";
+	s.responses[1] = big;
+	s.responses[2] = big;
+	canned_start(&s);
+	url = canned_url(&s, "/");
+	struct iovec iov[] = { { x, 7 },
+			       { x + 7, 1u << 20 },
+			       { x + 7 + (1u << 20), N - 7 - (1u << 20) } };
+	struct http_request req = { .method = "GET", .url = url, .sink = iov, .sink_cnt = 3 };
+	ck_assert_int_eq(http_request(c, &req, &resp), 0);
+	ck_assert_int_eq(resp.status, 206);
+	ck_assert_uint_eq(resp.attempts, 2);
+	ck_assert_uint_eq(resp.sink_len, N);
+	ck_assert_uint_eq(resp.body.len, 0);
+	ck_assert_mem_eq(x, data, N);
+	http_response_done(&resp);
+
+	iov[2].iov_len--;
+	ck_assert_int_eq(http_request(c, &req, &resp), -EFBIG);
+	free(url);
+	canned_stop(&s);
+	http_client_free(c);
+}
+END_TEST
+
 START_TEST(http_request_head_ignores_large_length)
 {
 	struct canned s = { .n = 1 };
@@ -1067,6 +1117,7 @@ static Suite *http_suite(void)
 	tcase_add_test(wire, http_request_content_length_over_cap);
 	tcase_add_test(wire, http_request_chunked_body_over_cap);
 	tcase_add_test(wire, http_request_body_exactly_at_cap);
+	tcase_add_test(wire, http_request_sink_scatter);
 	tcase_add_test(wire, http_request_head_ignores_large_length);
 	tcase_add_test(wire, http_request_refuses_folded_header);
 	tcase_add_test(wire, http_request_refuses_too_many_headers);
