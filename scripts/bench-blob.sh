@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # bench-blob.sh - the blob ▸ cache ▸ FUSE stack against Azurite, side by side with curl of the
-# same blob (the limit) and with the peer a user would pick for block access to a remote blob:
-# nbdkit's curl plugin (without and with its cache filter), read on this host through libnbd
-# (nbdcopy; fio's nbd engine) since the host kernel has no nbd module. At 0 ms and with injected
-# per-request latency (tests/emulators/faultproxy.mjs; the host has no netem). Prints a table;
-# a benchmark, not a test (numbers depend on the machine; Azurite itself is the limit on small
-# hosts).
+# same blob (the limit), with what the server gives any ranged reader (curl --parallel of
+# ranged GETs: 4 MiB with MD5 front to back, 4 KiB at random), and with the peer a user would
+# pick for block access to a remote blob: nbdkit's curl plugin (without and with its cache
+# filter), read on this host through libnbd (nbdcopy; fio's nbd engine) since the host kernel
+# has no nbd module. At 0 ms and with injected per-request latency (tests/emulators/
+# faultproxy.mjs; the host has no netem). Prints a table; a benchmark, not a test (numbers depend
+# on the machine; Azurite itself is the limit on small hosts).
 #
 #   scripts/bench-blob.sh [-s SIZE] [-l LATENCY_MS] [-c CACHE_MB] [-j JOBS] [-n READS_PER_JOB]
 #
@@ -62,6 +63,39 @@ proxy()
 }
 
 now() { date +%s.%N; }
+# cpu_of PID: user + system CPU seconds of a running process so far.
+cpu_of() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
+sub() { python3 -c "print(f'{$1 - $2:.2f}')"; }
+
+# ranges_cfg SIZE COUNT random|seq MD5: a curl config of COUNT ranged GETs of SIZE bytes of $URL
+# (random aligned offsets, or the blob front to back), for curl --parallel.
+ranges_cfg()
+{
+	python3 - "$URL" "$1" "$2" "$3" "$4" "$((SIZE_MIB << 20))" <<'PY'
+import random, sys
+url, sz, n, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+md5, size = sys.argv[5] == "1", int(sys.argv[6])
+rnd = random.Random(1)
+for i in range(n):
+    off = rnd.randrange(size // sz) * sz if mode == "random" else i * sz
+    if i:
+        print("next")
+    print(f'url = "{url}"\noutput = "/dev/null"\nheader = "x-ms-version: 2021-08-06"')
+    print(f'header = "x-ms-range: bytes={off}-{min(off + sz, size) - 1}"')
+    if md5:
+        print('header = "x-ms-range-get-content-md5: true"')
+PY
+}
+# curl_ranges PARALLEL CFG: run a config from ranges_cfg; prints the wall time in seconds.
+curl_ranges()
+{
+	local t0 t1
+
+	t0=$(now)
+	curl -sS --no-progress-meter --fail --parallel --parallel-max "$1" -K "$2" || return 1
+	t1=$(now)
+	sub "$t1" "$t0"
+}
 quiet_kill() { kill "$1" 2>/dev/null || true; }
 mibs() { python3 -c "print(f'{$SIZE_MIB / ($2 - $1):.0f}')"; }
 
@@ -154,13 +188,13 @@ HAVE_FIO=$(command -v fio >/dev/null && echo 1)
 HAVE_NBD=$(command -v nbdkit >/dev/null && command -v nbdcopy >/dev/null &&
 	nbdkit --dump-plugin curl >/dev/null 2>&1 && echo 1)
 rows=()
-# row LAT METHOD SEQ_MIBS CURL_MIBS "IOPS P99 BYTES_READ" FETCHED RSS
+# row LAT METHOD SEQ_MIBS CURL_MIBS "IOPS P99 BYTES_READ" FETCHED RSS CPU
 row()
 {
 	local iops p99 bytes
 
 	read -r iops p99 bytes <<<"$5"
-	rows+=("$1|$2|$3|$(ratio "$3" "$4")|${iops:-n/a}|${p99:-n/a}|$([ -n "$bytes" ] &&
+	rows+=("$1|$2|$3|$(ratio "$3" "$4")|$8|${iops:-n/a}|${p99:-n/a}|$([ -n "$bytes" ] &&
 		ratio "$6" "$bytes" 1)|$7")
 }
 
@@ -168,13 +202,28 @@ for lat in 0 "$LAT"; do
 	proxy --latency-ms "$lat"
 	URL="http://127.0.0.1:$PX_PORT/devstoreaccount1/imgs/bench.img"
 	echo "latency $lat ms: curl..." >&2
-	t0=$(now); curl -s -o /dev/null "$URL"; t1=$(now)
+	TIMEFORMAT='%U %S'
+	t0=$(now); cpu=$({ time curl -s -o /dev/null "$URL"; } 2>&1); t1=$(now)
 	CURL=$(mibs "$t0" "$t1")
-	rows+=("$lat|curl (the limit)|$CURL|1.00|-|-|-|-")
+	read -r u s <<<"$cpu"
+	rows+=("$lat|curl (the limit)|$CURL|1.00|$(python3 -c "print(f'{$u + $s:.2f}')")|-|-|-|-")
+
+	# What the server gives any ranged reader: the blob in 4 MiB ranges with MD5, 8 at a
+	# time (sealmount's read-ahead shape), and JOBS x READS random 4 KiB ranges, JOBS at a time.
+	echo "latency $lat ms: curl ranged GETs..." >&2
+	ranges_cfg $((4 << 20)) $(((SIZE_MIB + 3) / 4)) seq 1 >"$TEST_TMP/seq.cfg"
+	ranges_cfg 4096 $((JOBS * READS)) random 0 >"$TEST_TMP/rand.cfg"
+	RSEQ=n/a RIOPS=n/a
+	el=$(curl_ranges 8 "$TEST_TMP/seq.cfg") && RSEQ=$(python3 -c "print(f'{$SIZE_MIB / $el:.0f}')")
+	el=$(curl_ranges "$JOBS" "$TEST_TMP/rand.cfg") &&
+		RIOPS=$(python3 -c "print(f'{$JOBS * $READS / $el:.0f}')")
+	rows+=("$lat|curl ranges (limit)|$RSEQ|$(ratio "$RSEQ" "$CURL")|-|$RIOPS|-|1.0x|-")
 
 	echo "latency $lat ms: sealmount FUSE..." >&2
 	attach "$URL"
+	c0=$(cpu_of "$ATTACH_PID")
 	t0=$(now); dd if="$MNT/data" of=/dev/null bs=1M status=none; t1=$(now)
+	SEQCPU=$(sub "$(cpu_of "$ATTACH_PID")" "$c0")
 	SEQ=$(mibs "$t0" "$t1")
 	detach
 	SEQRSS=$RSS
@@ -187,17 +236,19 @@ for lat in 0 "$LAT"; do
 	fi
 	b1=$(px_bytes)
 	detach
-	row "$lat" "sealmount FUSE" "$SEQ" "$CURL" "$RAND" $((b1 - b0)) "$SEQRSS/$RSS"
+	row "$lat" "sealmount FUSE" "$SEQ" "$CURL" "$RAND" $((b1 - b0)) "$SEQRSS/$RSS" "$SEQCPU"
 
 	for variant in plain cache; do
 		name="nbdkit curl"
 		[ "$variant" = cache ] && name="nbdkit curl+cache"
 		if [ -z "$HAVE_NBD" ] || ! nbd_start "$URL" "$variant"; then
-			rows+=("$lat|$name|n/a|n/a|n/a|n/a|n/a|n/a")
+			rows+=("$lat|$name|n/a|n/a|n/a|n/a|n/a|n/a|n/a")
 			continue
 		fi
 		echo "latency $lat ms: $name..." >&2
+		c0=$(cpu_of "$NBD_PID")
 		t0=$(now); nbdcopy "$NBD_URI" null:; t1=$(now)
+		SEQCPU=$(sub "$(cpu_of "$NBD_PID")" "$c0")
 		SEQ=$(mibs "$t0" "$t1")
 		nbd_stop
 		RAND=
@@ -207,20 +258,23 @@ for lat in 0 "$LAT"; do
 			b1=$(px_bytes)
 			nbd_stop
 		fi
-		row "$lat" "$name" "$SEQ" "$CURL" "$RAND" $((b1 - b0)) "-"
+		row "$lat" "$name" "$SEQ" "$CURL" "$RAND" $((b1 - b0)) "-" "$SEQCPU"
 	done
 done
 
-printf '\n%-8s | %-18s | %-9s | %-8s | %-9s | %-8s | %-9s | %s\n' "latency" "method" \
-	"seq MiB/s" "seq/curl" "rand IOPS" "p99 ms" "rand ampl" "peak RSS MiB (seq/rand)"
+printf '\n%-8s | %-19s | %-9s | %-8s | %-9s | %-9s | %-8s | %-9s | %s\n' "latency" "method" \
+	"seq MiB/s" "seq/curl" "seq CPU s" "rand IOPS" "p99 ms" "rand ampl" "peak RSS MiB (seq/rand)"
 for r in "${rows[@]}"; do
-	IFS='|' read -r a b c d e f g h <<<"$r"
-	printf '%-8s | %-18s | %-9s | %-8s | %-9s | %-8s | %-9s | %s\n' "${a} ms" "$b" "$c" "$d" \
-		"$e" "$f" "$g$([[ $g =~ ^[0-9] ]] && echo x)" "$h"
+	IFS='|' read -r a b c d e f g h i <<<"$r"
+	printf '%-8s | %-19s | %-9s | %-8s | %-9s | %-9s | %-8s | %-9s | %s\n' "${a} ms" "$b" "$c" \
+		"$d" "$e" "$f" "$g" "$h$([[ $h =~ ^[0-9.]+$ ]] && echo x)" "$i"
 done
 echo
 echo "blob ${SIZE_MIB} MiB; sealmount cache ${CACHE} MiB, nbdkit cache filter ${CACHE} MiB" \
 	"(cache-on-read); random: ${JOBS} jobs x ${READS} 4 KiB reads with" \
 	"$([ -n "$HAVE_FIO" ] && echo "fio (psync on FUSE, nbd engine on nbdkit)" ||
 		echo "Python threads (fio missing)"); ampl = bytes fetched from Azurite / bytes read."
+echo "curl ranges: the blob as 4 MiB ranged GETs with MD5, 8 at a time, and ${JOBS}-way parallel" \
+	"4 KiB ranged GETs: the most the server gives a ranged reader. seq CPU: CPU seconds of the" \
+	"client process (curl; sealmount; nbdkit) for the sequential read."
 [ -n "$HAVE_NBD" ] || echo "nbdkit rows: n/a (install nbdkit and libnbd-bin)."

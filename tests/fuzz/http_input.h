@@ -20,8 +20,9 @@
 static const long STATUSES[] = { 200, 201, 202, 206, 304, 400, 401, 403, 404, 409,
 				 412, 416, 429, 500, 503, 302, 100, 0,	 999, 204 };
 
-static inline int http_input_response_sink(const uint8_t *data, size_t size, const struct iovec *sink,
-				    unsigned sink_cnt, struct http_response *ret)
+static inline int http_input_response_sink(const uint8_t *data, size_t size,
+					   const struct iovec *sink, unsigned sink_cnt,
+					   struct http_response *ret)
 {
 	struct http_attempt a = {};
 	const char *p = (const char *)data + 1, *end = (const char *)data + size;
@@ -65,8 +66,7 @@ static inline int http_input_response_sink(const uint8_t *data, size_t size, con
 	return 0;
 }
 
-static inline int http_input_response(const uint8_t *data, size_t size,
-				      struct http_response *ret)
+static inline int http_input_response(const uint8_t *data, size_t size, struct http_response *ret)
 {
 	return http_input_response_sink(data, size, NULL, 0, ret);
 }
