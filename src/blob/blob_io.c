@@ -19,15 +19,6 @@
 
 #define MD5_LEN 16
 
-static int md5(const void *p, size_t n, uint8_t out[MD5_LEN])
-{
-	unsigned int len = 0;
-
-	if (!EVP_Digest(p, n, out, &len, EVP_md5(), NULL) || len != MD5_LEN)
-		return -EIO;
-	return 0;
-}
-
 static int md5_iov(const struct iovec *iov, unsigned cnt, uint8_t out[MD5_LEN])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -213,7 +204,7 @@ static int put_page(struct blob *b, const uint8_t *data, size_t len, uint64_t of
 	uint8_t digest[MD5_LEN];
 	int r;
 
-	r = md5(data, len, digest);
+	r = md5_iov(&(struct iovec){ (void *)data, len }, 1, digest);
 	r = r ?: b64_encode(B64_STD, digest, sizeof(digest), &b64);
 	if (r < 0)
 		return r;

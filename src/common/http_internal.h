@@ -85,7 +85,8 @@ _must_check_ int http_attempt_add_header(struct http_attempt *a, const char *p, 
 	_nonnull_(1);
 _must_check_ int http_attempt_add_body(struct http_attempt *a, const char *p, size_t n)
 	_nonnull_(1);
-/* Direct 2xx bodies to sink (cnt entries; NULL = none). -EOVERFLOW if its length overflows. */
+/* Direct 2xx bodies to sink (cnt entries; NULL = none), before the first attempt's reset.
+ * -EOVERFLOW if its length overflows. */
 _must_check_ int http_attempt_set_sink(struct http_attempt *a, const struct iovec *sink,
 				       unsigned cnt) _nonnull_(1);
 

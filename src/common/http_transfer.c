@@ -193,10 +193,7 @@ int http_attempt_set_sink(struct http_attempt *a, const struct iovec *sink, unsi
 			return -EOVERFLOW;
 	a->sink = sink;
 	a->sink_cnt = sink ? cnt : 0;
-	a->sink_cap = cap;
-	a->sink_len = 0;
-	a->sink_i = 0;
-	a->sink_off = 0;
+	a->sink_cap = cap; /* the write cursor starts at 0 with every attempt (reset) */
 	return 0;
 }
 
