@@ -136,7 +136,7 @@ _must_check_ int blob_sharedkey_string_to_sign(const char *verb, const char *con
 _must_check_ int blob_sharedkey_authorization(const struct secret *key, const char *account,
 					      const char *sts, char **ret) _nonnull_(1, 2, 3, 4);
 /* Read a base64 account key from a file (surrounding whitespace ignored) into a secret.
- * -errno from open/read, -EBADMSG (not base64), -EFBIG (file over 4 KiB). */
+ * -errno from open/read, -EBADMSG (not base64), -ENODATA (empty), -EFBIG (file over 4 KiB). */
 _must_check_ int blob_account_key_load(const char *path, struct secret **ret) _nonnull_(1, 2);
 
 /* ---- Upload (blob_upload.c) ---- */

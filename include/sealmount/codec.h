@@ -32,6 +32,10 @@ _must_check_ int b64_decode_any(const char *in, size_t len, uint8_t **ret, size_
 _must_check_ int b64_decode_fixed(enum b64_alphabet a, const char *in, size_t len, void *out,
 				  size_t outlen) _nonnull_(4);
 
+/* The number of bytes standard base64 text of n characters decodes to (padding ignored; the
+ * text itself is not checked). */
+size_t b64_decoded_len(const char *s, size_t n) _nonnull_(1);
+
 /* Lower-case hex. out must hold 2*len+1 bytes. */
 void hex_encode(const void *in, size_t len, char *out) _nonnull_(3);
 /* Decode exactly len hex digits (even, either case). -EBADMSG. */

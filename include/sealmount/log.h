@@ -42,6 +42,10 @@ void log_set_fd(int fd);
 int log_full_errno(enum log_level lvl, int err, const char *fmt, ...) _printf_(3, 4);
 void log_full(enum log_level lvl, const char *fmt, ...) _printf_(2, 3);
 
+/* Format into dst (always NUL-terminated) as the log functions do, "%m" being strerror(|err|).
+ * For modules that hand a message up instead of logging it (diag.h). */
+void log_vformat(char *dst, size_t len, int err, const char *fmt, va_list ap) _nonnull_(1, 4);
+
 #define log_error(...) log_full(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_full(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...) log_full(LOG_LVL_INFO, __VA_ARGS__)

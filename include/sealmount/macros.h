@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _must_check_ __attribute__((warn_unused_result))
@@ -76,6 +77,13 @@ static inline void mutex_unlockp(pthread_mutex_t **m)
 		pthread_mutex_lock(m);                                                             \
 		(m);                                                                               \
 	})
+
+/* Wipe a caller buffer in a way the compiler cannot drop (key material, tokens). */
+static inline void wipe(void *p, size_t n)
+{
+	if (p && n)
+		explicit_bzero(p, n);
+}
 
 static inline bool streq(const char *a, const char *b)
 {

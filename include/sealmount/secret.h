@@ -53,6 +53,3 @@ _must_check_ int process_harden(void);
  * is not privileged to (the caller decides; nothing changed), -errno when mlockall failed.
  */
 _must_check_ int process_lock_memory(void);
-
-/* Wipe a caller buffer (explicit_bzero). */
-void wipe(void *p, size_t n);

@@ -7,10 +7,6 @@
 
 #include "sealmount/macros.h"
 
-/* Read a whole regular file of at most max bytes into malloc'd memory followed by a NUL byte
- * (not counted). -errno from open/read, -EFBIG over max. */
-_must_check_ int attest_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
-	_nonnull_(1, 3, 4);
 /* Write a file atomically enough for our use (O_CREAT|O_EXCL|O_NOFOLLOW, given mode). */
 _must_check_ int attest_write_file(const char *dir, const char *name, const void *data, size_t len,
 				   unsigned mode) _nonnull_(1, 2, 3);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* fileio.c - bounded whole-file reads and exclusive writes for src/attest. */
+/* fileio.c - exclusive file writes for src/attest (reads: fsutil.h's fs_read_file). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -9,29 +9,6 @@
 #include <unistd.h>
 
 #include "attest_internal.h"
-#include "sealmount/buf.h"
-
-int attest_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
-{
-	struct buf b;
-	int e;
-
-	buf_init(&b, max);
-	e = buf_append_file(&b, path);
-	if (e < 0) {
-		buf_done(&b);
-		return e;
-	}
-	if (b.len == 0) {
-		*ret = calloc(1, 1);
-		if (!*ret)
-			return -ENOMEM;
-		*ret_len = 0;
-		return 0;
-	}
-	*ret = buf_steal(&b, ret_len);
-	return 0;
-}
 
 int attest_write_file(const char *dir, const char *name, const void *data, size_t len,
 		      unsigned mode)

@@ -15,6 +15,7 @@
 
 #include "attest_internal.h"
 #include "certs_internal.h"
+#include "sealmount/fsutil.h"
 #include "sealmount/log.h"
 #include "sealmount/snp_sim.h"
 
@@ -41,7 +42,7 @@ static int load_text(const char *dir, const char *name, char **ret, size_t *ret_
 
 	if (asprintf(&path, "%s/%s", dir, name) < 0)
 		return -ENOMEM;
-	return attest_read_file(path, SNP_CERTS_MAX, (uint8_t **)ret, ret_len);
+	return fs_read_file(path, SNP_CERTS_MAX, 0, (uint8_t **)ret, ret_len);
 }
 
 static int load_key(const char *dir, EVP_PKEY **ret)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "attest_internal.h"
+#include "sealmount/fsutil.h"
 #include "sealmount/certs.h"
 #include "sealmount/jsonx.h"
 #include "sealmount/log.h"
@@ -150,7 +151,7 @@ int snp_certs_load_file(const char *path, struct snp_certs **ret, uint64_t *ret_
 	size_t len, i = 0;
 	int e;
 
-	e = attest_read_file(path, SNP_CERTS_MAX, &data, &len);
+	e = fs_read_file(path, SNP_CERTS_MAX, 0, &data, &len);
 	if (e < 0)
 		return e;
 	while (i < len && strchr(" \t\r\n", data[i]) && data[i])

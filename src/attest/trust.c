@@ -18,6 +18,7 @@
 
 #include "attest_internal.h"
 #include "certs_internal.h"
+#include "sealmount/fsutil.h"
 #include "sealmount/log.h"
 
 struct snp_trust {
@@ -108,7 +109,7 @@ int snp_trust_add_file(struct snp_trust *t, const char *path)
 	size_t len;
 	int e;
 
-	e = attest_read_file(path, SNP_CERTS_MAX, &data, &len);
+	e = fs_read_file(path, SNP_CERTS_MAX, 0, &data, &len);
 	if (e < 0)
 		return e;
 	return snp_trust_add_pem(t, (const char *)data, len);

@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "attest_internal.h"
+#include "sealmount/fsutil.h"
 #include "sealmount/codec.h"
 #include "sealmount/log.h"
 #include "sealmount/uvmctx.h"
@@ -93,7 +94,7 @@ static int load_item(const char *dir, const char *name, const char *env_name, ui
 	if (dir) {
 		if (asprintf(&path, "%s/%s", dir, name) < 0)
 			return -ENOMEM;
-		e = attest_read_file(path, UVMCTX_FILE_MAX, &text, &len);
+		e = fs_read_file(path, UVMCTX_FILE_MAX, 0, &text, &len);
 		if (e < 0 && e != -ENOENT)
 			return log_debug_errno(e, "%s: %m", path);
 	}

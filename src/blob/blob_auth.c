@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sealmount/blob.h"
+#include "sealmount/fsutil.h"
 #include "sealmount/buf.h"
 #include "sealmount/codec.h"
 #include "sealmount/log.h"
@@ -287,47 +288,8 @@ int blob_sharedkey_authorization(const struct secret *key, const char *account, 
 	return 0;
 }
 
-/* Decoded size of base64 text (padding stripped). */
-static size_t b64_decoded_len(const char *s, size_t n)
-{
-	while (n > 0 && s[n - 1] == '=')
-		n--;
-	return n * 3 / 4;
-}
-
 int blob_account_key_load(const char *path, struct secret **ret)
 {
-	_cleanup_close_ int fd = -1;
-	char text[KEY_FILE_MAX + 1];
-	struct secret *s = NULL;
-	size_t n = 0, start = 0;
-	ssize_t k;
-	int r;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	while ((k = read(fd, text + n, sizeof(text) - n)) > 0 && n + (size_t)k <= KEY_FILE_MAX)
-		n += (size_t)k;
-	if (k < 0)
-		r = -errno;
-	else
-		r = k > 0 ? -EFBIG : 0;
-	while (r == 0 && n > 0 && isspace((unsigned char)text[n - 1]))
-		n--;
-	while (r == 0 && start < n && isspace((unsigned char)text[start]))
-		start++;
-	if (r == 0 && n - start < 4)
-		r = -EBADMSG;
-	if (r == 0)
-		r = secret_new(b64_decoded_len(text + start, n - start), &s);
-	if (r == 0)
-		r = b64_decode_fixed(B64_STD, text + start, n - start, s->data, s->len);
-	wipe(text, sizeof(text));
-	if (r < 0) {
-		secret_free(s);
-		return r;
-	}
-	*ret = s;
-	return 0;
+	return fs_read_secret(path, KEY_FILE_MAX, FS_READ_TRIM | FS_READ_BASE64 | FS_READ_NONEMPTY,
+			      ret);
 }

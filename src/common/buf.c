@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sealmount/secret.h"
-
 void buf_init(struct buf *b, size_t max)
 {
 	*b = (struct buf){ .max = max };

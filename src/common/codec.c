@@ -6,8 +6,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "sealmount/secret.h"
-
 static const char std_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char url_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -222,4 +220,11 @@ int hex_decode_fixed(const char *in, size_t len, void *out, size_t outlen)
 	if (len % 2 != 0 || len / 2 != outlen)
 		return -EBADMSG;
 	return hex_decode_into(in, len, out);
+}
+
+size_t b64_decoded_len(const char *s, size_t n)
+{
+	while (n > 0 && s[n - 1] == '=')
+		n--;
+	return n * 3 / 4;
 }

@@ -10,8 +10,8 @@
 #include <strings.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "sealmount/buf.h"
 #include "sealmount/codec.h"
 
 #define LOG_LINE_MAX 4096
@@ -95,62 +95,72 @@ static void expand_errno(char *dst, size_t dstlen, const char *fmt, int err)
 	dst[o] = 0;
 }
 
-static void json_escape_into(struct buf *b, const char *s)
+/* Append s to line at *o as JSON string content (quotes, backslashes and controls escaped). */
+static void json_escape_into(char *line, size_t len, size_t *o, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		int r;
-		if (*p == '"' || *p == '\\')
-			r = buf_printf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			r = buf_printf(b, "\\u%04x", *p);
-		else
-			r = buf_append(b, p, 1);
-		if (r < 0)
-			return;
+	for (const unsigned char *p = (const unsigned char *)s; *p && *o + 7 < len; p++) {
+		if (*p == '"' || *p == '\\') {
+			line[(*o)++] = '\\';
+			line[(*o)++] = (char)*p;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			*o += (size_t)snprintf(line + *o, len - *o, "\\u%04x", *p);
+		} else {
+			line[(*o)++] = (char)*p;
+		}
 	}
+	line[*o] = '\0';
 }
 
+/* One write(2) per line, from a fixed buffer: the logger allocates nothing and depends on no
+ * other module but codec (token redaction). */
 static void emit(enum log_level lvl, const char *msg)
 {
-	struct buf b;
+	char line[LOG_LINE_MAX + 512], when[40];
 	struct timespec ts;
 	struct tm tm;
-	char when[40];
 	int fd = log_fd >= 0 ? log_fd : STDERR_FILENO;
-	int r;
+	size_t o;
+	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	buf_init(&b, LOG_LINE_MAX + 512);
 	if (log_json) {
-		r = buf_printf(&b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", when,
-			       ts.tv_nsec / 1000000, level_names[lvl]);
-		if (r == 0)
-			json_escape_into(&b, msg);
-		r = buf_append_str(&b, "\"}\n");
+		n = snprintf(line, sizeof(line),
+			     "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", when,
+			     ts.tv_nsec / 1000000, level_names[lvl]);
+		o = (size_t)n;
+		json_escape_into(line, sizeof(line) - 4, &o, msg);
+		memcpy(line + o, "\"}\n", 3);
+		o += 3;
 	} else {
-		r = buf_printf(&b, "%s.%03ldZ sealmount[%s]: %s\n", when, ts.tv_nsec / 1000000,
-			       level_names[lvl], msg);
+		n = snprintf(line, sizeof(line) - 1, "%s.%03ldZ sealmount[%s]: %s", when,
+			     ts.tv_nsec / 1000000, level_names[lvl], msg);
+		o = n < 0 ? 0 : (size_t)n >= sizeof(line) - 1 ? sizeof(line) - 2 : (size_t)n;
+		line[o++] = '\n';
 	}
-	if (r == 0 && b.len > 0)
-		(void)!write(fd, b.data, b.len);
-	buf_done(&b);
+	(void)!write(fd, line, o);
+}
+
+void log_vformat(char *dst, size_t len, int err, const char *fmt, va_list ap)
+{
+	char f[1024];
+
+	expand_errno(f, sizeof(f), fmt, err);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	vsnprintf(dst, len, f, ap);
+#pragma GCC diagnostic pop
 }
 
 static void log_va(enum log_level lvl, int err, const char *fmt, va_list ap)
 {
-	char f[1024];
 	char msg[LOG_LINE_MAX];
 	int saved = errno;
 
 	if ((int)lvl > log_level)
 		return;
-	expand_errno(f, sizeof(f), fmt, err);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	vsnprintf(msg, sizeof(msg), f, ap);
-#pragma GCC diagnostic pop
+	log_vformat(msg, sizeof(msg), err, fmt, ap);
 	emit(lvl, msg);
 	errno = saved;
 }

@@ -202,7 +202,7 @@ START_TEST(account_key_load_ok_and_bad)
 	ck_assert_int_eq(blob_account_key_load(keyfile, &t), -EBADMSG);
 	teardown();
 	write_keyfile("\n", 1);
-	ck_assert_int_eq(blob_account_key_load(keyfile, &t), -EBADMSG);
+	ck_assert_int_eq(blob_account_key_load(keyfile, &t), -ENODATA);
 	teardown();
 	memset(big, 'A', sizeof(big));
 	write_keyfile(big, sizeof(big));
