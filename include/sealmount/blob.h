@@ -91,12 +91,22 @@ struct blob_url {
 	char *account;
 	char *path; /* as sent, percent-encoded: "/c/b" or "/devstoreaccount1/c/b" */
 	char *query; /* SAS without the '?', or NULL */
+	bool path_style; /* the emulator's http(s)://IP-or-localhost[:PORT]/ACCOUNT/C/B */
 };
 
 /* Parse and validate url (container and blob name present, no fragment, no userinfo).
  * -EINVAL, -ENOMEM. */
 _must_check_ int blob_url_parse(const char *url, struct blob_url *ret) _nonnull_(1, 2);
 void blob_url_done(struct blob_url *u) _nonnull_(1);
+
+/*
+ * The Entra ID resource (token audience) for a blob URL, as Microsoft's sidecar asks IMDS for it
+ * (docs/blob.md): "https://" + the URL's host, e.g. https://acct.blob.core.windows.net (not
+ * https://storage.azure.com/); for the emulator's path-style URLs the account's public endpoint
+ * "https://ACCOUNT.blob.core.windows.net", the audience Azurite accepts. malloc'd. -EINVAL (not
+ * a blob URL - blob_url_parse() - or an account name that is not [a-z0-9]{3,24}), -ENOMEM.
+ */
+_must_check_ int blob_token_resource(const char *url, char **ret) _nonnull_(1, 2);
 
 /* Get Blob Properties (HEAD). */
 _must_check_ int blob_get_properties(const struct blob_options *o, struct blob_props *ret)

@@ -20,7 +20,7 @@
 
 #include "sealmount/macros.h"
 
-#define DIAG_MAX 1024
+#define DIAG_MAX 2048
 
 struct diag {
 	char text[DIAG_MAX]; /* "" until set */
@@ -48,6 +48,9 @@ static inline bool diag_is_set(const struct diag *d)
 {
 	return d && d->text[0];
 }
+
+/* d's text, or strerror(-err) when d is NULL or empty: what a coordinator prints after "...: ". */
+const char *diag_or_strerror(const struct diag *d, int err);
 
 /* d's text, or fallback when d is NULL or empty. */
 static inline const char *diag_text(const struct diag *d, const char *fallback)

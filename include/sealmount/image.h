@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sealmount/diag.h"
 #include "sealmount/luks2_write.h"
 #include "sealmount/macros.h"
 #include "sealmount/secret.h"
@@ -40,6 +41,8 @@ struct image_create_options {
 	/* When *cancel becomes non-zero (e.g. from a SIGINT handler) writing stops with
 	 * -ECANCELED and the output is removed. May be NULL. */
 	const volatile sig_atomic_t *cancel;
+	/* What failed, for the caller to log (diag.h); may be NULL. */
+	struct diag *diag;
 };
 
 struct image_create_result {

@@ -69,6 +69,5 @@ _must_check_ int snp_sim_get_report(const struct snp_sim *s, const struct snp_si
 				    const uint8_t report_data[SNP_REPORT_DATA_SIZE],
 				    uint8_t out[SNP_REPORT_SIZE]) _nonnull_(1, 3, 4);
 
-/* Borrowed texts of the loaded directory: thim.json and chain.pem (NUL-terminated). */
+/* Borrowed text of the loaded directory's thim.json (NUL-terminated). */
 const char *snp_sim_thim_json(const struct snp_sim *s) _nonnull_(1);
-const char *snp_sim_chain_pem(const struct snp_sim *s) _nonnull_(1);

@@ -35,19 +35,24 @@
  * as EIO instead. The user engine returns -EILSEQ from the luks layer, which reaches a reader
  * as EIO through the loop device and ext4. Callers and tests accept both; never other data.
  *
+ * Steps: volume_open() validates, activates and mounts at <parent>/.filesystem-<index>;
+ * volume_publish() then makes the symlink at mount_point (the pipeline's "volume" and "publish"
+ * steps, pipeline.h).
+ *
  * Ownership: volume_open() takes ownership of the stack (also on failure) and copies nothing of
  * the passphrase beyond the call (it is wiped inside libcryptsetup / the luks layer).
- * volume_close() tears down in this order - unmount, deactivate dm devices, detach the loop
- * device, flush and unmount the FUSE file, free the stack (releasing a blob lease) - and every
- * step runs even when an earlier one failed; the first error is returned. A failure half-way in
- * volume_open() runs the same teardown for what was set up.
+ * volume_close() tears down in this order - unmount, unpublish, deactivate dm devices, detach the
+ * loop device, flush and unmount the FUSE file, free the stack (releasing a blob lease) - and
+ * every step runs even when an earlier one failed; the first error is returned. A failure
+ * half-way in volume_open() runs the same teardown for what was set up.
  *
  * Errors: luks2.h's (-EBADMSG, -EPERM for policy), -EKEYREJECTED (wrong passphrase),
  * -EROFS (rw over a read-only stack), -EINVAL (mount point not absolute, bad fs_type/name),
  * -EEXIST (mount_point exists and is neither an empty directory nor an earlier link),
  * -ENODEV (the engine is not available: no device-mapper / loop / fuse), -EPROTO (the dm tables
  * read back differ from the header), -EBUSY (mount point in use), mount(2)'s -errno, -ENOMEM.
- * Each failure is logged once here, at error level, naming the step and what to check.
+ * Nothing is logged above debug level: what failed and what to check is written into the
+ * caller's struct diag (diag.h; may be NULL), for the coordinator to log once.
  */
 #pragma once
 
@@ -55,6 +60,7 @@
 #include <stdint.h>
 
 #include "sealmount/bdev.h"
+#include "sealmount/diag.h"
 #include "sealmount/luks2.h"
 #include "sealmount/macros.h"
 #include "sealmount/secret.h"
@@ -76,26 +82,30 @@ struct volume_options {
 
 struct volume;
 
-/* Validate, activate, mount, publish. On 0 the caller owns *ret (volume_close). */
+/* Validate, activate, mount (not yet published). On 0 the caller owns *ret (volume_close). */
 _must_check_ int volume_open(struct bdev *stack, const struct secret *passphrase,
-			     const struct volume_options *o, struct volume **ret)
+			     const struct volume_options *o, struct volume **ret, struct diag *d)
 	_nonnull_(1, 2, 3, 4);
 
-/* Flush and tear everything down (see above). NULL-safe; returns 0 or the first error. */
-int volume_close(struct volume *v);
+/* Publish the mounted volume: the relative symlink mount_point -> .filesystem-<index>, made
+ * atomically. -EEXIST when mount_point exists and is not an earlier link of ours. */
+_must_check_ int volume_publish(struct volume *v, struct diag *d) _nonnull_(1);
+
+/* Flush and tear everything down (see above). NULL-safe; returns 0 or the first error (every
+ * failed step is described in d, which may be NULL). */
+int volume_close(struct volume *v, struct diag *d);
 
 struct volume_status {
 	enum volume_engine engine; /* the engine actually used */
 	bool rw;
 	const char *mount_path; /* <parent>/.filesystem-<i> */
 	const char *device; /* /dev/mapper/NAME, /dev/loopN or the FUSE file */
+	bool fuse2fs; /* served file by file by fuse2fs (rootless), not mounted by the kernel */
 	uint64_t size; /* plaintext bytes */
 	uint64_t integrity_errors; /* user engine: luks_stats; kernel: dm-integrity's counter */
 	const struct luks2_hdr *hdr; /* the validated header */
 };
 /* A snapshot for health reporting; pointers stay valid until volume_close(). */
 void volume_get_status(struct volume *v, struct volume_status *ret) _nonnull_(1, 2);
-/* The stack under the volume (for cache/blob counters). */
-struct bdev *volume_stack(struct volume *v) _nonnull_(1);
 
 const char *volume_engine_name(enum volume_engine e);

@@ -278,6 +278,7 @@ int snp_sim_init(const char *dir, const struct snp_sim_init_options *opts)
 		memcpy(chip_id, opts->chip_id, sizeof(chip_id));
 	else if (RAND_bytes(chip_id, sizeof(chip_id)) != 1)
 		return -ENOMEM;
+	/* log-ok: a simulated SNP must always be loud (docs/snp.md) */
 	log_warn("SIMULATED SNP: generating a TEST certificate chain in %s (not AMD hardware)",
 		 dir);
 	ark_key = EVP_RSA_gen(4096);

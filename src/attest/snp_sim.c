@@ -92,6 +92,7 @@ int snp_sim_load(const char *dir, struct snp_sim **ret)
 
 	if (!s)
 		return -ENOMEM;
+	/* log-ok: a simulated SNP must always be loud (docs/snp.md) */
 	log_warn("SIMULATED SNP in use (%s): reports are signed by a TEST key, not by AMD "
 		 "hardware; they prove nothing about this machine",
 		 dir);
@@ -213,9 +214,4 @@ int snp_sim_get_report(const struct snp_sim *s, const struct snp_sim_report_opti
 const char *snp_sim_thim_json(const struct snp_sim *s)
 {
 	return s->thim_json;
-}
-
-const char *snp_sim_chain_pem(const struct snp_sim *s)
-{
-	return s->chain_pem;
 }

@@ -96,7 +96,7 @@ int blob_url_parse(const char *url, struct blob_url *ret)
 		path_style = is_path_style_host(host, hlen);
 		if (count_segments(u.path) < (path_style ? 3u : 2u) || strstr(u.path, "//"))
 			r = -EINVAL;
-		else if (path_style)
+		else if ((u.path_style = path_style))
 			u.account = strndup(u.path + 1, strcspn(u.path + 1, "/"));
 		else
 			u.account = strndup(host, strcspn(host, ".:"));

@@ -17,11 +17,13 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "cmd_blob.h"
+#include "source_opts.h"
 #include "key_util.h"
 #include "sealmount/blob.h"
 #include "sealmount/image.h"
+#include "sealmount/fsutil.h"
 #include "sealmount/log.h"
+#include "sealmount/pipeline.h"
 
 #define NEW_KEY_SIZE 32u
 #define MIB (1024u * 1024)
@@ -52,7 +54,7 @@ static int load_key(const struct create_args *a, struct secret **ret)
 		*ret = TAKE_PTR(s);
 		return 0;
 	}
-	r = key_read_passphrase(a->key_file, LUKS2_WRITE_PASS_MAX, ret);
+	r = fs_read_secret(a->key_file, LUKS2_WRITE_PASS_MAX, 0, ret);
 	if (r == -ENODATA)
 		return log_error_errno(r, "The key file %s is empty", a->key_file);
 	if (r < 0)
@@ -146,7 +148,7 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
 		if (c == 'h') {
-			(void)cli_help(&cmd_image);
+			(void)cli_help(&cmd_image_create);
 			return -1;
 		}
 		r = parse_create_opt(c, a);
@@ -180,13 +182,15 @@ static void catch_signals(void)
 	(void)sigaction(SIGTERM, &sa, NULL);
 }
 
-int image_create_main(int argc, char **argv)
+static int create_main(int argc, char **argv)
 {
 	struct create_args a = { .o.progress = true, .o.cancel = &interrupted };
 	_cleanup_(secret_freep) struct secret *pass = NULL;
 	struct image_create_result res;
+	struct diag d = { 0 };
 	int r;
 
+	a.o.diag = &d;
 	luks2_write_params_init(&a.o.luks);
 	r = parse_create(argc, argv, &a);
 	if (r != 0)
@@ -195,8 +199,10 @@ int image_create_main(int argc, char **argv)
 		return CLI_EXIT_FAILURE;
 	catch_signals();
 	r = image_create(&a.o, pass, &res);
-	if (r < 0)
+	if (r < 0) {
+		log_error("Cannot create the image: %s", diag_or_strerror(&d, r));
 		return CLI_EXIT_FAILURE;
+	}
 	log_info("Created %s: %" PRIu64 " MiB ext4 in a %" PRIu64 "-byte image (%s, %u-byte "
 		 "sectors); mkfs %.1f s, encrypt %.1f s",
 		 a.o.output, res.fs_size / MIB, res.image_size,
@@ -211,7 +217,7 @@ int image_create_main(int argc, char **argv)
 
 struct upload_args {
 	const char *image;
-	struct blob_args blob; /* url and credentials, as `blob stat|attach` take them */
+	struct source_args blob; /* url and credentials, as `blob stat|attach` take them */
 	enum blob_type type;
 	unsigned parallel;
 	bool resume;
@@ -247,25 +253,6 @@ static int parse_upload_opt(int c, int argc, char **argv, struct upload_args *a)
 	case 'B':
 		a->type = c == 'P' ? BLOB_TYPE_PAGE : BLOB_TYPE_BLOCK;
 		return 0;
-	case 'k':
-		a->blob.key_file = optarg;
-		return 0;
-	case 't':
-		a->blob.token_file = optarg;
-		return 0;
-	case 'I':
-		a->blob.imds = true;
-		/* "--imds URL" as well as "--imds=URL" and a bare "--imds", as `blob` takes it */
-		if (!optarg && optind < argc && strncmp(argv[optind], "http", 4) == 0)
-			optarg = argv[optind++];
-		a->blob.imds_endpoint = optarg;
-		return 0;
-	case 'i':
-		a->blob.client_id = optarg;
-		return 0;
-	case 'c':
-		a->blob.ca_file = optarg;
-		return 0;
 	case 'j':
 		if (cli_parse_uint(optarg, 32, &v) < 0 || v == 0)
 			return cli_usage_error("image upload", "--parallel is 1..32");
@@ -275,7 +262,7 @@ static int parse_upload_opt(int c, int argc, char **argv, struct upload_args *a)
 		a->resume = true;
 		return 0;
 	}
-	return -1;
+	return source_parse_option(&a->blob, c, argc, argv) == 0 ? 0 : -1;
 }
 
 static int parse_upload(int argc, char **argv, struct upload_args *a)
@@ -284,13 +271,9 @@ static int parse_upload(int argc, char **argv, struct upload_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{ "page", no_argument, NULL, 'P' },
 		{ "block", no_argument, NULL, 'B' },
-		{ "account-key-file", required_argument, NULL, 'k' },
-		{ "bearer-token-file", required_argument, NULL, 't' },
-		{ "imds", optional_argument, NULL, 'I' },
-		{ "client-id", required_argument, NULL, 'i' },
-		{ "ca-file", required_argument, NULL, 'c' },
 		{ "parallel", required_argument, NULL, 'j' },
 		{ "resume", no_argument, NULL, 'r' },
+		SOURCE_LONG_OPTIONS,
 		{},
 	};
 	int c, r;
@@ -298,7 +281,7 @@ static int parse_upload(int argc, char **argv, struct upload_args *a)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (c == 'h') {
-			(void)cli_help(&cmd_image);
+			(void)cli_help(&cmd_image_upload);
 			return -1;
 		}
 		r = parse_upload_opt(c, argc, argv, a);
@@ -309,14 +292,9 @@ static int parse_upload(int argc, char **argv, struct upload_args *a)
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error("image upload", "expected IMAGE URL");
-	if (!!a->blob.key_file + !!a->blob.token_file + a->blob.imds > 1)
-		return cli_usage_error("image upload", "use one of --account-key-file, "
-						       "--bearer-token-file, --imds");
-	if (a->blob.client_id && !a->blob.imds)
-		return cli_usage_error("image upload", "--client-id needs --imds");
 	a->image = argv[optind];
-	a->blob.url = argv[optind + 1];
-	return 0;
+	a->blob.src.url = argv[optind + 1];
+	return source_check("image upload", &a->blob);
 }
 
 static const char *upload_hint(int r)
@@ -336,8 +314,9 @@ static const char *upload_hint(int r)
 static int do_upload(const struct upload_args *a)
 {
 	_cleanup_close_ int fd = -1;
-	struct blob_auth_ctx ctx = { 0 };
+	struct pl_auth_ctx *ctx = NULL;
 	struct blob_options bo = { 0 };
+	struct diag d = { 0 };
 	struct upload_progress pr = { .lock = PTHREAD_MUTEX_INITIALIZER, .last_pct = 101 };
 	struct blob_upload_stats st = { 0 };
 	struct stat sb;
@@ -346,11 +325,9 @@ static int do_upload(const struct upload_args *a)
 	fd = open(a->image, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) < 0)
 		return log_error_errno(-errno, "Cannot open %s: %m", a->image);
-	r = blob_auth_setup(&a->blob, &bo, &ctx);
-	if (r < 0) {
-		blob_auth_done(&ctx);
-		return r;
-	}
+	r = pl_blob_options(&a->blob.src, NULL, &bo, &ctx, &d);
+	if (r < 0)
+		return log_error_errno(r, "%s", diag_or_strerror(&d, r));
 	r = blob_upload_file(&(struct blob_upload_options){ .blob = &bo,
 							    .type = a->type,
 							    .parallel = a->parallel,
@@ -361,20 +338,21 @@ static int do_upload(const struct upload_args *a)
 							    .userdata = &pr },
 			     fd, (uint64_t)sb.st_size, &st);
 	if (r < 0) {
-		blob_auth_explain(&ctx);
-		log_error_errno(r, "Uploading %s to %s failed%s: %m", a->image, a->blob.url,
-				upload_hint(r));
+		diag_set(&d, r, "Uploading %s to %.*s failed%s: %m", a->image,
+			 (int)strcspn(a->blob.src.url, "?"), a->blob.src.url, upload_hint(r));
+		pl_auth_explain(ctx, &d);
+		log_error("%s", d.text);
 	} else {
 		log_info("Uploaded %s as a %s blob: %" PRIu64 " chunks sent (%" PRIu64
 			 " MiB), %" PRIu64 " skipped",
 			 a->image, a->type == BLOB_TYPE_PAGE ? "page" : "block", st.chunks_sent,
 			 st.bytes_sent / MIB, st.chunks_skipped);
 	}
-	blob_auth_done(&ctx);
+	pl_auth_free(ctx);
 	return r;
 }
 
-int image_upload_main(int argc, char **argv)
+static int upload_main(int argc, char **argv)
 {
 	struct upload_args a = { .type = BLOB_TYPE_PAGE };
 	int r;
@@ -384,3 +362,39 @@ int image_upload_main(int argc, char **argv)
 		return r < 0 ? CLI_EXIT_OK : r;
 	return do_upload(&a) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
+
+const struct cli_command cmd_image_create = {
+	.name = "create",
+	.summary = "Build an encrypted LUKS2 image from a directory, without root",
+	.usage =
+		"Usage: sealmount image create --from-dir DIR --key-file FILE [--new-key] -o IMAGE\n"
+		"                              [--size SIZE] [--integrity hmac-sha256|aead|none]\n"
+		"                              [--sector-size 512|4096] [--pbkdf pbkdf2|argon2id]\n"
+		"                              [--pbkdf-iterations N] [--no-journal]\n"
+		"\n"
+		"Build an ext4 filesystem holding DIR (mke2fs -d; SIZE defaults to DIR's size plus\n"
+		"room) and write it as a new LUKS2 image (mode 0600), without root or device-mapper:\n"
+		"aes-xts-plain64 + hmac(sha256) at 4096-byte sectors by default, every sector tagged.\n"
+		"The passphrase is the whole key FILE; --new-key creates a missing FILE with 32\n"
+		"random bytes (mode 0600). A plaintext copy of the filesystem exists, unlinked, in\n"
+		"IMAGE's directory while the image is written.\n"
+		"  --no-journal           store the no-journal flag (dm-integrity direct mode)\n"
+		"  --pbkdf-iterations N   PBKDF2 iterations (default 100000)\n",
+	.run = create_main,
+};
+
+const struct cli_command cmd_image_upload = {
+	.name = "upload",
+	.summary = "Upload an image as a page or block blob",
+	.usage =
+		"Usage: sealmount image upload IMAGE URL [--page|--block] [--parallel N] [--resume]\n"
+		"                              [--account-key-file F | --bearer-token-file F |\n"
+		"                               --imds[=ENDPOINT] [--client-id ID]] [--ca-file F]\n"
+		"\n"
+		"Upload IMAGE as a page blob (default; Put Page, zero chunks skipped) or a block blob\n"
+		"(Put Block + Put Block List), N requests at a time (default 4). The blob must not\n"
+		"exist unless --resume, which sends only what differs from an earlier upload (page\n"
+		"blobs: written chunks are read back and compared; block blobs: block ids carry the\n"
+		"MD5 of their content). Credentials as for `sealmount blob`; a SAS goes in the URL.\n",
+	.run = upload_main,
+};

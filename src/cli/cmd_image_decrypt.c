@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "key_util.h"
-#include "sealmount/blob.h"
+#include "sealmount/fsutil.h"
 #include "sealmount/log.h"
 #include "sealmount/luks.h"
 #include "sealmount/luks2.h"
+#include "sealmount/pipeline.h"
 #include "sealmount/secret.h"
 
 #define DECRYPT_CHUNK (4u << 20)
@@ -89,7 +89,7 @@ static int open_out(const char *out)
 
 static int decrypt(const struct decrypt_args *a)
 {
-	_cleanup_(bdev_freep) struct bdev *lower = NULL;
+	_cleanup_(pl_stack_close) struct pl_stack st = { 0 };
 	_cleanup_(bdev_freep) struct bdev *dev = NULL;
 	_cleanup_(luks2_hdr_freep) struct luks2_hdr *h = NULL;
 	_cleanup_(secret_freep) struct secret *pass = NULL;
@@ -102,20 +102,20 @@ static int decrypt(const struct decrypt_args *a)
 
 	luks2_policy_init(&pol);
 	pol.require_integrity = a->require_integrity;
-	if (image_open_lower(a->image, a->account_key_file, &lower) < 0)
+	if (image_open_source(a->image, a->account_key_file, &st) < 0)
 		return CLI_EXIT_FAILURE;
-	r = luks2_hdr_load(lower, &pol, &h, &v);
+	r = luks2_hdr_load(st.top, &pol, &h, &v);
 	if (r < 0) {
 		log_error_errno(r, "%s: header refused: %s %s (%m)", a->image, v.rule ? v.rule : "",
 				v.detail);
 		return CLI_EXIT_FAILURE;
 	}
-	r = key_read_passphrase(a->key_file, PASSPHRASE_MAX, &pass);
+	r = fs_read_secret(a->key_file, PASSPHRASE_MAX, 0, &pass);
 	if (r < 0) {
 		log_error_errno(r, "Cannot read the key file %s: %m", a->key_file);
 		return CLI_EXIT_FAILURE;
 	}
-	r = luks_unlock(lower, h, pass, &vk);
+	r = luks_unlock(st.top, h, pass, &vk);
 	if (r < 0) {
 		if (r == -EPERM)
 			log_error("No keyslot of %s opens with the key file %s", a->image,
@@ -124,7 +124,7 @@ static int decrypt(const struct decrypt_args *a)
 			log_error_errno(r, "Unlocking %s failed: %m", a->image);
 		return CLI_EXIT_FAILURE;
 	}
-	r = luks_open(TAKE_PTR(lower), h, vk, &o, &dev);
+	r = luks_open(TAKE_PTR(st.top), h, vk, &o, &dev);
 	if (r < 0) {
 		log_error_errno(r, "Cannot open the encrypted device of %s: %m", a->image);
 		return CLI_EXIT_FAILURE;
@@ -158,7 +158,7 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 	while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			(void)cli_help(&cmd_image);
+			(void)cli_help(&cmd_image_decrypt);
 			return -1;
 		case 'k':
 			a->key_file = optarg;
@@ -184,7 +184,7 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 	return 0;
 }
 
-int image_decrypt_main(int argc, char **argv)
+static int decrypt_main(int argc, char **argv)
 {
 	struct decrypt_args a = { 0 };
 	int r = parse(argc, argv, &a);
@@ -195,3 +195,16 @@ int image_decrypt_main(int argc, char **argv)
 		return r;
 	return decrypt(&a);
 }
+
+const struct cli_command cmd_image_decrypt = {
+	.name = "decrypt",
+	.summary = "Write the verified plaintext of an image",
+	.usage =
+		"Usage: sealmount image decrypt IMAGE --key-file FILE -o OUT [--require-integrity]\n"
+		"                               [--account-key-file F]\n"
+		"\n"
+		"Unlock IMAGE (file or blob URL) with the key FILE's bytes as the passphrase and\n"
+		"write its whole plaintext device, every dm-integrity tag verified, to the new file\n"
+		"OUT (- for stdout). A tag mismatch stops it with exit 1 naming the sector.\n",
+	.run = decrypt_main,
+};

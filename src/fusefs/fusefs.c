@@ -118,6 +118,7 @@ static int fs_read(const char *path, char *buf, size_t len, off_t off, struct fu
 		len = (size_t)(size - (uint64_t)off);
 	r = bdev_read(fs->dev, buf, len, (uint64_t)off);
 	if (r < 0)
+		/* log-ok: the frontend: the application gets the errno, the log says where */
 		return log_error_errno(r, "Read of %zu bytes at %jd from %s failed: %m", len,
 				       (intmax_t)off, bdev_name(fs->dev));
 	return (int)len;
@@ -138,6 +139,7 @@ static int fs_write(const char *path, const char *buf, size_t len, off_t off,
 		len = (size_t)(size - (uint64_t)off);
 	r = bdev_write(fs->dev, buf, len, (uint64_t)off);
 	if (r < 0)
+		/* log-ok: the frontend: the application gets the errno, the log says where */
 		return log_error_errno(r, "Write of %zu bytes at %jd to %s failed: %m", len,
 				       (intmax_t)off, bdev_name(fs->dev));
 	return (int)len;
@@ -151,6 +153,7 @@ static int do_flush(struct fusefs *fs)
 		return 0;
 	r = bdev_flush(fs->dev);
 	if (r < 0)
+		/* log-ok: the frontend: the application gets the errno, the log says where */
 		return log_error_errno(r, "Flush of %s failed, written data is not durable: %m",
 				       bdev_name(fs->dev));
 	return 0;

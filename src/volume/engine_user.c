@@ -66,6 +66,7 @@ static int guard_check(struct guard *g, int r, const char *op, uint64_t off)
 	pid = atomic_exchange(&g->server, 0);
 	if (pid > 0) {
 		(void)kill(pid, SIGKILL);
+		/* log-ok: an event in a FUSE worker: the mount is being failed closed */
 		log_error("%s at byte %llu failed (%s): fuse2fs stopped, the mount fails closed",
 			  op, (unsigned long long)off, strerror(-r));
 	}

@@ -261,27 +261,28 @@ static int check_options(const struct image_create_options *o)
 	struct stat st;
 
 	if (stat(o->from_dir, &st) < 0)
-		return log_error_errno(-errno, "Cannot use %s: %m", o->from_dir);
+		return diag_set(o->diag, -errno, "Cannot use %s: %m", o->from_dir);
 	if (!S_ISDIR(st.st_mode))
-		return log_error_errno(-ENOTDIR, "%s is not a directory", o->from_dir);
+		return diag_set(o->diag, -ENOTDIR, "%s is not a directory", o->from_dir);
 	if (o->fs_size && (o->fs_size < IMAGE_FS_SIZE_MIN || o->fs_size > IMAGE_FS_SIZE_MAX))
-		return log_error_errno(-EINVAL, "Filesystem size must be %u MiB .. 16 TiB",
-				       IMAGE_FS_SIZE_MIN / MIB);
+		return diag_set(o->diag, -EINVAL, "Filesystem size must be %u MiB .. 16 TiB",
+				IMAGE_FS_SIZE_MIN / MIB);
 	return 0;
 }
 
-static int create_output(const char *path, uint64_t size)
+static int create_output(const struct image_create_options *o, uint64_t size)
 {
 	_cleanup_close_ int fd =
-		open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		open(o->output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd < 0)
-		return log_error_errno(-errno, "Cannot create %s: %m", path);
+		return diag_set(o->diag, -errno, "Cannot create %s: %m", o->output);
 	if (ftruncate(fd, (off_t)size) < 0) {
 		int r = -errno;
 
-		(void)unlink(path);
-		return log_error_errno(r, "Cannot size %s to %" PRIu64 " bytes: %m", path, size);
+		(void)unlink(o->output);
+		return diag_set(o->diag, r, "Cannot size %s to %" PRIu64 " bytes: %m", o->output,
+				size);
 	}
 	return 0;
 }
@@ -299,26 +300,27 @@ int image_create(const struct image_create_options *o, const struct secret *pass
 	if (r < 0)
 		return r;
 	if (fs_size == 0 && (r = image_auto_fs_size(o->from_dir, &fs_size)) < 0)
-		return log_error_errno(r, "Cannot measure %s: %m", o->from_dir);
+		return diag_set(o->diag, r, "Cannot measure %s: %m", o->from_dir);
 	r = make_fs(o, &fs_size, &plain_fd);
 	if (r < 0)
-		return log_error_errno(
-			r, "mke2fs could not build an ext4 filesystem of %" PRIu64 " MiB from %s%s",
-			fs_size / MIB, o->from_dir,
-			r == -ENOSPC ? " (does it fit? try a larger --size)" : "");
+		return diag_set(o->diag, r,
+				"mke2fs could not build an ext4 filesystem of %" PRIu64
+				" MiB from %s%s",
+				fs_size / MIB, o->from_dir,
+				r == -ENOSPC ? " (does it fit? try a larger --size)" : "");
 	res.seconds_mkfs = now_s() - t0;
 	res.fs_size = fs_size;
 	r = image_size_for(&o->luks, fs_size, &res.image_size);
 	if (r < 0)
-		return log_error_errno(r, "No image size fits %" PRIu64 " bytes: %m", fs_size);
-	r = create_output(o->output, res.image_size);
+		return diag_set(o->diag, r, "No image size fits %" PRIu64 " bytes: %m", fs_size);
+	r = create_output(o, res.image_size);
 	if (r < 0)
 		return r;
 	t0 = now_s();
 	r = write_image(o, passphrase, plain_fd, fs_size, &res);
 	if (r < 0) {
 		(void)unlink(o->output);
-		return log_error_errno(r, "Cannot write the image %s (removed): %m", o->output);
+		return diag_set(o->diag, r, "Cannot write the image %s (removed): %m", o->output);
 	}
 	res.seconds_write = now_s() - t0;
 	if (result)

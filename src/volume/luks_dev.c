@@ -240,9 +240,10 @@ static int lock_key_schedules(void)
 	int r = process_lock_memory();
 
 	if (r < 0 && !secret_get_allow_unlocked())
-		return log_error_errno(
+		return log_debug_errno(
 			r, "Cannot lock memory for the volume key's cipher schedules: %m");
 	if (r == 0 && !__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+		/* log-ok: a one-time security notice; opening goes on */
 		log_warn("Not privileged to lock all memory: the userspace engine's cipher key "
 			 "schedules may be swapped out (run as root, or with CAP_IPC_LOCK)");
 	return 0;

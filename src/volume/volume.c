@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * volume.c - validate, activate, mount, publish; and the teardown that undoes it in order
- * (volume.h). This file coordinates: each step is a small module (activate.c, loopdev.c,
- * publish.c, fusefs.c) and each failure is logged here once, at error level, with the step.
+ * (volume.h). Each step is a small module (activate.c, loopdev.c, publish.c, fusefs.c); what
+ * failed is written into the caller's struct diag (diag.h), never logged above debug here.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "sealmount/diag.h"
 #include "sealmount/fsutil.h"
 #include "sealmount/fusefs.h"
 #include "sealmount/log.h"
@@ -47,6 +48,7 @@ struct volume {
 	bool mounted;
 	bool published;
 	char name[96];
+	struct diag *diag; /* where the call in progress (open, publish, close) reports */
 };
 
 const char *volume_engine_name(enum volume_engine e)
@@ -64,7 +66,7 @@ const char *volume_engine_name(enum volume_engine e)
 
 /* ---- teardown ---- */
 
-int vol_run_steps(const struct vol_step *steps, size_t n, void *ctx)
+int vol_run_steps(const struct vol_step *steps, size_t n, void *ctx, struct diag *d)
 {
 	int first = 0;
 
@@ -72,8 +74,14 @@ int vol_run_steps(const struct vol_step *steps, size_t n, void *ctx)
 		int r = steps[i].fn(ctx);
 
 		if (r < 0) {
-			log_error_errno(r, "Teardown step '%s' failed: %m (continuing)",
-					steps[i].name);
+			char what[160];
+
+			(void)snprintf(what, sizeof(what), "teardown step '%s' failed",
+				       steps[i].name);
+			if (first == 0)
+				diag_set(d, r, "%s: %m", what);
+			else
+				diag_append(d, "%s: %s (continuing)", what, strerror(-r));
 			if (first == 0)
 				first = r;
 		}
@@ -129,7 +137,7 @@ static int step_fuse(void *ctx)
 	if (v->rw && v->exposed) {
 		r = bdev_flush(v->exposed);
 		if (r < 0)
-			log_error_errno(r, "Cannot write the image back: %m");
+			diag_set(v->diag, r, "Cannot write the image back: %m");
 	}
 	if (v->fuse_running) {
 		/* The loop sees ENODEV and fusefs_run() returns. */
@@ -158,22 +166,22 @@ static int step_stack(void *ctx)
 	return 0;
 }
 
-static const struct vol_step teardown[] = {
+/* The order is the one volume.h documents (tests read this very table). */
+const struct vol_step vol_teardown[] = {
 	{ "unmount", step_unmount },	      { "unpublish", step_unpublish },
 	{ "deactivate-dm", step_deactivate }, { "detach-loop", step_detach_loop },
 	{ "unmount-fuse", step_fuse },	      { "release-stack", step_stack },
 };
-const char *const vol_teardown_order[] = { "unmount",	  "unpublish",	  "deactivate-dm",
-					   "detach-loop", "unmount-fuse", "release-stack" };
-const size_t vol_teardown_order_len = ELEMENTSOF(vol_teardown_order);
+const size_t vol_teardown_len = ELEMENTSOF(vol_teardown);
 
-int volume_close(struct volume *v)
+int volume_close(struct volume *v, struct diag *d)
 {
 	int r;
 
 	if (!v)
 		return 0;
-	r = vol_run_steps(teardown, ELEMENTSOF(teardown), v);
+	v->diag = d;
+	r = vol_run_steps(vol_teardown, vol_teardown_len, v, d);
 	luks2_hdr_free(v->hdr);
 	vol_paths_done(&v->paths);
 	free(v->fs_type);
@@ -182,7 +190,12 @@ int volume_close(struct volume *v)
 	free(v);
 	return r;
 }
-DEFINE_CLEANUP_FUNC(struct volume, volume_close)
+/* For the cleanup attribute in volume_open(): its failure already holds what went wrong. */
+static void volume_closep(struct volume **v)
+{
+	if (*v)
+		(void)volume_close(*v, (*v)->diag);
+}
 
 /* ---- open ---- */
 
@@ -217,32 +230,32 @@ static int expose_stack(struct volume *v, const struct volume_options *o, unsign
 
 	r = fs_mkdir_private(base);
 	if (r < 0)
-		return log_error_errno(r, "Cannot create the work directory %s: %m", base);
+		return diag_set(v->diag, r, "Cannot create the work directory %s: %m", base);
 	if (asprintf(&v->fuse_dir, "%s/%u", base, index) < 0) {
 		v->fuse_dir = NULL;
-		return log_error_errno(-ENOMEM, "Out of memory");
+		return diag_set(v->diag, -ENOMEM, "Out of memory");
 	}
 	if (asprintf(&v->data_path, "%s/%s", v->fuse_dir, FUSEFS_FILE_NAME) < 0) {
 		v->data_path = NULL;
-		return log_error_errno(-ENOMEM, "Out of memory");
+		return diag_set(v->diag, -ENOMEM, "Out of memory");
 	}
 	r = fs_mkdir_private(v->fuse_dir);
 	if (r == 0 && vol_is_mount_point(v->fuse_dir))
 		r = -EBUSY;
 	if (r < 0)
-		return log_error_errno(r,
-				       "Cannot use %s for the image file: %m (another mount "
-				       "with index %u?)",
-				       v->fuse_dir, index);
+		return diag_set(v->diag, r,
+				"Cannot use %s for the image file: %m (another mount "
+				"with index %u?)",
+				v->fuse_dir, index);
 	r = fusefs_new(v->exposed, v->fuse_dir, &fo, &v->fs);
 	if (r < 0)
-		return log_error_errno(r,
-				       "Cannot expose the image through FUSE at %s: %m "
-				       "(is /dev/fuse available?)",
-				       v->fuse_dir);
+		return diag_set(v->diag, r,
+				"Cannot expose the image through FUSE at %s: %m "
+				"(is /dev/fuse available?)",
+				v->fuse_dir);
 	r = -pthread_create(&v->fuse_thread, NULL, fuse_main_thread, v);
 	if (r < 0)
-		return log_error_errno(r, "Cannot start the FUSE thread: %m");
+		return diag_set(v->diag, r, "Cannot start the FUSE thread: %m");
 	v->fuse_running = true;
 	return 0;
 }
@@ -254,16 +267,13 @@ static int load_header(struct volume *v, const struct volume_options *o)
 
 	r = luks2_hdr_load(v->stack, &o->policy, &v->hdr, &verdict);
 	if (r == -EBADMSG || r == -EPERM)
-		return log_error_errno(r, "LUKS2 header refused by rule %s: %s", verdict.rule,
-				       verdict.detail);
+		return diag_set(v->diag, r, "LUKS2 header refused by rule %s: %s", verdict.rule,
+				verdict.detail);
 	if (r < 0)
-		return log_error_errno(r, "Cannot read the LUKS2 header: %m");
-	if (v->hdr->segment.integrity == LUKS2_INTEGRITY_NONE)
-		log_warn("The image has no integrity protection (Microsoft-style): a modified "
-			 "sector decrypts to garbage instead of failing");
+		return diag_set(v->diag, r, "Cannot read the LUKS2 header: %m");
 	r = luks2_hdr_load_keyslots(v->hdr, v->stack);
 	if (r < 0)
-		return log_error_errno(r, "Cannot read the LUKS2 keyslots area: %m");
+		return diag_set(v->diag, r, "Cannot read the LUKS2 keyslots area: %m");
 	return 0;
 }
 
@@ -273,22 +283,23 @@ static int choose_engine(struct volume *v, enum volume_engine want)
 	bool dm = want != VOLUME_ENGINE_USER && vol_dm_usable(need_integrity);
 
 	if (want == VOLUME_ENGINE_KERNEL && !dm)
-		return log_error_errno(-ENODEV,
-				       "The kernel engine needs device-mapper with the crypt%s "
-				       "target (/dev/mapper/control, modules dm-crypt%s); "
-				       "--engine user works without",
-				       need_integrity ? " and integrity" : "",
-				       need_integrity ? ", dm-integrity" : "");
+		return diag_set(v->diag, -ENODEV,
+				"The kernel engine needs device-mapper with the crypt%s "
+				"target (/dev/mapper/control, modules dm-crypt%s); "
+				"--engine user works without",
+				need_integrity ? " and integrity" : "",
+				need_integrity ? ", dm-integrity" : "");
 	v->engine = dm ? VOLUME_ENGINE_KERNEL : VOLUME_ENGINE_USER;
 	log_debug("volume: %s engine", volume_engine_name(v->engine));
 	return 0;
 }
 
-static int passphrase_error(int r)
+static int passphrase_error(struct volume *v, int r)
 {
 	if (r == -EKEYREJECTED)
-		return log_error_errno(r, "Wrong passphrase: no keyslot of the image opens with "
-					  "the key given (check the key file / released key)");
+		return diag_set(v->diag, r,
+				"Wrong passphrase: no keyslot of the image opens with "
+				"the key given (check the key file / released key)");
 	return r;
 }
 
@@ -301,14 +312,18 @@ static int unlock_user(struct volume *v, const struct secret *pass)
 	v->exposed = NULL;
 	r = vol_user_open(stack, v->hdr, pass, v->rw, &v->plain);
 	if (r == -EKEYREJECTED)
-		return passphrase_error(r);
+		return passphrase_error(v, r);
 	if (r < 0)
-		return log_error_errno(r, "Cannot open the image with the userspace engine: %m");
-	/* From now on v->stack is borrowed (for volume_stack()): the luks layer owns it. */
+		return diag_set(v->diag, r, "Cannot open the image with the userspace engine: %m%s",
+				r == -ENOMEM || r == -EPERM || r == -EAGAIN ?
+					" (locking the key schedules in memory needs root or "
+					"CAP_IPC_LOCK)" :
+					"");
+	/* From now on v->stack is borrowed: the luks layer owns it. */
 	v->stack = stack;
 	r = vol_guard_new(v->plain, &v->guard);
 	if (r < 0)
-		return log_error_errno(r, "Out of memory");
+		return diag_set(v->diag, r, "Out of memory");
 	v->exposed = v->guard;
 	return 0;
 }
@@ -320,11 +335,11 @@ static int attach_user(struct volume *v)
 
 	r = vol_loop_attach(v->data_path, v->rw, &v->loop);
 	if (r == -ENODEV || r == -EACCES || r == -EPERM) {
-		log_info("No loop device (%s): serving the filesystem with fuse2fs", strerror(-r));
+		log_debug("No loop device (%s): serving the filesystem with fuse2fs", strerror(-r));
 		return 0;
 	}
 	if (r < 0)
-		return log_error_errno(r, "Cannot attach %s to a loop device: %m", v->data_path);
+		return diag_set(v->diag, r, "Cannot attach %s to a loop device: %m", v->data_path);
 	v->mount_dev = v->loop.path;
 	return 0;
 }
@@ -341,22 +356,21 @@ static int activate_kernel(struct volume *v, const struct secret *pass,
 
 	r = vol_loop_attach(v->data_path, v->rw, &v->loop);
 	if (r < 0)
-		return log_error_errno(r, "Cannot attach %s to a loop device: %m", v->data_path);
+		return diag_set(v->diag, r, "Cannot attach %s to a loop device: %m", v->data_path);
 	r = vol_dm_activate(v->hdr, pass, &a, &v->dm, why, sizeof(why));
 	if (r == -EKEYREJECTED)
-		return passphrase_error(r);
+		return passphrase_error(v, r);
 	if (r == -EPROTO)
-		return log_error_errno(r,
-				       "The device-mapper tables differ from the validated "
-				       "header (%s): deactivated",
-				       why);
+		return diag_set(v->diag, r,
+				"The device-mapper tables differ from the validated "
+				"header (%s): deactivated",
+				why);
 	if (r == -EEXIST)
-		return log_error_errno(r, "A device-mapper device named %s already exists",
-				       v->name);
+		return diag_set(v->diag, r, "A device-mapper device named %s already exists",
+				v->name);
 	if (r < 0)
-		return log_error_errno(r, "Cannot activate dm-crypt%s for %s: %m",
-				       v->hdr->segment.integrity ? "/dm-integrity" : "",
-				       v->loop.path);
+		return diag_set(v->diag, r, "Cannot activate dm-crypt%s for %s: %m",
+				v->hdr->segment.integrity ? "/dm-integrity" : "", v->loop.path);
 	v->mount_dev = vol_dm_device(v->dm);
 	return 0;
 }
@@ -372,47 +386,41 @@ static int mount_fs(struct volume *v)
 			return 0;
 		r = -errno;
 		if (v->engine == VOLUME_ENGINE_KERNEL || (r != -EPERM && r != -EACCES))
-			return log_error_errno(r, "Cannot mount %s (%s) at %s: %m", v->mount_dev,
-					       v->fs_type, v->paths.fs_dir);
-		log_info("No mount privilege: serving the filesystem with fuse2fs");
+			return diag_set(v->diag, r, "Cannot mount %s (%s) at %s: %m", v->mount_dev,
+					v->fs_type, v->paths.fs_dir);
+		log_debug("No mount privilege: serving the filesystem with fuse2fs");
 		(void)vol_loop_detach(&v->loop);
 	}
 	if (!streq(v->fs_type, "ext4") && !streq(v->fs_type, "ext3") && !streq(v->fs_type, "ext2"))
-		return log_error_errno(-ENOTSUP, "fuse2fs serves only ext2/3/4, not %s",
-				       v->fs_type);
+		return diag_set(v->diag, -ENOTSUP, "fuse2fs serves only ext2/3/4, not %s",
+				v->fs_type);
 	r = vol_fuse2fs_start(v->data_path, v->paths.fs_dir, v->rw, v->guard, &v->fuse2fs);
 	if (r < 0)
-		return log_error_errno(r,
-				       "Cannot serve %s with fuse2fs: %m (is the fuse2fs "
-				       "package installed?)",
-				       v->data_path);
+		return diag_set(v->diag, r,
+				"Cannot serve %s with fuse2fs: %m (is the fuse2fs "
+				"package installed?)",
+				v->data_path);
 	v->mount_dev = v->data_path;
 	return 0;
 }
 
-static int mount_and_publish(struct volume *v)
+static int mount_here(struct volume *v)
 {
 	int r;
 
 	r = vol_fs_dir_prepare(&v->paths);
 	if (r < 0)
-		return log_error_errno(r, "Cannot use %s as the mount directory: %m",
-				       v->paths.fs_dir);
+		return diag_set(v->diag, r, "Cannot use %s as the mount directory: %m",
+				v->paths.fs_dir);
 	r = mount_fs(v);
 	if (r < 0)
 		return r;
 	v->mounted = true;
-	r = vol_publish_link(&v->paths);
-	if (r < 0)
-		return log_error_errno(r,
-				       "Cannot publish %s -> %s: %m (it must not exist, or be an "
-				       "empty directory or an earlier link)",
-				       v->paths.mount_point, v->paths.link_target);
-	v->published = true;
 	return 0;
 }
 
-static int volume_new(struct bdev *stack, const struct volume_options *o, struct volume **ret)
+static int volume_new(struct bdev *stack, const struct volume_options *o, struct diag *d,
+		      struct volume **ret)
 {
 	const char *fs_type = o->fs_type ? o->fs_type : "ext4";
 	const char *prefix = o->name ? o->name : VOLUME_NAME;
@@ -421,13 +429,14 @@ static int volume_new(struct bdev *stack, const struct volume_options *o, struct
 
 	if (!is_simple_name(fs_type) || !is_simple_name(prefix)) {
 		bdev_free(stack);
-		return log_error_errno(-EINVAL, "Invalid filesystem type or device name");
+		return diag_set(d, -EINVAL, "Invalid filesystem type or device name");
 	}
 	v = calloc(1, sizeof(*v));
 	if (!v) {
 		bdev_free(stack);
-		return log_error_errno(-ENOMEM, "Out of memory");
+		return diag_set(d, -ENOMEM, "Out of memory");
 	}
+	v->diag = d;
 	v->stack = v->exposed = stack;
 	v->loop.fd = -1;
 	v->rw = o->rw;
@@ -435,25 +444,25 @@ static int volume_new(struct bdev *stack, const struct volume_options *o, struct
 	v->fs_type = strdup(fs_type);
 	r = v->fs_type ? vol_paths_init(o->mount_point, o->index, &v->paths) : -ENOMEM;
 	if (r < 0) {
-		(void)volume_close(v);
-		return log_error_errno(r, "Invalid mount point '%s': %m (an absolute path)",
-				       o->mount_point);
+		(void)volume_close(v, NULL);
+		return diag_set(d, r, "Invalid mount point '%s': %m (an absolute path)",
+				o->mount_point);
 	}
 	*ret = v;
 	return 0;
 }
 
 int volume_open(struct bdev *stack, const struct secret *passphrase, const struct volume_options *o,
-		struct volume **ret)
+		struct volume **ret, struct diag *d)
 {
 	_cleanup_(volume_closep) struct volume *v = NULL;
 	int r;
 
-	r = volume_new(stack, o, &v);
+	r = volume_new(stack, o, d, &v);
 	if (r < 0)
 		return r;
 	if (o->rw && !bdev_is_writable(stack))
-		return log_error_errno(-EROFS, "A read-write mount needs a writable image");
+		return diag_set(d, -EROFS, "A read-write mount needs a writable image");
 	r = load_header(v, o);
 	if (r < 0)
 		return r;
@@ -471,13 +480,28 @@ int volume_open(struct bdev *stack, const struct secret *passphrase, const struc
 	r = v->engine == VOLUME_ENGINE_KERNEL ? activate_kernel(v, passphrase, o) : attach_user(v);
 	if (r < 0)
 		return r;
-	r = mount_and_publish(v);
+	r = mount_here(v);
 	if (r < 0)
 		return r;
-	log_info("Mounted %s (%s engine, %s) at %s, published as %s", v->mount_dev,
-		 volume_engine_name(v->engine), v->rw ? "read-write" : "read-only", v->paths.fs_dir,
-		 v->paths.mount_point);
+	log_debug("volume: %s mounted (%s engine, %s) at %s", v->mount_dev,
+		  volume_engine_name(v->engine), v->rw ? "read-write" : "read-only",
+		  v->paths.fs_dir);
+	v->diag = NULL;
 	*ret = TAKE_PTR(v);
+	return 0;
+}
+
+int volume_publish(struct volume *v, struct diag *d)
+{
+	int r;
+
+	r = vol_publish_link(&v->paths);
+	if (r < 0)
+		return diag_set(d, r,
+				"Cannot publish %s -> %s: %m (it must not exist, or be an earlier "
+				"link of ours)",
+				v->paths.mount_point, v->paths.link_target);
+	v->published = true;
 	return 0;
 }
 
@@ -495,15 +519,11 @@ void volume_get_status(struct volume *v, struct volume_status *ret)
 		.rw = v->rw,
 		.mount_path = v->paths.fs_dir,
 		.device = v->mount_dev,
+		.fuse2fs = v->fuse2fs > 0,
 		.size = v->dm	 ? vol_dm_size(v->dm) :
 			v->plain ? bdev_size(v->plain) :
 				   0,
 		.integrity_errors = v->dm ? vol_dm_integrity_failures(v->dm) : user_errors(v),
 		.hdr = v->hdr,
 	};
-}
-
-struct bdev *volume_stack(struct volume *v)
-{
-	return v->stack;
 }

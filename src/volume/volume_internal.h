@@ -5,8 +5,8 @@
  * devices (loopdev.c), mount options, mount and publication (publish.c), and the teardown
  * runner (volume.c). Not installed; see volume.h.
  *
- * Every function returns 0 or -errno and logs at debug level only; volume.c logs once at error
- * level with the step that failed.
+ * Every function returns 0 or -errno and logs at debug level only; volume.c describes the
+ * failure in the caller's struct diag.
  */
 #pragma once
 
@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sealmount/diag.h"
 #include "sealmount/luks2.h"
 #include "sealmount/secret.h"
 #include "sealmount/volume.h"
@@ -164,8 +165,9 @@ struct vol_step {
 	const char *name;
 	int (*fn)(void *ctx);
 };
-/* Run every step in order even when one fails; log each failure; return the first error. */
-int vol_run_steps(const struct vol_step *steps, size_t n, void *ctx) _nonnull_(1);
-/* The names of volume_close()'s steps in order (for tests). */
-extern const char *const vol_teardown_order[];
-extern const size_t vol_teardown_order_len;
+/* Run every step in order even when one fails; describe each failure in d (may be NULL: debug
+ * log only); return the first error. */
+int vol_run_steps(const struct vol_step *steps, size_t n, void *ctx, struct diag *d) _nonnull_(1);
+/* volume_close()'s steps, in the order it runs them (tests check this very table). */
+extern const struct vol_step vol_teardown[];
+extern const size_t vol_teardown_len;

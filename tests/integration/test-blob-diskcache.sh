@@ -76,7 +76,7 @@ RC=0
 "$SEALMOUNT" blob attach "$URL" "$T/mnt2" --account-key-file "$T/key" --disk-cache "$DC" \
 	--disk-cache-mb 8 2>"$T/err" || RC=$?
 expect_eq "$RC" 1 "exit code of a second attach on the same cache"
-grep -q "another attach is using it" "$T/err" || fail "busy message: $(cat "$T/err")"
+grep -q "another attach or mount is using it" "$T/err" || fail "busy message: $(cat "$T/err")"
 detach
 
 step "a corrupted cache file is detected and refetched"

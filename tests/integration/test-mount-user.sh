@@ -134,7 +134,7 @@ rm -rf "$W/src/big"
 "$SEALMOUNT" image create --from-dir "$W/src" --key-file "$W/released.key" -o "$W/rel.img" \
 	--size 16M --pbkdf-iterations 1000 >/dev/null 2>&1 || fail "image create failed"
 start --engine user --image "$W/rel.img" "${REL[@]}" --kid mountkey --snp "sim:$SIM"
-grep -q 'Released' "$W/mount.log" || fail "no release logged"
+grep -q 'released key' "$W/mount.log" || fail "no release logged"
 expect_eq "$(cat "$MP/hello.txt")" "hello user engine" "hello.txt via key release"
 "$SEALMOUNT" umount "$MP"
 wait "$MOUNT_PID" || true

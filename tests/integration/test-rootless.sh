@@ -81,7 +81,7 @@ stop()
 
 step "mount read-only (fuse2fs on the FUSE plaintext file)"
 start
-grep -q 'serving the filesystem with fuse2fs' "$W/mount.log" || fail "no fuse2fs: $(cat "$W/mount.log")"
+grep -q 'served by fuse2fs' "$W/mount.log" || fail "no fuse2fs: $(cat "$W/mount.log")"
 expect_eq "$(readlink "$MP")" ".filesystem-0" "link"
 grep -q " $PUB/.filesystem-0 fuse.ext4 " /proc/mounts || fail "not a fuse2fs mount"
 ls "$XDG/sealmount/mounts/"*.pid >/dev/null 2>&1 || fail "no state file in $XDG/sealmount"

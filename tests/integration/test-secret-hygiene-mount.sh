@@ -133,7 +133,7 @@ for ((i = 0; i < 300; i++)); do
 done
 [ -s "$W/mready" ] || fail "mount not ready: $(tail -5 "$W/mount.log")"
 expect_eq "$(cat "$W/pub/share/hello.txt")" "hygiene" "hello.txt" # the key is in use
-grep -q 'Released' "$W/mount.log" || fail "no release logged"
+grep -q 'released key' "$W/mount.log" || fail "no release logged"
 grep -q 'debug' "$W/mount.log" || fail "mount logged no debug lines"
 [ -f "$STATE" ] || fail "no state file $STATE"
 mapfile -t mfiles < <(written_files "$W/mwork" "$W/pub")

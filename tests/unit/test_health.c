@@ -248,18 +248,6 @@ START_TEST(server)
 }
 END_TEST
 
-START_TEST(explain)
-{
-	ck_assert_ptr_nonnull(strstr(sidecar_explain("release", -EPERM), "hostdata"));
-	ck_assert_ptr_nonnull(strstr(sidecar_explain("release", -ENOENT), "kid"));
-	ck_assert_ptr_nonnull(strstr(sidecar_explain("blob", -EMEDIUMTYPE), "page blob"));
-	ck_assert_ptr_nonnull(strstr(sidecar_explain("volume", -EKEYREJECTED), "key"));
-	/* an unlisted code falls back to the step's general causes */
-	ck_assert_str_eq(sidecar_explain("blob", -E2BIG), sidecar_explain("blob", -EPIPE));
-	ck_assert_str_eq(sidecar_explain("nonsense", -EIO), "see the error above");
-}
-END_TEST
-
 static Suite *health_suite(void)
 {
 	Suite *s = suite_create("health");
@@ -270,7 +258,6 @@ static Suite *health_suite(void)
 	tcase_add_test(tc, render_json);
 	tcase_add_test(tc, render_prometheus);
 	tcase_add_test(tc, server);
-	tcase_add_test(tc, explain);
 	suite_add_tcase(s, tc);
 	return s;
 }

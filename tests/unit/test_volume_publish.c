@@ -211,14 +211,14 @@ START_TEST(teardown_runs_every_step_in_order)
 					  { "d", traced }, { "e", traced }, { "f", traced } };
 	struct trace t = { .fail_mask = 0 };
 
-	ck_assert_int_eq(vol_run_steps(steps, 6, &t), 0);
+	ck_assert_int_eq(vol_run_steps(steps, 6, &t, NULL), 0);
 	ck_assert_str_eq(t.order, "012345");
 	/* Steps 1 and 3 fail: all still run, the first error comes back. */
 	t = (struct trace){ .fail_mask = (1 << 1) | (1 << 3) };
-	ck_assert_int_eq(vol_run_steps(steps, 6, &t), -(EIO + 1));
+	ck_assert_int_eq(vol_run_steps(steps, 6, &t, NULL), -(EIO + 1));
 	ck_assert_str_eq(t.order, "012345");
 	t = (struct trace){ .fail_mask = 0x3f };
-	ck_assert_int_eq(vol_run_steps(steps, 6, &t), -EIO);
+	ck_assert_int_eq(vol_run_steps(steps, 6, &t, NULL), -EIO);
 	ck_assert_str_eq(t.order, "012345");
 }
 END_TEST
@@ -228,10 +228,13 @@ START_TEST(teardown_order_is_the_documented_one)
 	static const char *const want[] = { "unmount",	   "unpublish",	   "deactivate-dm",
 					    "detach-loop", "unmount-fuse", "release-stack" };
 
-	ck_assert_uint_eq(vol_teardown_order_len, ELEMENTSOF(want));
-	for (size_t i = 0; i < ELEMENTSOF(want); i++)
-		ck_assert_str_eq(vol_teardown_order[i], want[i]);
-	ck_assert_int_eq(volume_close(NULL), 0);
+	/* volume.h's order, against the table volume_close() runs */
+	ck_assert_uint_eq(vol_teardown_len, ELEMENTSOF(want));
+	for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+		ck_assert_str_eq(vol_teardown[i].name, want[i]);
+		ck_assert_ptr_nonnull(vol_teardown[i].fn);
+	}
+	ck_assert_int_eq(volume_close(NULL, NULL), 0);
 }
 END_TEST
 
@@ -263,6 +266,7 @@ static int try_open(const char *fixture, struct volume_options *o)
 	struct volume *v = NULL;
 	char mp[128], work[128];
 	struct volume_options oo = *o; /* mp and work must not outlive this frame in *o */
+	struct diag d = { 0 };
 	int r;
 
 	snprintf(mp, sizeof(mp), "%s/share", dir);
@@ -270,8 +274,11 @@ static int try_open(const char *fixture, struct volume_options *o)
 	oo.mount_point = o->mount_point ? o->mount_point : mp;
 	oo.work_dir = work;
 	ck_assert_int_eq(secret_new_copy("wrong", 5, &pass), 0);
-	r = volume_open(file_dev(fixture, 40ull << 20), pass, &oo, &v);
+	r = volume_open(file_dev(fixture, 40ull << 20), pass, &oo, &v, &d);
 	ck_assert_ptr_null(v);
+	/* Every refusal says what failed (for the coordinator to log once). */
+	ck_assert_msg(diag_is_set(&d), "no description for %d", r);
+	ck_assert_int_eq(d.err, r);
 	/* Nothing was published or left behind. */
 	ck_assert_int_eq(access(mp, F_OK), -1);
 	return r;
