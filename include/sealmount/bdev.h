@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bdev.h - the block device interface that the data-path layers stack on (design.md "Block
- * layers stack like filters"), in the style of nbdkit's plugins and filters.
+ * bdev.h - the block device interface that the data-path layers stack on (docs/README.md, Block
+ * layers), in the style of nbdkit's plugins and filters.
  *
  * A layer is an ops table plus opaque state. Layers: `file` (here), `cache` (cache.h), `blob`
  * (blob.h), later `luks`. A filter layer takes ownership of the device below it and frees it in

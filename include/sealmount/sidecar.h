@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sidecar.h - `sealmount run`: the sidecar coordinator (design.md "The pipeline").
+ * sidecar.h - `sealmount run`: the sidecar coordinator (docs/README.md, Pipeline).
  *
  *   config -> attest (once per MAA endpoint, shared by every filesystem)
  *          -> for each filesystem, in parallel: vault token -> release -> blob > cache
@@ -9,9 +9,9 @@
  *          -> flush and close every volume (reverse order), remove the readiness file.
  *
  * On a fatal error one message names the failing filesystem and step, with its likely causes
- * (ms-sidecar.md 6), everything already mounted is torn down and sidecar_run() returns the
- * error - or, with "on_error": "stay", the process stays up (health reports the failure) until
- * SIGTERM, as Microsoft's sidecar does.
+ * (docs/sidecar-config.md, Failures), everything already mounted is torn down and sidecar_run()
+ * returns the error - or, with "on_error": "stay", the process stays up (health reports the
+ * failure) until SIGTERM, as Microsoft's sidecar does.
  *
  * Signals: sidecar_run() blocks SIGTERM and SIGINT in the calling thread (threads it starts
  * inherit the mask) and waits for them itself while the pipeline runs in its own thread; a
@@ -42,5 +42,5 @@ void sidecar_config_dump(const struct sm_config *c, FILE *f) _nonnull_(1, 2);
 _must_check_ int sidecar_run(const struct sm_config *c) _nonnull_(1);
 
 /* The likely causes of a failure in step ("attest", "token", "release", "blob", "cache",
- * "volume") with error r, as a static string (ms-sidecar.md 6); never NULL. */
+ * "volume") with error r, as a static string (docs/sidecar-config.md, Failures); never NULL. */
 const char *sidecar_explain(const char *step, int r) _nonnull_(1);

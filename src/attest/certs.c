@@ -2,7 +2,7 @@
 /*
  * certs.c - the VCEK <- ASK <- ARK chain: loading, the VCEK's AMD extensions, chain verification
  * with OpenSSL's X509 verifier, and the report checks that tie a report to its VCEK.
- * (specs.md A.4; the trust roots are in amd_roots.c and trust.c.)
+ * (docs/snp.md, Certificates; the trust roots are in amd_roots.c and trust.c.)
  */
 #include <errno.h>
 #include <limits.h>

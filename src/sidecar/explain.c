@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * explain.c - symptom -> likely cause, per pipeline step (ms-sidecar.md 6, Microsoft's
- * TROUBLESHOOTING.md, plus our own checks). One table, looked up by step and error code.
+ * explain.c - symptom -> likely cause, per pipeline step (docs/sidecar-config.md, Failures,
+ * Microsoft's TROUBLESHOOTING.md, plus our own checks). One table, looked up by step and error
+ * code.
  */
 #include <errno.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * run.c - the sidecar coordinator: sidecar_run() reads as the pipeline of design.md
+ * run.c - the sidecar coordinator: sidecar_run() reads as the pipeline of docs/README.md
  * (attest once -> every filesystem in parallel -> ready -> serve -> tear down). The
  * per-filesystem steps are in mount.c, the health endpoint in health.c.
  */

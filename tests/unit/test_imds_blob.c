@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tests for the Blob Storage side of the IMDS client: the resource asked for a blob URL
- * (ms-sidecar.md 1.6) and the token adapter's argument checks. Fetching and refreshing through
- * the adapter is tested against the IMDS stand-in and Azurite (test-blob-oauth.sh).
+ * (docs/imds.md, Storage tokens) and the token adapter's argument checks. Fetching and refreshing
+ * through the adapter is tested against the IMDS stand-in and Azurite (test-blob-oauth.sh).
  */
 #include <errno.h>
 #include <stdlib.h>
