@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# build-container.sh - build the sidecar image on this machine (design.md "Container images on
-# these machines"): no registry is reachable, so the debian:bookworm base is made with
-# debootstrap and imported into podman, then container/Containerfile is built on it.
+# build-container.sh - build the sidecar image on this machine (docs/README.md, Container images):
+# no registry is reachable, so the debian:bookworm base is made with debootstrap and imported into
+# podman, then container/Containerfile is built on it.
 #
 #   scripts/build-container.sh [--tag NAME] [--rootfs DIR]
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ban C library calls that are unsafe or that this project routes elsewhere (style.md #15).
+# Ban C library calls that are unsafe or that this project routes elsewhere (docs/conventions.md, Enforced by lint).
 # getenv: configuration comes from config files/flags; the few legitimate environment reads
 # (ACI's interface, test harness) use secure_getenv with a comment saying why.
 set -euo pipefail
@@ -15,7 +15,7 @@ if [ -n "$found" ]; then
 fi
 echo "checksrc: banned calls ok"
 
-# Log once (style.md 5): below the coordinators (src/cli, src/sidecar) nothing logs at error or
+# Log once (docs/conventions.md): below the coordinators (src/cli, src/sidecar) nothing logs at error or
 # warning level - modules return -errno and describe the failure in a struct diag (diag.h). The
 # few events with no caller to hand them to (a background thread, the FUSE frontend, a data-path
 # integrity error, a simulated SNP) say why in a "log-ok:" comment on the line above.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bdev.h - the block device interface that the data-path layers stack on (design.md "Block
- * layers stack like filters"), in the style of nbdkit's plugins and filters.
+ * bdev.h - the block device interface that the data-path layers stack on (docs/README.md, Block
+ * layers), in the style of nbdkit's plugins and filters.
  *
  * A layer is an ops table plus opaque state. Layers: `file` (here), `cache` (cache.h), `blob`
  * (blob.h), later `luks`. A filter layer takes ownership of the device below it and frees it in
@@ -18,7 +18,7 @@
  *   - read, write and flush are thread-safe: any number of threads may call them at once on
  *     one device. Concurrent writes to overlapping ranges land in an unspecified order.
  *     bdev_free() must not race with other calls.
- *   - errors are negative errno values (style.md §5).
+ *   - errors are negative errno values (docs/conventions.md, Errors).
  */
 #pragma once
 

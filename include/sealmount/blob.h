@@ -6,8 +6,8 @@
  * path style http://127.0.0.1:10000/<account>/<container>/<blob> (plain http only to loopback,
  * as http.h enforces). Requests carry a pinned x-ms-version (BLOB_API_VERSION).
  *
- * Auth: anonymous or a SAS in the URL's query; SharedKey (specs.md E.5) with the account key
- * held in a struct secret, the Authorization header built per request and wiped after it;
+ * Auth: anonymous or a SAS in the URL's query; SharedKey (docs/blob.md, SharedKey) with the account
+ * key held in a struct secret, the Authorization header built per request and wiped after it;
  * or a bearer token from a caller-supplied provider called before each request (the provider
  * caches and refreshes; IMDS is one such provider).
  *
@@ -134,9 +134,9 @@ _must_check_ int blob_get_etag(struct bdev *b, char *out, size_t n) _nonnull_(1,
 /* ---- SharedKey (blob_auth.c) ---- */
 
 /*
- * The SharedKey string-to-sign (specs.md E.5) for a request: verb, the request's header lines
- * ("Name: value", NULL-terminated; standard headers and every x-ms-* header), the account, the
- * path as sent and the query (without '?', may be NULL). *ret is malloc'd. -EINVAL, -ENOMEM.
+ * The SharedKey string-to-sign (docs/blob.md, SharedKey) for a request: verb, the request's header
+ * lines ("Name: value", NULL-terminated; standard headers and every x-ms-* header), the account,
+ * the path as sent and the query (without '?', may be NULL). *ret is malloc'd. -EINVAL, -ENOMEM.
  */
 _must_check_ int blob_sharedkey_string_to_sign(const char *verb, const char *const *headers,
 					       const char *account, const char *path,

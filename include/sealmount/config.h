@@ -2,10 +2,11 @@
 /*
  * config.h - the sidecar configuration: Microsoft's encfs schema, verbatim, plus our extensions.
  *
- * Sources (ms-sidecar.md 1.2): the JSON of `EncfsSideCarArgs` (standard or URL-safe base64, padded
- * or not) with `LogFile`/`LogLevel` from the environment, or a JSON file (--config) with the same
- * schema. Our extensions live in objects named "sealmount" (top level and per filesystem) so a
- * Microsoft config is accepted unchanged and an extended one still looks familiar.
+ * Sources (docs/sidecar-config.md, Microsoft's fields): the JSON of `EncfsSideCarArgs` (standard or
+ * URL-safe base64, padded or not) with `LogFile`/`LogLevel` from the environment, or a JSON file
+ * (--config) with the same schema. Our extensions live in objects named "sealmount" (top level and
+ * per filesystem) so a Microsoft config is accepted unchanged and an extended one still looks
+ * familiar.
  *
  * The whole document is validated up front: unknown keys, wrong types, missing required fields,
  * bad URLs, endpoints, hex values and duplicates are refused. Every error names the field

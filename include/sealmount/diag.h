@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * diag.h - the detail of a failure, handed up instead of logged ("log once", style.md 5).
+ * diag.h - the detail of a failure, handed up instead of logged ("log once", docs/conventions.md).
  *
  * Modules below the coordinators (volume, attest, pipeline, ...) do not log at error or warning
  * level: a fallible function takes an optional `struct diag *` and, when it fails, writes one

@@ -9,7 +9,7 @@
  * comes back to the writer as EIO. Large requests (max_write 1 MiB, so the kernel uses up to
  * 256 pages per request), async reads and the kernel page cache are on.
  *
- * Errors from the stack are logged here once at error level (style.md §5) and returned to the
+ * Errors from the stack are logged here once at error level (docs/conventions.md, Errors) and returned to the
  * kernel as -errno.
  *
  * Threading: fusefs_run() blocks in libfuse's multithreaded loop, so the device is called from

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imds.h - managed-identity access tokens from the Azure Instance Metadata Service (specs.md D,
- * ms-sidecar.md 1.6 and 3.1), or from Entra ID with an AKS workload identity.
+ * imds.h - managed-identity access tokens from the Azure Instance Metadata Service (docs/imds.md),
+ * or from Entra ID with an AKS workload identity.
  *
  *   GET {endpoint}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=R[&client_id=C]
  *   Metadata: true

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sidecar.h - `sealmount run`: the sidecar coordinator (design.md "The pipeline").
+ * sidecar.h - `sealmount run`: the sidecar coordinator (docs/README.md, Pipeline).
  *
  *   config -> for each filesystem, in parallel, the pipeline's steps (pipeline.h): attest (once
  *             per MAA endpoint, shared) -> token -> release -> open -> volume -> publish

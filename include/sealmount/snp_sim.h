@@ -12,7 +12,7 @@
  *   ark.pem    ARK: RSA-4096, self-signed RSASSA-PSS/SHA-384, CA   (the --trust-root to use)
  *   ask.pem    ASK: RSA-4096, signed by the ARK, CA (pathlen 0)
  *   vcek.pem   VCEK: EC P-384, signed by the ASK, AMD extensions (hwID, blSPL, teeSPL, snpSPL,
- *              ucodeSPL, productName) as on real VCEKs (specs.md A.4)
+ *              ucodeSPL, productName) as on real VCEKs (docs/snp.md, Certificates)
  *   vcek-key.pem  the VCEK private key (mode 0600)
  *   chain.pem  VCEK + ASK + ARK (MAA's VcekCertChain)
  *   thim.json  THIM format {"vcekCert","certificateChain","tcbm","cacheControl"}

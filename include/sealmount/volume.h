@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * volume.h - the "open" and "publish" boxes of the pipeline (design.md): take a block stack
+ * volume.h - the "open" and "publish" boxes of the pipeline (docs/README.md): take a block stack
  * holding a LUKS2 image (blob ▸ cache, or a local file) and a passphrase, validate the header
  * (luks2.h, before any key is used), make the plaintext filesystem available with one of the
- * engines, mount it and publish it the way Microsoft's sidecar does (ms-sidecar.md 1.11):
- * mounted at <parent of mount_point>/.filesystem-<index>, then an atomic relative symlink at
- * mount_point, so app containers see the files through the shared emptyDir.
+ * engines, mount it and publish it the way Microsoft's sidecar does (docs/sidecar-config.md,
+ * Publication): mounted at <parent of mount_point>/.filesystem-<index>, then an atomic relative
+ * symlink at mount_point, so app containers see the files through the shared emptyDir.
  *
  * Engines:
  *   kernel  the stack is exposed as a file through FUSE (fusefs.h) in a private directory, put on
@@ -31,9 +31,10 @@
  * MS_NODEV|MS_NOSUID. The FUSE file lives in <work_dir>/<index>/data (mode 0700 directories).
  *
  * Authentication failures: the kernel fails a read of a block whose tag does not verify with
- * EILSEQ (dm-crypt's BLK_STS_PROTECTION, specs.md G.2); through ext4 a file read may surface
- * as EIO instead. The user engine returns -EILSEQ from the luks layer, which reaches a reader
- * as EIO through the loop device and ext4. Callers and tests accept both; never other data.
+ * EILSEQ (dm-crypt's BLK_STS_PROTECTION, docs/dm-crypt.md, Per-sector processing); through ext4 a
+ * file read may surface as EIO instead. The user engine returns -EILSEQ from the luks layer, which
+ * reaches a reader as EIO through the loop device and ext4. Callers and tests accept both; never
+ * other data.
  *
  * Steps: volume_open() validates, activates and mounts at <parent>/.filesystem-<index>;
  * volume_publish() then makes the symlink at mount_point (the pipeline's "volume" and "publish"

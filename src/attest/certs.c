@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * certs.c - the VCEK <- ASK <- ARK chain: loading, the VCEK's AMD extensions and the report
- * checks that tie a report to its VCEK (specs.md A.4). Chain verification against the trust
- * roots is in trust.c (amd_roots.c holds AMD's), and snp_verify_report(), which needs both, in
- * verify.c: certs.c depends on neither.
+ * checks that tie a report to its VCEK (docs/snp.md, Certificates). Chain verification against the
+ * trust roots is in trust.c (amd_roots.c holds AMD's), and snp_verify_report(), which needs both,
+ * in verify.c: certs.c depends on neither.
  */
 #include <errno.h>
 #include <limits.h>

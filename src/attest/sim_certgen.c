@@ -2,7 +2,8 @@
 /*
  * sim_certgen.c - make the SIMULATED ARK/ASK/VCEK chain (see snp_sim.h), shaped like AMD's:
  * RSA-4096 ARK and ASK, EC P-384 VCEK, every link RSASSA-PSS (SHA-384, MGF1-SHA-384, salt 48),
- * and the VCEK's AMD extensions (specs.md A.4). Subjects say SIMULATED so nobody mistakes them.
+ * and the VCEK's AMD extensions (docs/snp.md, Certificates). Subjects say SIMULATED so nobody
+ * mistakes them.
  */
 #define _GNU_SOURCE
 #include <errno.h>

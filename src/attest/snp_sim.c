@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * snp_sim.c - the SIMULATED report source: loads a directory made by snp_sim_init() and signs
- * real-format reports (specs.md A.2) with its VCEK key, ECDSA P-384/SHA-384 over [0, 0x2A0),
- * r and s stored little-endian in 72-byte fields, exactly as the firmware does.
+ * real-format reports (docs/snp.md, Attestation report) with its VCEK key, ECDSA P-384/SHA-384 over
+ * [0, 0x2A0), r and s stored little-endian in 72-byte fields, exactly as the firmware does.
  */
 #define _GNU_SOURCE
 #include <errno.h>

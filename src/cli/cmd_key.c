@@ -2,7 +2,7 @@
 /*
  * cmd_key.c - `sealmount key release` (attest, release the key from Managed HSM / Key Vault,
  * verify, unwrap, derive the LUKS passphrase into a new 0600 file) and the option parsing of
- * `sealmount key import` (cmd_key_import.c). ms-sidecar.md 3, specs.md C.
+ * `sealmount key import` (cmd_key_import.c). docs/skr.md.
  */
 #define _GNU_SOURCE
 #include <errno.h>

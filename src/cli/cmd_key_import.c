@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_key_import.c - `sealmount key import`: Microsoft's tools/importkey equivalent
- * (ms-sidecar.md 4.1). Uploads an exportable oct-HSM or RSA-HSM key whose release policy admits
- * only attestations from the given MAA endpoint with the given host data, compliance status,
+ * (docs/skr.md, Key import). Uploads an exportable oct-HSM or RSA-HSM key whose release policy
+ * admits only attestations from the given MAA endpoint with the given host data, compliance status,
  * no debugging and VMPL 0. A salt is never invented silently (Microsoft's issue #233).
  */
 #define _GNU_SOURCE

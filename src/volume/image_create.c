@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * image_create.c - `image create` (image.h): plaintext ext4 from image_mkfs.c, then the image
- * laid out per specs.md H.6: LUKS2 metadata (luks2_write.h) at 0, the dm-integrity superblock and
- * seq-0 journal (dmi.h) at 16 MiB, and every data block written through the `luks` layer
- * (luks.h) so each sector has its valid tag. The header is re-read and validated with the same
- * code a mount uses (luks2_hdr_load) and the passphrase is checked to unlock the very key we
- * chose before any data is written.
+ * laid out per docs/dm-integrity.md, Creating images: LUKS2 metadata (luks2_write.h) at 0, the
+ * dm-integrity superblock and seq-0 journal (dmi.h) at 16 MiB, and every data block written through
+ * the `luks` layer (luks.h) so each sector has its valid tag. The header is re-read and validated
+ * with the same code a mount uses (luks2_hdr_load) and the passphrase is checked to unlock the very
+ * key we chose before any data is written.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -66,8 +66,9 @@ int image_size_for(const struct luks2_write_params *p, uint64_t fs_size, uint64_
 		*ret = LUKS2_WRITE_DATA_OFFSET + fs_size;
 		return 0;
 	}
-	/* A lower bound: the superblock, at least the tags of every block, and the data. H.6 step
-	 * 9: provided is not monotonic in the size, so scan upward from there. */
+	/* A lower bound: the superblock, at least the tags of every block, and the data.
+	 * docs/dm-integrity.md, Creating images step 9: provided is not monotonic in the size, so
+	 * scan upward from there. */
 	tags = fs_size / p->sector_size * tag_size(p->integrity);
 	size = round_up(LUKS2_WRITE_DATA_OFFSET + DMI_SB_SIZE + fs_size + tags, 4096);
 	limit = size + fs_size / 4 + 256ull * MIB; /* journal (<= 64 MiB) and tag padding */
@@ -162,7 +163,8 @@ static int copy_data(struct bdev *dev, int plain_fd, uint64_t fs_size,
 	return r;
 }
 
-/* Metadata, superblock and journal straight to the file (H.6 steps 1-6). */
+/* Metadata, superblock and journal straight to the file (docs/dm-integrity.md, Creating images
+ * steps 1-6). */
 static int write_metadata(struct bdev *file, const struct image_create_options *o,
 			  const struct secret *pass, const struct secret *vk)
 {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * luks_dev.c - the `luks` block layer's lifecycle: the cipher setup from a validated header
- * (specs.md G.1 key split), the dm-integrity superblock and journal (dmi.h), the pool of
- * per-call OpenSSL contexts, and stats. Reads and writes are in luks_io.c.
+ * (docs/dm-crypt.md, Tables: the key split), the dm-integrity superblock and journal (dmi.h), the
+ * pool of per-call OpenSSL contexts, and stats. Reads and writes are in luks_io.c.
  *
  * Journal policy (dmi.h): committed journal blocks are replayed. Read-only, they are overlaid
  * on reads; read-write, they are written in place and the journal re-formatted before the

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * publish.c - mount options, the .filesystem-<i> directory and the relative symlink at the
- * mount point, as Microsoft's sidecar publishes (ms-sidecar.md 1.3 step 7-8, 1.11): the link is
- * relative so that it resolves in every container whatever path each one mounts the shared
- * emptyDir at, and it appears atomically (symlink to a temporary name, then rename) only once
- * the filesystem is mounted - its presence is the readiness signal.
+ * mount point, as Microsoft's sidecar publishes (docs/sidecar-config.md, "Publication" and
+ * "Shutdown"): the link is relative so that it resolves in every container whatever path each one
+ * mounts the shared emptyDir at, and it appears atomically (symlink to a temporary name, then
+ * rename) only once the filesystem is mounted - its presence is the readiness signal.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -77,8 +77,8 @@ expect_eq "$(readlink "$MP")" ".filesystem-5" "link"
 expect_eq "$(cat "$MP/hello.txt")" "hello user engine" "hello.txt"
 expect_eq "$(sha256sum <"$MP/big")" "$SHA" "big"
 # Where the middle of big lives in the image: its filesystem block (filefrag), mapped through
-# dm-integrity's layout for area 0 (specs.md H.2, T = 32, 4 KiB blocks: 16 MiB LUKS2 header,
-# 8 superblock sectors + journal_sections * 264, 256 sectors of tags, then data).
+# dm-integrity's layout for area 0 (docs/dm-integrity.md, Layout, T = 32, 4 KiB blocks: 16 MiB LUKS2
+# header, 8 superblock sectors + journal_sections * 264, 256 sectors of tags, then data).
 b0=$(filefrag -v -b4096 "$MP/big" | awk '$1 == "0:" { sub(/\.\.$/, "", $4); print $4 }')
 [ -n "$b0" ] || fail "filefrag: no extent for big"
 js=$(od -An -tu4 -j $((16777216 + 12)) -N4 "$W/img" | tr -d ' ')

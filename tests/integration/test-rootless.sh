@@ -120,9 +120,9 @@ grep -q "Cannot create the work directory" "$W/refuse.log" || fail "$(cat "$W/re
 check_clean "after refusal"
 
 step "tamper: one ciphertext byte in sub/big fails the read closed, never other data"
-# Filesystem block -> image offset in dm-integrity's first area (specs.md H.2; tags of 32 bytes
-# for 4 KiB sectors: 16 MiB LUKS2 header, 8 superblock sectors + journal_sections * 264, 256
-# sectors of tags, then 4096 data blocks).
+# Filesystem block -> image offset in dm-integrity's first area (docs/dm-integrity.md, Layout; tags
+# of 32 bytes for 4 KiB sectors: 16 MiB LUKS2 header, 8 superblock sectors + journal_sections * 264,
+# 256 sectors of tags, then 4096 data blocks).
 N=300 # the file block to hit
 b=$(debugfs -R "bmap /sub/big $N" "$W/out2" 2>/dev/null)
 [[ "$b" =~ ^[0-9]+$ ]] && [ "$b" -lt 4096 ] || fail "bmap: '$b' (not in the first area)"

@@ -268,7 +268,7 @@ START_TEST(luks2_hdr_load_refuses_evil)
 END_TEST
 
 /* A header whose JSON is the fixture's with the first `from` replaced by `to`, both copies
- * re-checksummed (specs.md F.1), so the edit reaches the rule it targets. */
+ * re-checksummed (docs/luks2.md, Binary header), so the edit reaches the rule it targets. */
 static uint8_t *edited(const char *name, const char *from, const char *to, size_t *ret_len)
 {
 	uint8_t *img = fixture(name, ret_len);

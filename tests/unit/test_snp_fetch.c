@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_snp_fetch.c - certificate fallback URLs (ms-sidecar.md 2.5 / specs.md A.4) and the
+/* test_snp_fetch.c - certificate fallback URLs (docs/snp.md, "TCB" and "Certificates") and the
  * PEM-to-THIM conversion (snp_fetch.h). No network: the fetch itself is covered by the
  * integration tests against the IMDS/THIM stand-in. */
 #define _GNU_SOURCE

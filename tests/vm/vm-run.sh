@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # vm-run.sh - run one command inside a VM with Debian's stock kernel and real device-mapper
-# (design.md "Kernel path tests"). The build and CI machines have FUSE and loop but no dm.
+# (docs/README.md, Kernel path tests). The build and CI machines have FUSE and loop but no dm.
 #
 #   tests/vm/vm-run.sh [--timeout SECONDS] [--mem MB] [--keep] -- COMMAND [ARGS...]
 #
