@@ -96,12 +96,12 @@ static int step_unmount(void *ctx)
 
 	if (!v->mounted)
 		return 0;
-	r = v->fuse2fs > 0 ? vol_fuse2fs_stop(v->paths.fs_dir, v->fuse2fs, v->guard) :
-			     vol_umount_retry(v->paths.fs_dir);
+	r = v->fuse2fs > 0 ? vol_fuse2fs_stop(&v->paths, v->fuse2fs, v->guard) :
+			     vol_umount(&v->paths);
 	if (r < 0)
 		return r;
 	v->mounted = false;
-	(void)rmdir(v->paths.fs_dir);
+	(void)vol_fs_dir_remove(&v->paths);
 	return 0;
 }
 
@@ -377,14 +377,18 @@ static int activate_kernel(struct volume *v, const struct secret *pass,
 
 static int mount_fs(struct volume *v)
 {
-	struct vol_mount_opts mo;
 	int r;
 
 	if (v->mount_dev) {
-		vol_mount_opts_choose(v->fs_type, v->rw, &mo);
-		if (mount(v->mount_dev, v->paths.fs_dir, v->fs_type, mo.flags, mo.data) == 0)
+		r = vol_mount_at(&v->paths, v->mount_dev, v->fs_type, v->rw);
+		if (r == 0)
 			return 0;
-		r = -errno;
+		if (r == -EBUSY)
+			return diag_set(v->diag, r,
+					"%s was replaced while the filesystem was mounted on it "
+					"(another container changing the shared directory?): "
+					"unmounted again",
+					v->paths.fs_dir);
 		if (v->engine == VOLUME_ENGINE_KERNEL || (r != -EPERM && r != -EACCES))
 			return diag_set(v->diag, r, "Cannot mount %s (%s) at %s: %m", v->mount_dev,
 					v->fs_type, v->paths.fs_dir);
@@ -394,7 +398,7 @@ static int mount_fs(struct volume *v)
 	if (!streq(v->fs_type, "ext4") && !streq(v->fs_type, "ext3") && !streq(v->fs_type, "ext2"))
 		return diag_set(v->diag, -ENOTSUP, "fuse2fs serves only ext2/3/4, not %s",
 				v->fs_type);
-	r = vol_fuse2fs_start(v->data_path, v->paths.fs_dir, v->rw, v->guard, &v->fuse2fs);
+	r = vol_fuse2fs_start(v->data_path, &v->paths, v->rw, v->guard, &v->fuse2fs);
 	if (r < 0)
 		return diag_set(v->diag, r,
 				"Cannot serve %s with fuse2fs: %m (is the fuse2fs "
@@ -502,6 +506,16 @@ int volume_publish(struct volume *v, struct diag *d)
 				"link of ours)",
 				v->paths.mount_point, v->paths.link_target);
 	v->published = true;
+	/* The link is in place: the name it points to must still show our mount. */
+	r = vol_mount_check(&v->paths);
+	if (r < 0) {
+		(void)vol_unpublish_link(&v->paths);
+		v->published = false;
+		return diag_set(d, r,
+				"%s was replaced while %s was published (another container "
+				"changing the shared directory?)",
+				v->paths.fs_dir, v->paths.mount_point);
+	}
 	return 0;
 }
 
