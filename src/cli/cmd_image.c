@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_image_seal.h"
 #include "sealmount/blob.h"
 #include "sealmount/codec.h"
 #include "sealmount/jsonx.h"
@@ -27,6 +28,7 @@ struct inspect_args {
 	const char *export_path;
 	bool json;
 	struct luks2_policy policy;
+	struct image_verity_args verity;
 };
 
 static bool is_url(const char *s)
@@ -76,7 +78,7 @@ static void print_kdf(const struct luks2_kdf *k)
 		       luks2_kdf_name(k->type), k->time, k->memory_kib, k->cpus);
 }
 
-static void print_text(const char *image, const struct luks2_hdr *h)
+static void print_text(const char *image, const struct luks2_hdr *h, const struct image_verity *vs)
 {
 	const struct luks2_segment *s = &h->segment;
 	char hex[65];
@@ -102,6 +104,7 @@ static void print_text(const char *image, const struct luks2_hdr *h)
 	printf("digest %u:      pbkdf2-sha256, %" PRIu32 " iterations\n", h->digest.id,
 	       h->digest.iterations);
 	printf("journal:       %s\n", h->no_journal ? "off (no-journal flag)" : "on");
+	image_verity_print(vs);
 }
 
 static json_t *keyslot_json(const struct luks2_keyslot *k)
@@ -120,7 +123,8 @@ static json_t *keyslot_json(const struct luks2_keyslot *k)
 			 (json_int_t)k->area_key_size * 8);
 }
 
-static int print_json(const char *image, const struct luks2_hdr *h, const struct luks2_verdict *v)
+static int print_json(const char *image, const struct luks2_hdr *h, const struct luks2_verdict *v,
+		      const struct image_verity *vs)
 {
 	_cleanup_json_ json_t *o = NULL;
 	json_t *slots;
@@ -146,7 +150,8 @@ static int print_json(const char *image, const struct luks2_hdr *h, const struct
 		      (json_int_t)h->segment.size, "dynamic", h->segment.dynamic, "key_bits",
 		      (json_int_t)h->segment.key_size * 8, "no_journal", h->no_journal, "keyslots",
 		      slots);
-	if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) < 0 || puts("") < 0)
+	if (!o || image_verity_json(vs, o) < 0 || json_dumpf(o, stdout, JSON_INDENT(2)) < 0 ||
+	    puts("") < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -183,10 +188,14 @@ static int inspect(const struct inspect_args *a)
 	_cleanup_(bdev_freep) struct bdev *dev = NULL;
 	_cleanup_(luks2_hdr_freep) struct luks2_hdr *h = NULL;
 	struct luks2_verdict v;
+	struct image_verity vs;
 	int r;
 
 	r = image_open_lower(a->image, a->key_file, &dev);
 	if (r < 0)
+		return CLI_EXIT_FAILURE;
+	/* A sealed image: the data area, through the verity layer when a root hash is known. */
+	if (image_verity_prepare(&dev, a->image, &a->verity, true, false, &vs) < 0)
 		return CLI_EXIT_FAILURE;
 	r = luks2_hdr_load(dev, &a->policy, &h, &v);
 	/* Without a rule the error is the device's own (a blob range that failed verification is
@@ -203,10 +212,10 @@ static int inspect(const struct inspect_args *a)
 			"decrypts to garbage instead of failing with EIO",
 			a->image);
 	if (a->json) {
-		if (print_json(a->image, h, &v) < 0)
+		if (print_json(a->image, h, &v, &vs) < 0)
 			return CLI_EXIT_FAILURE;
 	} else if (h) {
-		print_text(a->image, h);
+		print_text(a->image, h, &vs);
 	}
 	if (r < 0)
 		return CLI_EXIT_FAILURE;
@@ -233,9 +242,10 @@ static int parse_inspect(int argc, char **argv, struct inspect_args *a)
 		{ "pin-sha256", required_argument, NULL, 's' },
 		{ "account-key-file", required_argument, NULL, 'k' },
 		{ "export-header", required_argument, NULL, 'x' },
+		IMAGE_VERITY_OPTIONS,
 		{},
 	};
-	int c;
+	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -268,7 +278,10 @@ static int parse_inspect(int argc, char **argv, struct inspect_args *a)
 			a->export_path = optarg;
 			break;
 		default:
-			return cli_bad_option("image inspect", c, argv);
+			r = image_verity_opt(c, optarg, "image inspect", &a->verity);
+			if (r == 0)
+				break;
+			return r > 1 ? r : cli_bad_option("image inspect", c, argv);
 		}
 	}
 	if (optind + 1 != argc)
@@ -285,13 +298,19 @@ static int run(int argc, char **argv)
 	if (argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h")))
 		return cli_help(&cmd_image);
 	if (argc < 2)
-		return cli_usage_error("image", "missing subcommand (inspect)");
+		return cli_usage_error(
+			"image",
+			"missing subcommand (create, seal, sign, inspect, decrypt, upload)");
 	if (streq(argv[1], "create"))
 		return image_create_main(argc - 1, argv + 1);
 	if (streq(argv[1], "upload"))
 		return image_upload_main(argc - 1, argv + 1);
 	if (streq(argv[1], "decrypt"))
 		return image_decrypt_main(argc - 1, argv + 1);
+	if (streq(argv[1], "seal"))
+		return image_seal_main(argc - 1, argv + 1);
+	if (streq(argv[1], "sign"))
+		return image_sign_main(argc - 1, argv + 1);
 	if (!streq(argv[1], "inspect"))
 		return cli_usage_error("image", "unknown subcommand '%s'", argv[1]);
 	luks2_policy_init(&a.policy);
@@ -306,11 +325,13 @@ static int run(int argc, char **argv)
 
 const struct cli_command cmd_image = {
 	.name = "image",
-	.summary = "Create, inspect, decrypt or upload an encrypted LUKS2 image",
+	.summary = "Create, seal, sign, inspect, decrypt or upload an encrypted LUKS2 image",
 	.usage =
 		"Usage: sealmount image inspect IMAGE_OR_URL [--json] [--require-integrity]\n"
 		"                               [--pin-uuid UUID] [--pin-sha256 HEX]\n"
 		"                               [--account-key-file FILE] [--export-header FILE]\n"
+		"                               [--root-hash HEX | --publisher-key KEY\n"
+		"                                [--min-version N]]\n"
 		"\n"
 		"Read both LUKS2 header copies of IMAGE_OR_URL (a local file, file://PATH, or a\n"
 		"blob URL) and check them against sealmount's allowlist before any key is used:\n"
@@ -326,13 +347,19 @@ const struct cli_command cmd_image = {
 		"  --account-key-file F   SharedKey account key for a blob URL\n"
 		"  --export-header FILE   also write the validated header (both copies and the\n"
 		"                         keyslots area) to a new FILE, for cryptsetup --header\n"
+		"  --root-hash HEX        a sealed image: check its whole dm-verity tree against HEX\n"
+		"                         (exit 1 naming the first bad block); the header is read\n"
+		"                         through the check\n"
+		"  --publisher-key KEY    a signed image: verify its signature (PEM or JWK) and check\n"
+		"                         the tree against the signed root hash\n"
+		"  --min-version N        refuse a signed seal version below N\n"
 		"\n"
 		"Exit 0 when the header passes, 1 naming the rule that failed, 2 on usage errors.\n"
 		"\n"
 		"Usage: sealmount image create --from-dir DIR --key-file FILE [--new-key] -o IMAGE\n"
 		"                              [--size SIZE] [--integrity hmac-sha256|aead|none]\n"
 		"                              [--sector-size 512|4096] [--pbkdf pbkdf2|argon2id]\n"
-		"                              [--pbkdf-iterations N] [--no-journal]\n"
+		"                              [--pbkdf-iterations N] [--no-journal] [--verity]\n"
 		"\n"
 		"Build an ext4 filesystem holding DIR (mke2fs -d; SIZE defaults to DIR's size plus\n"
 		"room) and write it as a new LUKS2 image (mode 0600), without root or device-mapper:\n"
@@ -342,6 +369,8 @@ const struct cli_command cmd_image = {
 		"IMAGE's directory while the image is written.\n"
 		"  --no-journal           store the no-journal flag (dm-integrity direct mode)\n"
 		"  --pbkdf-iterations N   PBKDF2 iterations (default 100000)\n"
+		"  --verity               seal it: append a dm-verity hash area and print its\n"
+		"                         root-hash (as `image seal` does)\n"
 		"\n"
 		"Usage: sealmount image upload IMAGE URL [--page|--block] [--parallel N] [--resume]\n"
 		"                              [--account-key-file F | --bearer-token-file F |\n"
@@ -354,10 +383,27 @@ const struct cli_command cmd_image = {
 		"MD5 of their content). Credentials as for `sealmount blob`; a SAS goes in the URL.\n"
 		"\n"
 		"Usage: sealmount image decrypt IMAGE --key-file FILE -o OUT [--require-integrity]\n"
-		"                               [--account-key-file F]\n"
+		"                               [--account-key-file F] [--root-hash HEX |\n"
+		"                               --publisher-key KEY [--min-version N]]\n"
 		"\n"
 		"Unlock IMAGE (file or blob URL) with the key FILE's bytes as the passphrase and\n"
 		"write its whole plaintext device, every dm-integrity tag verified, to the new file\n"
-		"OUT (- for stdout). A tag mismatch stops it with exit 1 naming the sector.\n",
+		"OUT (- for stdout). A tag mismatch stops it with exit 1 naming the sector. A sealed\n"
+		"IMAGE is read through its dm-verity tree when a root hash is given (or signed): a\n"
+		"block that does not verify stops it with exit 1 naming the block.\n"
+		"\n"
+		"Usage: sealmount image seal IMAGE [--salt HEX] [--uuid UUID]\n"
+		"\n"
+		"Seal IMAGE in place (rootless): append the dm-verity hash area exactly as\n"
+		"`veritysetup format --hash-offset=<size of IMAGE>` writes it (sha256, 4096-byte\n"
+		"blocks, random salt) and print `root-hash: HEX`. IMAGE's size must be a multiple of\n"
+		"4096. Pin that root hash where the storage owner cannot change it (docs/verity.md).\n"
+		"\n"
+		"Usage: sealmount image sign IMAGE --key KEY.pem --version N\n"
+		"\n"
+		"Add (or replace) a publisher signature block after the hash area of the sealed IMAGE:\n"
+		"RSA-PSS (SHA-256) with the RSA private key KEY.pem over the root hash, the version N\n"
+		"and the image size. The whole tree is checked first. Readers pin the public key and a\n"
+		"minimum version instead of a root hash.\n",
 	.run = run,
 };

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_image_seal.h"
 #include "key_util.h"
 #include "sealmount/blob.h"
 #include "sealmount/log.h"
@@ -28,6 +29,7 @@
 struct decrypt_args {
 	const char *image, *key_file, *account_key_file, *out;
 	bool require_integrity;
+	struct image_verity_args verity;
 };
 
 static int write_all(int fd, const uint8_t *p, size_t len)
@@ -45,7 +47,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-static int copy_out(struct bdev *dev, int fd, const char *out)
+static int copy_out(struct bdev *dev, int fd, const char *out, const struct image_verity *vs)
 {
 	_cleanup_free_ uint8_t *buf = malloc(DECRYPT_CHUNK);
 	uint64_t size = bdev_size(dev);
@@ -58,6 +60,8 @@ static int copy_out(struct bdev *dev, int fd, const char *out)
 		size_t n = size - off < DECRYPT_CHUNK ? (size_t)(size - off) : DECRYPT_CHUNK;
 
 		r = bdev_read(dev, buf, n, off);
+		if (r == -EIO && image_verity_explain(vs))
+			return r;
 		if (r == -EILSEQ && luks_get_stats(dev, &st) == 0)
 			return log_error_errno(
 				r,
@@ -98,11 +102,15 @@ static int decrypt(const struct decrypt_args *a)
 	struct luks2_policy pol;
 	struct luks2_verdict v = { 0 };
 	struct luks_options o = { .rw = false };
+	struct image_verity vs;
 	int r;
 
 	luks2_policy_init(&pol);
 	pol.require_integrity = a->require_integrity;
 	if (image_open_lower(a->image, a->account_key_file, &lower) < 0)
+		return CLI_EXIT_FAILURE;
+	/* A sealed image is read through the verity layer (or, without a root hash, warned). */
+	if (image_verity_prepare(&lower, a->image, &a->verity, false, true, &vs) < 0)
 		return CLI_EXIT_FAILURE;
 	r = luks2_hdr_load(lower, &pol, &h, &v);
 	if (r < 0) {
@@ -132,7 +140,7 @@ static int decrypt(const struct decrypt_args *a)
 	fd = open_out(a->out);
 	if (fd < 0)
 		return CLI_EXIT_FAILURE;
-	if (copy_out(dev, fd, a->out) < 0)
+	if (copy_out(dev, fd, a->out, &vs) < 0)
 		return CLI_EXIT_FAILURE;
 	if (close(TAKE_FD(fd)) < 0) {
 		log_error_errno(-errno, "Cannot write %s: %m", a->out);
@@ -150,9 +158,10 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 		{ "output", required_argument, NULL, 'o' },
 		{ "require-integrity", no_argument, NULL, 'i' },
 		{ "account-key-file", required_argument, NULL, 'a' },
+		IMAGE_VERITY_OPTIONS,
 		{},
 	};
-	int c;
+	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
@@ -173,7 +182,10 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 			a->account_key_file = optarg;
 			break;
 		default:
-			return cli_bad_option("image decrypt", c, argv);
+			r = image_verity_opt(c, optarg, "image decrypt", &a->verity);
+			if (r == 0)
+				break;
+			return r > 1 ? r : cli_bad_option("image decrypt", c, argv);
 		}
 	}
 	if (optind + 1 != argc)
