@@ -187,8 +187,8 @@ static int inspect(const struct inspect_args *a)
 {
 	_cleanup_(bdev_freep) struct bdev *dev = NULL;
 	_cleanup_(luks2_hdr_freep) struct luks2_hdr *h = NULL;
+	_cleanup_(image_verity_done) struct image_verity vs = { 0 };
 	struct luks2_verdict v;
-	struct image_verity vs;
 	int r;
 
 	r = image_open_lower(a->image, a->key_file, &dev);

@@ -93,6 +93,7 @@ static int open_out(const char *out)
 
 static int decrypt(const struct decrypt_args *a)
 {
+	_cleanup_(image_verity_done) struct image_verity vs = { 0 };
 	_cleanup_(bdev_freep) struct bdev *lower = NULL;
 	_cleanup_(bdev_freep) struct bdev *dev = NULL;
 	_cleanup_(luks2_hdr_freep) struct luks2_hdr *h = NULL;
@@ -102,7 +103,6 @@ static int decrypt(const struct decrypt_args *a)
 	struct luks2_policy pol;
 	struct luks2_verdict v = { 0 };
 	struct luks_options o = { .rw = false };
-	struct image_verity vs;
 	int r;
 
 	luks2_policy_init(&pol);
@@ -113,11 +113,12 @@ static int decrypt(const struct decrypt_args *a)
 	if (image_verity_prepare(&lower, a->image, &a->verity, false, true, &vs) < 0)
 		return CLI_EXIT_FAILURE;
 	r = luks2_hdr_load(lower, &pol, &h, &v);
-	if (r < 0) {
+	if (r < 0 && !image_verity_explain(&vs)) {
 		log_error_errno(r, "%s: header refused: %s %s (%m)", a->image, v.rule ? v.rule : "",
 				v.detail);
-		return CLI_EXIT_FAILURE;
 	}
+	if (r < 0)
+		return CLI_EXIT_FAILURE;
 	r = key_read_passphrase(a->key_file, PASSPHRASE_MAX, &pass);
 	if (r < 0) {
 		log_error_errno(r, "Cannot read the key file %s: %m", a->key_file);
@@ -128,13 +129,14 @@ static int decrypt(const struct decrypt_args *a)
 		if (r == -EPERM)
 			log_error("No keyslot of %s opens with the key file %s", a->image,
 				  a->key_file);
-		else
+		else if (!image_verity_explain(&vs))
 			log_error_errno(r, "Unlocking %s failed: %m", a->image);
 		return CLI_EXIT_FAILURE;
 	}
 	r = luks_open(TAKE_PTR(lower), h, vk, &o, &dev);
 	if (r < 0) {
-		log_error_errno(r, "Cannot open the encrypted device of %s: %m", a->image);
+		if (!image_verity_explain(&vs))
+			log_error_errno(r, "Cannot open the encrypted device of %s: %m", a->image);
 		return CLI_EXIT_FAILURE;
 	}
 	fd = open_out(a->out);

@@ -261,6 +261,29 @@ static int choose_root(const char *image, const struct image_verity_args *a, str
 	return 0;
 }
 
+/* A read-only view that borrows the verity layer kept in struct image_verity. */
+static int borrow_read(void *state, void *buf, size_t len, uint64_t off)
+{
+	return bdev_read(state, buf, len, off);
+}
+
+static void borrow_close(void *state)
+{
+	(void)state;
+}
+
+static const struct bdev_ops borrow_ops = {
+	.name = "verity-borrowed",
+	.read = borrow_read,
+	.close = borrow_close,
+};
+
+void image_verity_done(struct image_verity *v)
+{
+	bdev_free(v->layer);
+	v->layer = NULL;
+}
+
 static int open_view(struct bdev **dev, const char *image, bool full_check, bool warn,
 		     struct image_verity *v)
 {
@@ -283,12 +306,11 @@ static int open_view(struct bdev **dev, const char *image, bool full_check, bool
 			return log_error_errno(r, "%s: %s", image, diag_text(&d, "%m"));
 		v->checked = true;
 	}
-	r = verity_open(TAKE_PTR(*dev), &v->img, v->root, NULL, &view, &d);
+	r = verity_open(TAKE_PTR(*dev), &v->img, v->root, NULL, &v->layer, &d);
 	if (r < 0)
 		return log_error_errno(r, "%s: %s", image, diag_text(&d, "%m"));
-	*dev = view;
-	v->layer = view;
-	return 0;
+	r = bdev_new(&borrow_ops, v->layer, bdev_size(v->layer), 1, false, dev);
+	return r < 0 ? log_error_errno(r, "%s: %m", image) : 0;
 }
 
 int image_verity_prepare(struct bdev **dev, const char *image, const struct image_verity_args *a,
@@ -315,10 +337,8 @@ int image_verity_prepare(struct bdev **dev, const char *image, const struct imag
 	r = read_signature(*dev, image, a, &v);
 	r = r ?: choose_root(image, a, &v);
 	r = r ?: open_view(dev, image, full_check, warn, &v);
-	if (r < 0)
-		return r;
-	*ret = v;
-	return 0;
+	*ret = v; /* also on failure: image_verity_done() releases what was opened */
+	return r;
 }
 
 void image_verity_print(const struct image_verity *v)

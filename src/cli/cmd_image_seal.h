@@ -52,7 +52,7 @@ struct image_verity {
 	bool has_sig; /* a signature block parsed */
 	bool sig_verified;
 	struct verity_sig sig;
-	struct bdev *layer; /* the verity layer when opened (borrowed from whoever owns *dev) */
+	struct bdev *layer; /* the verity layer when opened: owned here (image_verity_done) */
 };
 
 /*
@@ -60,9 +60,13 @@ struct image_verity {
  * or signed by --publisher-key at >= --min-version) the `verity` layer, checked whole first when
  * full_check; without one an UNVERIFIED view of the data area, with a warning when warn. An image
  * that is not sealed keeps *dev (seal options then fail: nothing to check). Logs; -errno.
+ * The verity layer itself stays in ret (so its counters outlive whatever owns *dev, e.g. the luks
+ * layer): *dev is a borrowing view of it. Release ret with image_verity_done() - after the last
+ * read through *dev.
  */
 int image_verity_prepare(struct bdev **dev, const char *image, const struct image_verity_args *a,
 			 bool full_check, bool warn, struct image_verity *ret);
+void image_verity_done(struct image_verity *v);
 /* inspect's text lines and its "verity" JSON member (nothing for an image that is not sealed). */
 void image_verity_print(const struct image_verity *v);
 int image_verity_json(const struct image_verity *v, json_t *o);
