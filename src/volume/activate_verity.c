@@ -209,6 +209,7 @@ static int activate(struct verity_dm *v, const struct verity_dm_args *a, struct 
 	const struct verity_image *img = a->img;
 	struct crypt_params_verity p = {
 		.hash_name = "sha256",
+		.data_device = a->device, /* = the hash device: one image */
 		.salt = (const char *)img->sb.salt,
 		.salt_size = img->sb.salt_size,
 		.data_block_size = VERITY_BLOCK_SIZE,
