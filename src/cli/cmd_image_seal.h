@@ -26,12 +26,12 @@ enum {
 	IMAGE_VERITY_OPT_KEY,
 	IMAGE_VERITY_OPT_MIN,
 };
-#define IMAGE_VERITY_OPTIONS                                                                       \
-	{ "root-hash", required_argument, NULL, IMAGE_VERITY_OPT_ROOT },                           \
-		{ "publisher-key", required_argument, NULL, IMAGE_VERITY_OPT_KEY },                \
-	{                                                                                          \
-		"min-version", required_argument, NULL, IMAGE_VERITY_OPT_MIN                       \
-	}
+/* clang-format off */
+#define IMAGE_VERITY_OPTIONS							\
+	{ "root-hash", required_argument, NULL, IMAGE_VERITY_OPT_ROOT },		\
+	{ "publisher-key", required_argument, NULL, IMAGE_VERITY_OPT_KEY },		\
+	{ "min-version", required_argument, NULL, IMAGE_VERITY_OPT_MIN }
+/* clang-format on */
 
 struct image_verity_args {
 	const char *root_hex; /* --root-hash */
