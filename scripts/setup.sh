@@ -15,7 +15,7 @@ APT_PACKAGES=(
 	# kernel engine (dm table read-back) and rootless user-engine fallback
 	libdevmapper-dev fuse2fs
 	# runtime tools used by tests
-	fuse3 e2fsprogs util-linux cryptsetup-bin curl openssl xxd procps psmisc
+	fuse3 e2fsprogs util-linux cryptsetup-bin curl openssl xxd procps psmisc jq
 	# benchmark baselines (scripts/bench-blob.sh): fio, nbdkit's curl plugin, nbdcopy
 	fio nbdkit libnbd-bin
 	# scripts/bench-engine.sh: CPU time of one decrypt

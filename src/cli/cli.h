@@ -58,6 +58,8 @@ extern const struct cli_command cmd_image_inspect;
 extern const struct cli_command cmd_image_create;
 extern const struct cli_command cmd_image_upload;
 extern const struct cli_command cmd_image_decrypt;
+extern const struct cli_command cmd_image_seal;
+extern const struct cli_command cmd_image_sign;
 
 /* Open IMAGE read-only as a stack without a cache (pipeline.h's builder): a local file (or
  * file://PATH) or a blob URL (SharedKey with account_key_file, else anonymous/SAS). Logs and
