@@ -62,6 +62,11 @@ struct sm_filesystem {
 	uint8_t header_sha256[32];
 	bool has_header_sha256;
 	char *header_uuid;
+	/* sealed images (docs/verity.md): a pinned root hash (64 hex), or a publisher key (PEM, or
+	 * a JWK object or its JSON text) with the lowest version accepted */
+	char *root_hash;
+	char *publisher_key;
+	uint64_t min_version;
 };
 
 struct sm_config {

@@ -8,13 +8,17 @@
  *   release  Secure Key Release -> unwrap -> the LUKS passphrase; or the passphrase from a key
  *            file (then attest and token do nothing)
  *   open     the source (blob, any range server, or a local file) -> disk cache -> cache
+ *   seal     a sealed image (docs/verity.md): its dm-verity geometry, the trusted root hash
+ *            (pinned, or signed by the publisher at or above the minimum version) checked
+ *            against the tree's top and the first block
  *   volume   LUKS2 header validated, engine chosen, activated, mounted at .filesystem-<i>
  *   publish  the relative symlink at the mount point
  *   teardown everything above undone in reverse order (volume.h's order)
  *
  * `sealmount run` (the sidecar, one thread per filesystem) and `sealmount mount` each fill a
  * struct pl_spec - from the configuration file and from the command line - and call
- * pl_attest(), pl_token(), pl_release(), pl_open(), pl_volume() and pl_publish() in this order,
+ * pl_attest(), pl_token(), pl_release(), pl_open(), pl_seal(), pl_volume() and pl_publish() in
+ * this order,
  * then pl_teardown(). The same stack builder (pl_stack_open()) serves `image inspect|decrypt`
  * and `blob attach`, and the same vault session (pl_vault_open()) `key release|import`.
  *
@@ -57,13 +61,14 @@ enum pl_step {
 	PL_STEP_TOKEN,
 	PL_STEP_RELEASE,
 	PL_STEP_OPEN,
+	PL_STEP_SEAL,
 	PL_STEP_VOLUME,
 	PL_STEP_PUBLISH,
 	PL_STEP_TEARDOWN,
 	PL_STEP__MAX,
 };
 
-/* "attest", "token", "release", "open", "volume", "publish", "teardown". */
+/* "attest", "token", "release", "open", "seal", "volume", "publish", "teardown". */
 const char *pl_step_name(enum pl_step s);
 
 struct pl_failure {
@@ -141,6 +146,13 @@ struct pl_spec {
 	struct luks2_policy policy; /* require_integrity, pins */
 	bool integrity_journal;
 	const char *work_dir; /* private directory for the FUSE files; NULL = volume.h's */
+	/* Sealed images (docs/verity.md): the root hash (64 hex) pinned, or the publisher's public
+	 * key (PEM or JWK text, or a file) and the lowest version accepted. Neither: a sealed
+	 * image is read without checking its seal (with a warning). */
+	const char *root_hash;
+	const char *publisher_key; /* the key's text */
+	const char *publisher_key_file; /* or a file holding it */
+	uint64_t min_version;
 };
 
 /* Defaults: policy from luks2_policy_init(), enc RSA_AES_KEY_WRAP_256, snp "device", cache
@@ -227,6 +239,7 @@ _must_check_ int pl_attest(struct pl_fs *fs, struct pl_attest_once *once) _nonnu
 _must_check_ int pl_token(struct pl_fs *fs) _nonnull_(1);
 _must_check_ int pl_release(struct pl_fs *fs) _nonnull_(1);
 _must_check_ int pl_open(struct pl_fs *fs) _nonnull_(1);
+_must_check_ int pl_seal(struct pl_fs *fs) _nonnull_(1);
 _must_check_ int pl_volume(struct pl_fs *fs) _nonnull_(1);
 _must_check_ int pl_publish(struct pl_fs *fs) _nonnull_(1);
 /* Undo every step that was done, in reverse order; flushes read-write volumes first. 0 or the

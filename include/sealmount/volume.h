@@ -65,8 +65,16 @@
 #include "sealmount/luks2.h"
 #include "sealmount/macros.h"
 #include "sealmount/secret.h"
+#include "sealmount/verity.h"
 
 enum volume_engine { VOLUME_ENGINE_AUTO = 0, VOLUME_ENGINE_KERNEL, VOLUME_ENGINE_USER };
+
+/* A sealed image (docs/verity.md): the geometry verity_locate() found on the stack and the
+ * trusted root hash (pinned, or signed by the publisher). */
+struct volume_seal {
+	const struct verity_image *img;
+	const uint8_t *root; /* VERITY_DIGEST_SIZE bytes */
+};
 
 struct volume_options {
 	const char *mount_point; /* the published path (a symlink is created here) */
@@ -79,6 +87,11 @@ struct volume_options {
 	const char *name; /* dm device name prefix; NULL = "sealmount" */
 	const char *work_dir; /* private dir for the FUSE file (<work_dir>/<index>/data);
 			       * NULL = /run/sealmount */
+	/* The stack is a sealed image to be read only through its dm-verity tree: the user
+	 * engine puts the `verity` layer under `luks`, the kernel engine dm-verity under
+	 * dm-crypt. The header is read through the tree too. A seal satisfies
+	 * policy.require_integrity. Read-only (rw: -EROFS). NULL: not sealed. */
+	const struct volume_seal *seal;
 };
 
 struct volume;

@@ -45,6 +45,9 @@ enum {
 	OPT_FS_TYPE,
 	OPT_WORK_DIR,
 	OPT_JOURNAL,
+	OPT_ROOT_HASH,
+	OPT_PUBLISHER_KEY,
+	OPT_MIN_VERSION,
 };
 
 static const struct option mount_options[] = {
@@ -68,6 +71,9 @@ static const struct option mount_options[] = {
 	{ "fs-type", required_argument, NULL, OPT_FS_TYPE },
 	{ "work-dir", required_argument, NULL, OPT_WORK_DIR },
 	{ "integrity-journal", no_argument, NULL, OPT_JOURNAL },
+	{ "root-hash", required_argument, NULL, OPT_ROOT_HASH },
+	{ "publisher-key", required_argument, NULL, OPT_PUBLISHER_KEY },
+	{ "min-version", required_argument, NULL, OPT_MIN_VERSION },
 };
 
 struct mount_args {
@@ -187,6 +193,19 @@ static int parse_volume_opt(struct mount_args *a, int c)
 	case OPT_JOURNAL:
 		s->integrity_journal = true;
 		return 0;
+	case OPT_ROOT_HASH:
+		if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdefABCDEF") != 64)
+			return cli_usage_error("mount", "--root-hash needs 64 hex digits");
+		s->root_hash = optarg;
+		return 0;
+	case OPT_PUBLISHER_KEY:
+		s->publisher_key_file = optarg;
+		return 0;
+	case OPT_MIN_VERSION:
+		if (cli_parse_uint(optarg, UINT64_MAX, &v) < 0)
+			return cli_usage_error("mount", "invalid --min-version '%s'", optarg);
+		s->min_version = v;
+		return 0;
 	}
 	return 1;
 }
@@ -221,6 +240,12 @@ static int check_args(struct mount_args *a, int argc, char **argv)
 		return cli_usage_error("mount", "expected exactly one MOUNTPOINT");
 	if (!a->spec.src.url)
 		return cli_usage_error("mount", "give exactly one of --image and --url");
+	if (a->spec.root_hash && a->spec.publisher_key_file)
+		return cli_usage_error("mount", "give --root-hash or --publisher-key, not both");
+	if (a->spec.min_version && !a->spec.publisher_key_file)
+		return cli_usage_error("mount", "--min-version needs --publisher-key");
+	if ((a->spec.root_hash || a->spec.publisher_key_file) && a->spec.rw)
+		return cli_usage_error("mount", "a sealed image is read-only: drop --rw");
 	if (!a->spec.key_file == !a->release)
 		return cli_usage_error("mount", "give --key-file or the key release options "
 						"(--vault, --kid, --maa, ...), not both");
@@ -348,6 +373,7 @@ static int mount_and_serve(struct mount_args *a, struct http_client *http, const
 	r = r ?: next(a, fs, set, pl_token(fs));
 	r = r ?: next(a, fs, set, pl_release(fs));
 	r = r ?: next(a, fs, set, pl_open(fs));
+	r = r ?: next(a, fs, set, pl_seal(fs));
 	r = r ?: next(a, fs, set, pl_volume(fs));
 	r = r ?: next(a, fs, set, pl_publish(fs));
 	if (r == -EINTR)
@@ -406,10 +432,11 @@ const struct cli_command cmd_mount = {
 		"           [--pin-uuid UUID] [--ready-file F] [--index I] [--fs-type T]\n"
 		"           [--work-dir DIR] [--integrity-journal]\n"
 		"           [--account-key-file F | --bearer-token-file F | --url-private]\n"
-		"           [--disk-cache DIR [--disk-cache-mb N]] MOUNTPOINT\n"
+		"           [--disk-cache DIR [--disk-cache-mb N]]\n"
+		"           [--root-hash HEX | --publisher-key KEY [--min-version N]] MOUNTPOINT\n"
 		"\n"
 		"The same pipeline as the sidecar (`sealmount run`): attest, token, release (or\n"
-		"the key file), open, volume, publish. Validate the image's LUKS2 header, activate\n"
+		"the key file), open, seal, volume, publish. Validate the image's LUKS2 header, activate\n"
 		"it (kernel engine: dm-integrity + dm-crypt from the validated header copy; the\n"
 		"tables are read back and checked), mount it at PARENT/.filesystem-I and publish\n"
 		"MOUNTPOINT as a relative symlink to it (as Microsoft's encfs sidecar does).\n"
@@ -437,6 +464,11 @@ const struct cli_command cmd_mount = {
 		"  --bearer-token-file F an Entra ID token read from F at every request\n"
 		"  --url-private         a managed-identity token (--imds, --client-id), as the\n"
 		"                        sidecar's azure_url_private\n"
-		"  --disk-cache DIR      keep fetched (encrypted) bytes in DIR (read-only mounts)\n",
+		"  --disk-cache DIR      keep fetched (encrypted) bytes in DIR (read-only mounts)\n"
+		"Sealed images (docs/verity.md; read-only):\n"
+		"  --root-hash HEX       the root hash `image seal` printed: every block is checked\n"
+		"                        against it (kernel: dm-verity; user: the verity layer)\n"
+		"  --publisher-key KEY   or the publisher's public key (PEM or JWK file) and\n"
+		"  --min-version N       the lowest signed version accepted (`image sign`)\n",
 	.run = run,
 };

@@ -14,9 +14,10 @@
 #include "sealmount/log.h"
 
 static const char *const step_names[PL_STEP__MAX] = {
-	[PL_STEP_ATTEST] = "attest",	 [PL_STEP_TOKEN] = "token",   [PL_STEP_RELEASE] = "release",
-	[PL_STEP_OPEN] = "open",	 [PL_STEP_VOLUME] = "volume", [PL_STEP_PUBLISH] = "publish",
-	[PL_STEP_TEARDOWN] = "teardown",
+	[PL_STEP_ATTEST] = "attest",   [PL_STEP_TOKEN] = "token",
+	[PL_STEP_RELEASE] = "release", [PL_STEP_OPEN] = "open",
+	[PL_STEP_SEAL] = "seal",       [PL_STEP_VOLUME] = "volume",
+	[PL_STEP_PUBLISH] = "publish", [PL_STEP_TEARDOWN] = "teardown",
 };
 
 const char *pl_step_name(enum pl_step s)
@@ -163,7 +164,8 @@ int pl_open(struct pl_fs *fs)
 	return 0;
 }
 
-static void volume_options_from(const struct pl_spec *s, struct volume_options *o)
+static void volume_options_from(const struct pl_spec *s, struct volume_options *o,
+				const struct volume_seal *seal)
 {
 	*o = (struct volume_options){ .mount_point = s->mount_point,
 				      .index = s->index,
@@ -172,7 +174,8 @@ static void volume_options_from(const struct pl_spec *s, struct volume_options *
 				      .fs_type = s->fs_type,
 				      .policy = s->policy,
 				      .integrity_journal = s->integrity_journal,
-				      .work_dir = s->work_dir };
+				      .work_dir = s->work_dir,
+				      .seal = seal };
 }
 
 int pl_volume(struct pl_fs *fs)
@@ -186,7 +189,10 @@ int pl_volume(struct pl_fs *fs)
 	if (!fs->pass || !fs->stack.top || !fs->spec->mount_point)
 		return pl_fail(fs, PL_STEP_VOLUME, -EINVAL,
 			       &(struct diag){ .text = "volume before release and open" });
-	volume_options_from(fs->spec, &vo);
+	volume_options_from(
+		fs->spec, &vo,
+		fs->sealed ? &(struct volume_seal){ .img = &fs->seal_img, .root = fs->seal_root } :
+			     NULL);
 	/* volume_open() takes the stack in every case; the passphrase is wiped right after. */
 	r = volume_open(TAKE_PTR(fs->stack.top), fs->pass, &vo, &fs->vol, &d);
 	secret_free(TAKE_PTR(fs->pass));

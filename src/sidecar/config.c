@@ -213,10 +213,47 @@ const char *sm_engine_name(enum sm_engine e)
 	return e == SM_ENGINE_KERNEL ? "kernel" : e == SM_ENGINE_USER ? "user" : "auto";
 }
 
+/* A publisher key: PEM text, or a JWK as an object or as its JSON text. Checked when used. */
+static int get_key_text(struct pctx *p, const json_t *ext, char **ret)
+{
+	const json_t *k = json_object_get(ext, "publisher_key");
+
+	if (json_is_object(k)) {
+		*ret = json_dumps(k, JSON_COMPACT);
+		return *ret ? 0 : -ENOMEM;
+	}
+	return get_str(p, ext, "publisher_key", false, ret);
+}
+
+/* Sealed images: root_hash or publisher_key (+ min_version); read-only. */
+static int parse_fs_seal(struct pctx *p, const json_t *ext, struct sm_filesystem *fs)
+{
+	int r;
+
+	r = get_str(p, ext, "root_hash", false, &fs->root_hash);
+	if (r == 0 && fs->root_hash &&
+	    (strlen(fs->root_hash) != 64 || strspn(fs->root_hash, "0123456789abcdefABCDEF") != 64))
+		r = failf(p, "root_hash",
+			  "must be 64 hex digits (the root-hash `image seal` prints)");
+	if (r == 0)
+		r = get_key_text(p, ext, &fs->publisher_key);
+	if (r == 0 && fs->root_hash && fs->publisher_key)
+		r = failf(p, "publisher_key", "give root_hash or publisher_key, not both");
+	if (r == 0 && jsonx_opt_u64(ext, "min_version", &fs->min_version) < 0)
+		r = failf(p, "min_version", "must be a non-negative integer");
+	if (r == 0 && fs->min_version && !fs->publisher_key)
+		r = failf(p, "min_version", "needs publisher_key");
+	if (r == 0 && (fs->root_hash || fs->publisher_key) && fs->read_write)
+		r = failf(p, fs->root_hash ? "root_hash" : "publisher_key",
+			  "a sealed image is read-only (read_write must be false)");
+	return r;
+}
+
 static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem *fs)
 {
-	static const char *const keys[] = { "engine",  "cache_mb",	"require_integrity",
-					    "fs_type", "header_sha256", "header_uuid",
+	static const char *const keys[] = { "engine",	 "cache_mb",	  "require_integrity",
+					    "fs_type",	 "header_sha256", "header_uuid",
+					    "root_hash", "publisher_key", "min_version",
 					    NULL };
 	_cleanup_free_ char *engine = NULL, *digest = NULL;
 	size_t old = push(p, ".sealmount");
@@ -245,6 +282,8 @@ static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem 
 	}
 	if (r == 0)
 		r = get_str(p, ext, "header_uuid", false, &fs->header_uuid);
+	if (r == 0)
+		r = parse_fs_seal(p, ext, fs);
 	pop(p, old);
 	return r;
 }
@@ -559,6 +598,8 @@ static void fs_done(struct sm_filesystem *fs)
 	free(fs->label);
 	free(fs->fs_type);
 	free(fs->header_uuid);
+	free(fs->root_hash);
+	free(fs->publisher_key);
 }
 
 void sm_config_free(struct sm_config *c)

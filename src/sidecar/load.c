@@ -114,6 +114,8 @@ static void dump_fs(FILE *f, size_t i, const struct sm_filesystem *fs)
 		hex_encode(fs->header_sha256, sizeof(fs->header_sha256), hex);
 	dump_str(f, K("header_sha256"), fs->has_header_sha256 ? hex : NULL);
 	dump_str(f, K("header_uuid"), fs->header_uuid);
+	dump_str(f, K("root_hash"), fs->root_hash);
+	dump_str(f, K("publisher_key"), fs->publisher_key ? "(set)" : NULL);
 #undef K
 }
 

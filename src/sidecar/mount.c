@@ -72,6 +72,7 @@ static int mount_one(struct sc_slot *s)
 	r = r ?: next(s, pl_token(fs));
 	r = r ?: next(s, pl_release(fs));
 	r = r ?: next(s, pl_open(fs));
+	r = r ?: next(s, pl_seal(fs));
 	r = r ?: next(s, pl_volume(fs));
 	r = r ?: next(s, pl_publish(fs));
 	if (r < 0)

@@ -20,14 +20,21 @@
 #include "sealmount/fusefs.h"
 #include "sealmount/log.h"
 #include "sealmount/luks.h"
+#include "sealmount/verity_dm.h"
 #include "volume_internal.h"
 
 #define VOLUME_WORK_DIR "/run/sealmount"
 #define VOLUME_NAME "sealmount"
 
 struct volume {
-	struct bdev *stack; /* the image (blob > cache, or a file) */
-	struct bdev *plain; /* user engine: the luks layer over stack (owns it) */
+	struct bdev *stack; /* the image (blob > cache, or a file): owned, freed last */
+	/* What the header is read from and the luks layer sits on: a borrowed view of stack,
+	 * through the verity layer for a sealed image. Owned until the luks layer takes it. */
+	struct bdev *base;
+	struct bdev *verity; /* borrowed: the verity layer inside base (stats), or NULL */
+	const struct volume_seal *seal; /* borrowed during volume_open only */
+	struct verity_dm *vdm; /* kernel engine, sealed image: dm-verity under dm-crypt */
+	struct bdev *plain; /* user engine: the luks layer over base (owns it) */
 	struct bdev *guard; /* user engine: vol_guard_new() over plain, what FUSE serves */
 	struct bdev *exposed; /* what the FUSE file serves: stack (kernel) or guard (user) */
 	struct luks2_hdr *hdr;
@@ -118,8 +125,10 @@ static int step_unpublish(void *ctx)
 static int step_deactivate(void *ctx)
 {
 	struct volume *v = ctx;
+	int r = vol_dm_deactivate(TAKE_PTR(v->dm));
+	int r2 = verity_dm_deactivate(TAKE_PTR(v->vdm)); /* it is below dm-crypt */
 
-	return vol_dm_deactivate(TAKE_PTR(v->dm));
+	return r < 0 ? r : r2;
 }
 
 static int step_detach_loop(void *ctx)
@@ -159,10 +168,12 @@ static int step_stack(void *ctx)
 {
 	struct volume *v = ctx;
 
-	/* The luks layer owns the stack below it; the guard borrows the luks layer. */
+	/* The guard borrows the luks layer, which owns base (a view of stack). */
 	bdev_free(TAKE_PTR(v->guard));
-	bdev_free(v->plain ? TAKE_PTR(v->plain) : v->stack);
-	v->stack = v->exposed = NULL;
+	bdev_free(TAKE_PTR(v->plain));
+	bdev_free(TAKE_PTR(v->base));
+	bdev_free(TAKE_PTR(v->stack));
+	v->exposed = v->verity = NULL;
 	return 0;
 }
 
@@ -260,18 +271,45 @@ static int expose_stack(struct volume *v, const struct volume_options *o, unsign
 	return 0;
 }
 
+/* v->base: a view of the stack - through the verity layer for a sealed image, checked against
+ * the trusted root hash from the first block (the LUKS2 header) on. */
+static int make_base(struct volume *v)
+{
+	struct bdev *view = NULL;
+	int r;
+
+	r = bdev_borrow_new(v->stack, &view);
+	if (r < 0)
+		return diag_set(v->diag, r, "Out of memory");
+	if (!v->seal) {
+		v->base = view;
+		return 0;
+	}
+	r = verity_open(view, v->seal->img, v->seal->root, NULL, &v->base, v->diag);
+	if (r < 0)
+		return diag_set(v->diag, r,
+				"The image does not match its pinned root hash: %m (another or an "
+				"older image, or tampered)");
+	v->verity = v->base;
+	return 0;
+}
+
 static int load_header(struct volume *v, const struct volume_options *o)
 {
 	struct luks2_verdict verdict = { 0 };
+	struct luks2_policy policy = o->policy;
 	int r;
 
-	r = luks2_hdr_load(v->stack, &o->policy, &v->hdr, &verdict);
+	/* A seal authenticates every byte, as dm-integrity would. */
+	if (v->seal)
+		policy.require_integrity = false;
+	r = luks2_hdr_load(v->base, &policy, &v->hdr, &verdict);
 	if (r == -EBADMSG || r == -EPERM)
 		return diag_set(v->diag, r, "LUKS2 header refused by rule %s: %s", verdict.rule,
 				verdict.detail);
 	if (r < 0)
 		return diag_set(v->diag, r, "Cannot read the LUKS2 header: %m");
-	r = luks2_hdr_load_keyslots(v->hdr, v->stack);
+	r = luks2_hdr_load_keyslots(v->hdr, v->base);
 	if (r < 0)
 		return diag_set(v->diag, r, "Cannot read the LUKS2 keyslots area: %m");
 	return 0;
@@ -303,14 +341,14 @@ static int passphrase_error(struct volume *v, int r)
 	return r;
 }
 
-/* User engine, before the FUSE file exists: the luks layer becomes what FUSE serves. */
+/* User engine, before the FUSE file exists: the luks layer (over base) becomes what FUSE
+ * serves. */
 static int unlock_user(struct volume *v, const struct secret *pass)
 {
-	struct bdev *stack = TAKE_PTR(v->stack);
 	int r;
 
 	v->exposed = NULL;
-	r = vol_user_open(stack, v->hdr, pass, v->rw, &v->plain);
+	r = vol_user_open(TAKE_PTR(v->base), v->hdr, pass, v->rw, &v->plain);
 	if (r == -EKEYREJECTED)
 		return passphrase_error(v, r);
 	if (r < 0)
@@ -319,8 +357,6 @@ static int unlock_user(struct volume *v, const struct secret *pass)
 					" (locking the key schedules in memory needs root or "
 					"CAP_IPC_LOCK)" :
 					"");
-	/* From now on v->stack is borrowed: the luks layer owns it. */
-	v->stack = stack;
 	r = vol_guard_new(v->plain, &v->guard);
 	if (r < 0)
 		return diag_set(v->diag, r, "Out of memory");
@@ -344,6 +380,24 @@ static int attach_user(struct volume *v)
 	return 0;
 }
 
+/* Kernel engine, sealed image: dm-verity over the loop device (the whole sealed image), the
+ * verified data area for dm-crypt to sit on. */
+static int activate_verity(struct volume *v)
+{
+	char name[sizeof(v->name) + 8];
+	int r;
+
+	(void)snprintf(name, sizeof(name), "%s_verity", v->name);
+	r = verity_dm_activate(&(struct verity_dm_args){ .name = name,
+							 .device = v->loop.path,
+							 .img = v->seal->img,
+							 .root_hash = v->seal->root },
+			       &v->vdm, v->diag);
+	if (r < 0)
+		return diag_set(v->diag, r, "Cannot activate dm-verity for %s: %m", v->loop.path);
+	return 0;
+}
+
 static int activate_kernel(struct volume *v, const struct secret *pass,
 			   const struct volume_options *o)
 {
@@ -357,6 +411,12 @@ static int activate_kernel(struct volume *v, const struct secret *pass,
 	r = vol_loop_attach(v->data_path, v->rw, &v->loop);
 	if (r < 0)
 		return diag_set(v->diag, r, "Cannot attach %s to a loop device: %m", v->data_path);
+	if (v->seal) {
+		r = activate_verity(v);
+		if (r < 0)
+			return r;
+		a.data_device = verity_dm_device(v->vdm);
+	}
 	r = vol_dm_activate(v->hdr, pass, &a, &v->dm, why, sizeof(why));
 	if (r == -EKEYREJECTED)
 		return passphrase_error(v, r);
@@ -467,6 +527,13 @@ int volume_open(struct bdev *stack, const struct secret *passphrase, const struc
 		return r;
 	if (o->rw && !bdev_is_writable(stack))
 		return diag_set(d, -EROFS, "A read-write mount needs a writable image");
+	if (o->rw && o->seal)
+		return diag_set(d, -EROFS,
+				"A sealed image is read-only: mount it without read-write");
+	v->seal = o->seal;
+	r = make_base(v);
+	if (r < 0)
+		return r;
 	r = load_header(v, o);
 	if (r < 0)
 		return r;
@@ -477,6 +544,11 @@ int volume_open(struct bdev *stack, const struct secret *passphrase, const struc
 		r = unlock_user(v, passphrase);
 		if (r < 0)
 			return r;
+	} else {
+		/* The kernel reads the image itself (dm-verity checks a sealed one): the header
+		 * copy it was validated from is all we keep. */
+		bdev_free(TAKE_PTR(v->base));
+		v->verity = NULL;
 	}
 	r = expose_stack(v, o, o->index);
 	if (r < 0)
@@ -491,6 +563,7 @@ int volume_open(struct bdev *stack, const struct secret *passphrase, const struc
 		  volume_engine_name(v->engine), v->rw ? "read-write" : "read-only",
 		  v->paths.fs_dir);
 	v->diag = NULL;
+	v->seal = NULL; /* the caller's: not kept beyond this call */
 	*ret = TAKE_PTR(v);
 	return 0;
 }
@@ -522,8 +595,17 @@ int volume_publish(struct volume *v, struct diag *d)
 static uint64_t user_errors(struct volume *v)
 {
 	struct luks_stats st;
+	struct verity_stats vs;
+	uint64_t n = v->plain && luks_get_stats(v->plain, &st) == 0 ? st.integrity_errors : 0;
 
-	return v->plain && luks_get_stats(v->plain, &st) == 0 ? st.integrity_errors : 0;
+	if (v->verity && verity_get_stats(v->verity, &vs) == 0)
+		n += vs.failures;
+	return n;
+}
+
+static uint64_t kernel_errors(struct volume *v)
+{
+	return vol_dm_integrity_failures(v->dm) + (v->vdm && verity_dm_corrupted(v->vdm) ? 1 : 0);
 }
 
 void volume_get_status(struct volume *v, struct volume_status *ret)
@@ -537,7 +619,7 @@ void volume_get_status(struct volume *v, struct volume_status *ret)
 		.size = v->dm	 ? vol_dm_size(v->dm) :
 			v->plain ? bdev_size(v->plain) :
 				   0,
-		.integrity_errors = v->dm ? vol_dm_integrity_failures(v->dm) : user_errors(v),
+		.integrity_errors = v->dm ? kernel_errors(v) : user_errors(v),
 		.hdr = v->hdr,
 	};
 }

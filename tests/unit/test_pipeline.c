@@ -48,8 +48,8 @@ static void put(const char *name, const void *data, size_t len, char *path, size
 
 START_TEST(step_names_are_the_documented_ones)
 {
-	static const char *const want[] = { "attest", "token",	 "release", "open",
-					    "volume", "publish", "teardown" };
+	static const char *const want[] = { "attest", "token",	"release", "open",
+					    "seal",   "volume", "publish", "teardown" };
 
 	for (int s = 0; s < PL_STEP__MAX; s++)
 		ck_assert_str_eq(pl_step_name((enum pl_step)s), want[s]);
