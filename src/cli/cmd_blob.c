@@ -205,7 +205,7 @@ static int do_attach(const struct blob_args *a)
 		log_error_errno(r, "Cannot set up a %" PRIu64 " MiB cache: %m", a->cache_mb);
 		return CLI_EXIT_FAILURE;
 	}
-	r = serve(cache, a);
+	r = a->nbd_socket ? blob_nbd_serve(cache, a) : serve(cache, a);
 	if (a->rw) {
 		int r2 = bdev_flush(cache);
 
@@ -230,6 +230,7 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 		{ "client-id", required_argument, NULL, 'i' },
 		{ "disk-cache", required_argument, NULL, 'D' },
 		{ "disk-cache-mb", required_argument, NULL, 'M' },
+		{ "nbd", required_argument, NULL, 'N' },
 		{},
 	};
 	int c;
@@ -279,6 +280,9 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 			    a->disk_cache_mb < 1)
 				return cli_usage_error(sub, "invalid --disk-cache-mb '%s'", optarg);
 			break;
+		case 'N':
+			a->nbd_socket = optarg;
+			break;
 		default:
 			return cli_usage_error(sub, "unknown option '%s'", argv[optind - 1]);
 		}
@@ -302,10 +306,15 @@ static int run(int argc, char **argv)
 		return CLI_EXIT_OK;
 	if (r != 0)
 		return r;
-	if (argc - 1 - optind != (attach ? 2 : 1))
-		return cli_usage_error("blob", "%s takes %s", sub, attach ? "URL DIR" : "URL");
+	if (a.nbd_socket && !attach)
+		return cli_usage_error("blob stat", "--nbd works with attach only");
+	if (argc - 1 - optind != (attach && !a.nbd_socket ? 2 : 1))
+		return cli_usage_error("blob", "%s takes %s", sub,
+				       !attach	    ? "URL" :
+				       a.nbd_socket ? "URL (with --nbd)" :
+						      "URL DIR");
 	a.url = argv[1 + optind];
-	a.dir = attach ? argv[2 + optind] : NULL;
+	a.dir = attach && !a.nbd_socket ? argv[2 + optind] : NULL;
 	if (!attach && a.rw)
 		return cli_usage_error("blob stat", "--rw makes no sense here");
 	if (!!a.key_file + !!a.token_file + a.imds > 1)
@@ -330,6 +339,7 @@ const struct cli_command cmd_blob = {
 		"Usage: sealmount blob stat URL [AUTH]\n"
 		"       sealmount blob attach URL DIR [--rw] [--cache-mb N] [--allow-other]\n"
 		"                             [--disk-cache DIR [--disk-cache-mb N]] [AUTH]\n"
+		"       sealmount blob attach URL --nbd SOCKET [--rw] [--cache-mb N] [...]\n"
 		"\n"
 		"URL is https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB[?SAS], the emulator's\n"
 		"http://127.0.0.1:10000/ACCOUNT/CONTAINER/BLOB, or file:///PATH for a local file.\n"
@@ -340,6 +350,8 @@ const struct cli_command cmd_blob = {
 		"stat prints size, blob type, ETag and lease state.\n"
 		"attach exposes the blob through a block cache as DIR/data until interrupted\n"
 		"(SIGINT/SIGTERM), then writes back, releases the lease and unmounts.\n"
+		"With --nbd, the same stack is an NBD export on the Unix socket SOCKET (created\n"
+		"0600, removed on exit) instead; its URI (nbd+unix:///?socket=...) goes to stdout.\n"
 		"\n"
 		"Options:\n"
 		"  --rw                   read-write (page blobs only; takes the blob's lease)\n"
@@ -347,6 +359,7 @@ const struct cli_command cmd_blob = {
 		"  --disk-cache DIR       keep fetched (encrypted) blob bytes in DIR across runs;\n"
 		"                         read-only attach only; emptied when the blob's ETag changes\n"
 		"  --disk-cache-mb N      disk cache size cap in MiB (default 1024)\n"
+		"  --nbd SOCKET           serve over NBD on a new Unix socket instead of FUSE\n"
 		"  --allow-other          let other users access the mount\n"
 		"  -h, --help             show this help\n"
 		"AUTH:\n"

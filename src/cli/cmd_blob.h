@@ -14,6 +14,7 @@
 struct blob_args {
 	const char *url;
 	const char *dir;
+	const char *nbd_socket; /* --nbd SOCKET: serve over NBD instead of FUSE */
 	const char *key_file;
 	const char *token_file;
 	const char *ca_file;
@@ -40,5 +41,10 @@ struct blob_auth_ctx {
 _must_check_ int blob_auth_setup(const struct blob_args *a, struct blob_options *o,
 				 struct blob_auth_ctx *ctx) _nonnull_(1, 2, 3);
 void blob_auth_done(struct blob_auth_ctx *ctx) _nonnull_(1);
+
+/* `attach --nbd SOCKET`: serve dev on the socket until SIGINT/SIGTERM (cmd_blob_nbd.c). Logs
+ * its errors; 0 or -errno. */
+struct bdev;
+_must_check_ int blob_nbd_serve(struct bdev *dev, const struct blob_args *a) _nonnull_(1, 2);
 /* After a failed request: log what the token service said, if it was involved. */
 void blob_auth_explain(struct blob_auth_ctx *ctx) _nonnull_(1);
