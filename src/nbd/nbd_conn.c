@@ -26,8 +26,8 @@
 #define OPT_REPLY_MAX (64u * 1024) /* the largest option answer is a few KiB */
 #define DISCARD_CHUNK (64u * 1024)
 
-/* 0 when len bytes arrived; 1 on end of stream before the first byte; -EPROTO on end of stream
- * inside the message; -ETIMEDOUT (SO_RCVTIMEO); or -errno. */
+/* 0 when len bytes arrived; 1 when the stream ended before the first byte; -EPROTO when it
+ * ended inside the message; -ETIMEDOUT (SO_RCVTIMEO); or -errno. */
 static int recv_all(int fd, void *p, size_t len)
 {
 	size_t got = 0;
@@ -39,7 +39,9 @@ static int recv_all(int fd, void *p, size_t len)
 			got += (size_t)n;
 			continue;
 		}
-		if (n == 0)
+		/* A Unix socket whose peer closed with our data unread reports ECONNRESET: the
+		 * client is gone all the same. */
+		if (n == 0 || errno == ECONNRESET)
 			return got == 0 ? 1 : -EPROTO;
 		if (errno == EINTR)
 			continue;
@@ -158,6 +160,8 @@ static int handshake(struct nbd_conn *c, struct nbd_session *s)
 	set_recv_timeout(c->fd, NBD_HANDSHAKE_TIMEOUT_S);
 	nbd_greeting(g);
 	r = send_bytes(c->fd, g, sizeof(g));
+	if (r == -EPIPE || r == -ECONNRESET)
+		return 0; /* the client left before we said hello */
 	if (r < 0)
 		return r;
 	r = recv_all(c->fd, f, sizeof(f));
