@@ -150,7 +150,7 @@ int nbd_server_listen_unix(struct nbd_server *srv, const char *path)
 		return -ESHUTDOWN;
 	if (srv->listen_fd >= 0)
 		return -EBUSY;
-	if (pipe2(srv->wake, O_CLOEXEC) < 0) {
+	if (srv->wake[0] < 0 && pipe2(srv->wake, O_CLOEXEC) < 0) {
 		srv->wake[0] = srv->wake[1] = -1;
 		return -errno;
 	}
