@@ -7,10 +7,12 @@
 # (its defaults: several connections where multi-conn is offered, 64 requests in flight) and fio
 # reading 1 MiB blocks one at a time; random: fio, JOBS jobs of READS 4 KiB reads each (the nbd
 # engine for NBD exports, psync on the FUSE file). Every measurement starts a fresh server, so
-# every cache is cold. Prints a table with ratios; a benchmark, not a test (these hosts have two
-# cores and Azurite itself is the limit - see bench-blob.sh).
+# every cache is cold; the methods take turns for ROUNDS rounds and each cell is the median, so
+# a busy neighbour on these shared 2-core hosts skews every method alike. Prints a table with
+# ratios; a benchmark, not a test (Azurite itself is the limit here - see bench-blob.sh).
 #
 #   scripts/bench-nbd.sh [-s SIZE] [-c CACHE_MB] [-j JOBS] [-n READS_PER_JOB] [-l LATENCY_MS]
+#                        [-r ROUNDS]
 #
 # SIZE is MiB or with a suffix (256M default, 1G); -l puts tests/emulators/faultproxy.mjs with
 # that much per-request latency in front of Azurite (default: none).
@@ -21,11 +23,11 @@
 # n/a rows.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SIZE_MIB=256 CACHE=64 JOBS=16 READS=200 LAT=
-while getopts "s:c:j:n:l:" o; do
+SIZE_MIB=256 CACHE=64 JOBS=16 READS=200 LAT= ROUNDS=3
+while getopts "s:c:j:n:l:r:" o; do
 	case $o in
 	s) SIZE_MIB=$OPTARG ;; c) CACHE=$OPTARG ;; j) JOBS=$OPTARG ;; n) READS=$OPTARG ;;
-	l) LAT=$OPTARG ;; *) exit 2 ;;
+	l) LAT=$OPTARG ;; r) ROUNDS=$OPTARG ;; *) exit 2 ;;
 	esac
 done
 case $SIZE_MIB in
@@ -36,7 +38,7 @@ esac
 : "${SEALMOUNT:=$top/build/src/cli/sealmount}"
 export EMULATORS="$top/tests/emulators" SEALMOUNT
 . "$top/tests/integration/functions.sh"
-requires node python3 mountpoint
+requires node python3 mountpoint curl
 set +e
 
 emu_start azurite AZ_PORT
@@ -156,10 +158,29 @@ measure()
 	echo "$copy $seq $iops $p99"
 }
 
-declare -A R
-for kind in sealmount-nbd nbdkit nbdkit-cache fuse; do
-	echo "measuring $kind..." >&2
-	R[$kind]=$(measure "$kind")
+# Azurite is still busy persisting the upload for a while: one whole read first, so that the
+# first method measured does not pay for it.
+curl -s -o /dev/null "$URL" || true
+KINDS=(sealmount-nbd nbdkit nbdkit-cache fuse)
+declare -A RUNS R
+for ((round = 1; round <= ROUNDS; round++)); do
+	for kind in "${KINDS[@]}"; do
+		echo "round $round/$ROUNDS: $kind (load $(cut -d' ' -f1 /proc/loadavg))..." >&2
+		RUNS[$kind]+="$(measure "$kind");"
+	done
+done
+# median of each column over the rounds (n/a when any round had none)
+for kind in "${KINDS[@]}"; do
+	R[$kind]=$(python3 -c '
+import statistics, sys
+rows = [r.split() for r in sys.argv[1].split(";") if r.strip()]
+out = []
+for col in zip(*rows):
+    try:
+        out.append(f"{statistics.median(float(v) for v in col):g}")
+    except ValueError:
+        out.append("n/a")
+print(" ".join(out))' "${RUNS[$kind]}")
 done
 
 read -r NC NS NI _ <<<"${R[sealmount-nbd]}"
@@ -167,7 +188,7 @@ read -r KC KS KI _ <<<"${R[nbdkit]}"
 read -r FC FS FI _ <<<"${R[fuse]}"
 printf '\n%-22s | %-14s | %-13s | %-12s | %-7s | %-22s | %s\n' method "nbdcopy MiB/s" \
 	"fio seq MiB/s" "rand IOPS" "p99 ms" "sealmount nbd / this" ""
-for kind in sealmount-nbd nbdkit nbdkit-cache fuse; do
+for kind in "${KINDS[@]}"; do
 	read -r c s i p <<<"${R[$kind]}"
 	case $kind in
 	sealmount-nbd) name="sealmount NBD" ;;
@@ -181,7 +202,7 @@ for kind in sealmount-nbd nbdkit nbdkit-cache fuse; do
 	printf '%-22s | %-14s | %-13s | %-12s | %-7s | %s\n' "$name" "$c" "$s" "$i" "$p" "$rat"
 done
 echo
-echo "blob ${SIZE_MIB} MiB in Azurite${LAT:+ behind ${LAT} ms of injected latency}; sealmount" \
+echo "medians of $ROUNDS rounds; blob ${SIZE_MIB} MiB in Azurite${LAT:+ behind ${LAT} ms of injected latency}; sealmount" \
 	"cache ${CACHE} MiB, nbdkit cache filter ${CACHE} MiB (cache-on-read). Ratios: sealmount" \
 	"NBD's nbdcopy / fio seq / rand IOPS over the row's (> 1: sealmount NBD is faster)."
 echo "nbdcopy: whole export to null: (for the FUSE file, nbdcopy of the file); fio seq: 1 MiB" \

@@ -24,6 +24,7 @@ struct nbd_conn {
 	bool handshake; /* false: the kernel's client, straight into transmission */
 	bool threaded; /* runs in its own thread, joined by the server */
 	bool done; /* its thread has finished (under srv->lock) */
+	bool claimed; /* a reaper is joining it (under srv->lock) */
 	pthread_t thread;
 	struct nbd_conn *next;
 };

@@ -125,14 +125,20 @@ static int conn_add(struct nbd_server *srv, int fd, bool handshake, bool threade
 	return 0;
 }
 
-/* Take c out of the list (under srv->lock), close its socket and free it. */
-static void conn_unlink_free(struct nbd_server *srv, struct nbd_conn *c)
+/* Take c out of the list (under srv->lock). */
+static void conn_unlink(struct nbd_server *srv, struct nbd_conn *c)
 {
 	for (struct nbd_conn **p = &srv->conns; *p; p = &(*p)->next)
 		if (*p == c) {
 			*p = c->next;
-			break;
+			return;
 		}
+}
+
+/* Unlink (under srv->lock), close the socket if still open, free. */
+static void conn_unlink_free(struct nbd_server *srv, struct nbd_conn *c)
+{
+	conn_unlink(srv, c);
 	if (c->fd >= 0)
 		(void)close(c->fd);
 	free(c);
@@ -199,20 +205,21 @@ void nbd_server_reap(struct nbd_server *srv, bool all)
 	struct nbd_conn *c;
 
 	for (;;) {
+		/* Claimed, not unlinked, while its thread may still run: stop() must still find a
+		 * running connection to shut it, and no second reaper may join it. */
 		pthread_mutex_lock(&srv->lock);
-		for (c = srv->conns; c && !(c->threaded && (all || c->done)); c = c->next)
-			;
-		if (c) /* out of the list: nobody else joins it or shuts its socket */
-			for (struct nbd_conn **p = &srv->conns; *p; p = &(*p)->next)
-				if (*p == c) {
-					*p = c->next;
-					break;
-				}
+		for (c = srv->conns; c; c = c->next)
+			if (c->threaded && !c->claimed && (all || c->done))
+				break;
+		if (c)
+			c->claimed = true;
 		pthread_mutex_unlock(&srv->lock);
 		if (!c)
 			return;
 		pthread_join(c->thread, NULL);
-		free(c); /* its thread closed the socket */
+		pthread_mutex_lock(&srv->lock);
+		conn_unlink_free(srv, c); /* its thread closed the socket */
+		pthread_mutex_unlock(&srv->lock);
 	}
 }
 
