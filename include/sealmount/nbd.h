@@ -146,6 +146,10 @@ _must_check_ int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kern
 /* "/dev/nbdN" */
 const char *nbd_kernel_device(const struct nbd_kernel *k) _nonnull_(1);
 unsigned nbd_kernel_index(const struct nbd_kernel *k) _nonnull_(1);
+/* Sockets still served, out of nbd_kernel_connections(): fewer once the kernel gave up on a
+ * connection (a request timed out) - the device then fails I/O; for the health endpoint. */
+unsigned nbd_kernel_live_connections(const struct nbd_kernel *k) _nonnull_(1);
+unsigned nbd_kernel_connections(const struct nbd_kernel *k) _nonnull_(1);
 /*
  * NBD_CMD_DISCONNECT (the kernel sends NBD_CMD_DISC on every socket, fails what is still queued
  * and shuts its ends), then stop and wait for srv's connections, and free k. Whoever has the

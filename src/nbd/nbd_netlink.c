@@ -26,6 +26,7 @@
 struct nbd_kernel {
 	struct nbd_server *srv;
 	unsigned index;
+	unsigned connections;
 	char device[32];
 };
 
@@ -330,7 +331,7 @@ int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kernel_options *o
 		nbd_server_wait(srv);
 		return diag_set(d, -ENOMEM, "out of memory");
 	}
-	*k = (struct nbd_kernel){ .srv = srv, .index = index };
+	*k = (struct nbd_kernel){ .srv = srv, .index = index, .connections = n };
 	(void)snprintf(k->device, sizeof(k->device), "/dev/nbd%u", index);
 	log_debug("nbd: %s connected (%u socket%s, block size %" PRIu32 ", timeout %" PRIu64 " s)",
 		  k->device, n, n > 1 ? "s" : "", bs, a.timeout);
@@ -346,6 +347,16 @@ const char *nbd_kernel_device(const struct nbd_kernel *k)
 unsigned nbd_kernel_index(const struct nbd_kernel *k)
 {
 	return k->index;
+}
+
+unsigned nbd_kernel_live_connections(const struct nbd_kernel *k)
+{
+	return nbd_server_active(k->srv);
+}
+
+unsigned nbd_kernel_connections(const struct nbd_kernel *k)
+{
+	return k->connections;
 }
 
 int nbd_kernel_detach(struct nbd_kernel *k, struct diag *d)

@@ -7,7 +7,7 @@
  *              [--block-size B] [--index I] FILE READY_FILE
  *       attach FILE (file, or file ▸ cache with --cache-mb) and write "/dev/nbdN" to
  *       READY_FILE; on SIGTERM/SIGINT detach, flush (--rw), remove READY_FILE and exit 0.
- *       The server's counters go to stderr at the end.
+ *       The live connections (before detach) and the server's counters go to stderr.
  *   nbd_attach --disconnect INDEX     NBD_CMD_DISCONNECT of a device a killed attach left
  *   nbd_attach --available            exit 0 when the kernel's nbd netlink family resolves
  *
@@ -139,6 +139,8 @@ static int serve(struct bdev *dev, const struct args *a, const sigset_t *stop)
 		fprintf(stderr, "nbd_attach: cannot write %s: %s\n", a->ready, strerror(-r));
 	else
 		(void)sigwait(stop, &sig);
+	fprintf(stderr, "nbd_attach: %u of %u connections live before detach\n",
+		nbd_kernel_live_connections(k), nbd_kernel_connections(k));
 	(void)unlink(a->ready);
 	if (nbd_kernel_detach(k, &d) < 0) {
 		fprintf(stderr, "nbd_attach: %s\n", diag_text(&d, "detach failed"));

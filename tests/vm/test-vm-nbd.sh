@@ -156,6 +156,7 @@ step "four connections"
 attach multi --connections 4 "$W/ro.img"
 cmp "$DEV" "$W/ro.img" || fail "$DEV (4 connections) differs"
 detach multi
+grep -q "^nbd_attach: 4 of 4 connections live" "$W/multi.log" || fail "$(cat "$W/multi.log")"
 grep -q "^nbd_attach: 4 connections" "$W/multi.log" || fail "not 4 connections: $(cat "$W/multi.log")"
 
 step "a stopped server: EIO within the request timeout (5 s), no hang"
@@ -163,7 +164,11 @@ attach stopped --timeout 5 "$W/ro.img"
 kill -STOP "$PID"
 must_fail_fast 40 "$DEV"
 kill -CONT "$PID"
+sleep 1
 detach stopped
+# the kernel gave up on the socket: the server saw its connection end (what health reports)
+grep -q "^nbd_attach: 0 of 1 connections live" "$W/stopped.log" ||
+	fail "connection still live after the timeout: $(cat "$W/stopped.log")"
 
 step "a killed server: EIO at once; --disconnect releases the device"
 attach killed "$W/ro.img"
