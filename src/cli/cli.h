@@ -9,6 +9,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -60,6 +61,11 @@ extern const struct cli_command cmd_image_upload;
 extern const struct cli_command cmd_image_decrypt;
 extern const struct cli_command cmd_image_seal;
 extern const struct cli_command cmd_image_sign;
+
+/* `blob attach --nbd SOCKET`: serve dev on the Unix socket until SIGINT/SIGTERM
+ * (cmd_blob_nbd.c). Logs its errors; 0 or -errno. */
+struct bdev;
+_must_check_ int blob_nbd_serve(struct bdev *dev, const char *socket, bool rw);
 
 /* Open IMAGE read-only as a stack without a cache (pipeline.h's builder): a local file (or
  * file://PATH) or a blob URL (SharedKey with account_key_file, else anonymous/SAS). Logs and
