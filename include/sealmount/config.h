@@ -31,6 +31,7 @@
 #define SM_DEFAULT_HKDF_LABEL "Symmetric Encryption Key"
 
 enum sm_engine { SM_ENGINE_AUTO, SM_ENGINE_KERNEL, SM_ENGINE_USER };
+enum sm_block { SM_BLOCK_AUTO, SM_BLOCK_FUSE, SM_BLOCK_NBD };
 enum sm_on_error { SM_ON_ERROR_EXIT, SM_ON_ERROR_STAY };
 
 struct sm_certcache {
@@ -56,6 +57,7 @@ struct sm_filesystem {
 	char *label; /* key_derivation.label (default SM_DEFAULT_HKDF_LABEL) */
 	/* extensions ("sealmount": {...}) */
 	enum sm_engine engine;
+	enum sm_block block;
 	uint64_t cache_mb;
 	bool require_integrity;
 	char *fs_type; /* default "ext4" */

@@ -142,6 +142,7 @@ struct pl_spec {
 	struct pl_release release;
 	bool rw;
 	enum volume_engine engine;
+	enum volume_block block; /* fuse, nbd or auto (volume.h) */
 	const char *fs_type; /* NULL = ext4 */
 	struct luks2_policy policy; /* require_integrity, pins */
 	bool integrity_journal;

@@ -8,8 +8,9 @@
  * symlink at mount_point, so app containers see the files through the shared emptyDir.
  *
  * Engines:
- *   kernel  the stack is exposed as a file through FUSE (fusefs.h) in a private directory, put on
- *           a loop device, and libcryptsetup activates dm-integrity + dm-crypt from the validated
+ *   kernel  the stack is exposed as a block device - a file through FUSE (fusefs.h) in a private
+ *           directory put on a loop device, or /dev/nbdN from the in-process NBD server
+ *           (nbd.h) - and libcryptsetup activates dm-integrity + dm-crypt from the validated
  *           in-memory header copy used as a detached header (no second read of the header); the
  *           dm tables are read back and checked against what was validated; the kernel mounts
  *           the filesystem.
@@ -42,8 +43,10 @@
  *
  * Ownership: volume_open() takes ownership of the stack (also on failure) and copies nothing of
  * the passphrase beyond the call (it is wiped inside libcryptsetup / the luks layer).
- * volume_close() tears down in this order - unmount, unpublish, deactivate dm devices, detach the
- * loop device, flush and unmount the FUSE file, free the stack (releasing a blob lease) - and
+ * volume_close() tears down in this order - unmount, unpublish, deactivate dm devices (dm-crypt,
+ * dm-integrity, then dm-verity), detach the block device (loop, or NBD: disconnect, then the
+ * server's connections end), flush and unmount the FUSE file, free the stack (releasing a blob
+ * lease) - and
  * every step runs even when an earlier one failed; the first error is returned. A failure
  * half-way in volume_open() runs the same teardown for what was set up.
  *
@@ -69,6 +72,11 @@
 
 enum volume_engine { VOLUME_ENGINE_AUTO = 0, VOLUME_ENGINE_KERNEL, VOLUME_ENGINE_USER };
 
+/* How the stack reaches the kernel as a block device (docs/nbd.md): a FUSE file on a loop
+ * device, or the in-process NBD server on /dev/nbdN (the kernel's NBD client over netlink, a
+ * socketpair: no helper process, no TCP). auto: nbd where the kernel has it, else fuse. */
+enum volume_block { VOLUME_BLOCK_AUTO = 0, VOLUME_BLOCK_FUSE, VOLUME_BLOCK_NBD };
+
 /* A sealed image (docs/verity.md): the geometry verity_locate() found on the stack and the
  * trusted root hash (pinned, or signed by the publisher). */
 struct volume_seal {
@@ -92,6 +100,8 @@ struct volume_options {
 	 * dm-crypt. The header is read through the tree too. A seal satisfies
 	 * policy.require_integrity. Read-only (rw: -EROFS). NULL: not sealed. */
 	const struct volume_seal *seal;
+	enum volume_block block;
+	unsigned nbd_timeout_s; /* an NBD request unanswered this long fails with EIO; 0 = 120 */
 };
 
 struct volume;
@@ -115,6 +125,8 @@ struct volume_status {
 	const char *mount_path; /* <parent>/.filesystem-<i> */
 	const char *device; /* /dev/mapper/NAME, /dev/loopN or the FUSE file */
 	bool fuse2fs; /* served file by file by fuse2fs (rootless), not mounted by the kernel */
+	enum volume_block block; /* the block layer actually used: FUSE or NBD */
+	unsigned nbd_connections, nbd_live; /* NBD: sockets, and those the kernel still uses */
 	uint64_t size; /* plaintext bytes */
 	uint64_t integrity_errors; /* user engine: luks_stats; kernel: dm-integrity's counter */
 	const struct luks2_hdr *hdr; /* the validated header */
@@ -123,3 +135,5 @@ struct volume_status {
 void volume_get_status(struct volume *v, struct volume_status *ret) _nonnull_(1, 2);
 
 const char *volume_engine_name(enum volume_engine e);
+/* "auto", "fuse", "nbd" */
+const char *volume_block_name(enum volume_block b);

@@ -48,6 +48,7 @@ enum {
 	OPT_ROOT_HASH,
 	OPT_PUBLISHER_KEY,
 	OPT_MIN_VERSION,
+	OPT_BLOCK,
 };
 
 static const struct option mount_options[] = {
@@ -74,6 +75,7 @@ static const struct option mount_options[] = {
 	{ "root-hash", required_argument, NULL, OPT_ROOT_HASH },
 	{ "publisher-key", required_argument, NULL, OPT_PUBLISHER_KEY },
 	{ "min-version", required_argument, NULL, OPT_MIN_VERSION },
+	{ "block", required_argument, NULL, OPT_BLOCK },
 };
 
 struct mount_args {
@@ -198,6 +200,13 @@ static int parse_volume_opt(struct mount_args *a, int c)
 			return cli_usage_error("mount", "--root-hash needs 64 hex digits");
 		s->root_hash = optarg;
 		return 0;
+	case OPT_BLOCK:
+		for (int b = VOLUME_BLOCK_AUTO; b <= VOLUME_BLOCK_NBD; b++)
+			if (streq(optarg, volume_block_name((enum volume_block)b))) {
+				s->block = (enum volume_block)b;
+				return 0;
+			}
+		return cli_usage_error("mount", "--block takes fuse, nbd or auto");
 	case OPT_PUBLISHER_KEY:
 		s->publisher_key_file = optarg;
 		return 0;
@@ -427,7 +436,8 @@ const struct cli_command cmd_mount = {
 	.usage =
 		"Usage: sealmount mount (--image FILE | --url URL)\n"
 		"           (--key-file FILE | --vault ENDPOINT --kid NAME --maa ENDPOINT [...])\n"
-		"           [--engine kernel|user|auto] [--rw] [--cache-mb N]\n"
+		"           [--engine kernel|user|auto] [--block fuse|nbd|auto] [--rw]\n"
+		"           [--cache-mb N]\n"
 		"           [--require-integrity | --no-require-integrity] [--pin-sha256 HEX]\n"
 		"           [--pin-uuid UUID] [--ready-file F] [--index I] [--fs-type T]\n"
 		"           [--work-dir DIR] [--integrity-journal]\n"
@@ -445,6 +455,9 @@ const struct cli_command cmd_mount = {
 		"deactivates, detaches and writes the image back. Without root, --engine user\n"
 		"serves the files with fuse2fs (no loop, no mount).\n"
 		"\n"
+		"  --block fuse|nbd|auto how the image reaches the kernel: a FUSE file on a loop\n"
+		"                        device, or /dev/nbdN from the in-process NBD server; auto:\n"
+		"                        nbd where the kernel has it (docs/nbd.md)\n"
 		"  --key-file FILE       the LUKS passphrase: the file's bytes as they are\n"
 		"  key release options   as `sealmount key release` (without --out): the\n"
 		"                        passphrase never touches a file\n"

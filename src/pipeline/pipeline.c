@@ -170,12 +170,28 @@ static void volume_options_from(const struct pl_spec *s, struct volume_options *
 	*o = (struct volume_options){ .mount_point = s->mount_point,
 				      .index = s->index,
 				      .engine = s->engine,
+				      .block = s->block,
 				      .rw = s->rw,
 				      .fs_type = s->fs_type,
 				      .policy = s->policy,
 				      .integrity_journal = s->integrity_journal,
 				      .work_dir = s->work_dir,
 				      .seal = seal };
+}
+
+/* Say which image, and the usual mistake behind a rejected key file. */
+static void explain_volume(const struct pl_fs *fs, int r, struct diag *d)
+{
+	const char *src = fs->spec->src.url;
+
+	if (r == -EBADMSG || r == -EPERM)
+		diag_prefix(d, "%.*s", (int)strcspn(src, "?"), src);
+	if (r == -EKEYREJECTED && fs->key_file_newline)
+		diag_append(d,
+			    "the key file %s ends with a newline, and a key file is used byte for "
+			    "byte (as cryptsetup --key-file does): if the key was written with "
+			    "echo, write it with printf or echo -n",
+			    fs->spec->key_file);
 }
 
 int pl_volume(struct pl_fs *fs)
@@ -198,6 +214,7 @@ int pl_volume(struct pl_fs *fs)
 	secret_free(TAKE_PTR(fs->pass));
 	if (r < 0) {
 		fs->stack.blob = fs->stack.disk = fs->stack.cache = NULL;
+		explain_volume(fs, r, &d);
 		return pl_fail(fs, PL_STEP_VOLUME, r, &d);
 	}
 	volume_get_status(fs->vol, &st);
@@ -206,9 +223,10 @@ int pl_volume(struct pl_fs *fs)
 			"the image has no integrity protection (a Microsoft-style image, accepted "
 			"because require_integrity is off): a modified sector decrypts to garbage "
 			"instead of failing");
-	pl_done(fs, "%s %s (%s engine, %s) at %s", st.fuse2fs ? "served by fuse2fs:" : "mounted",
-		st.device, volume_engine_name(st.engine), st.rw ? "read-write" : "read-only",
-		st.mount_path);
+	pl_done(fs, "%s %s (%s engine, %s block layer, %s) at %s",
+		st.fuse2fs ? "served by fuse2fs:" : "mounted", st.device,
+		volume_engine_name(st.engine), volume_block_name(st.block),
+		st.rw ? "read-write" : "read-only", st.mount_path);
 	return 0;
 }
 

@@ -27,6 +27,7 @@ struct pl_fs {
 	const struct attest_result *att; /* &own_att or a pl_attest_once's result */
 	struct pl_vault vault;
 	struct secret *pass; /* from release until the volume step */
+	bool key_file_newline; /* the key file's last byte is a newline (a likely mistake) */
 	struct pl_stack stack;
 	bool sealed; /* seal_img and seal_root hold a checked seal */
 	struct verity_image seal_img;

@@ -20,6 +20,7 @@
 #include "sealmount/fusefs.h"
 #include "sealmount/log.h"
 #include "sealmount/luks.h"
+#include "sealmount/nbd.h"
 #include "sealmount/verity_dm.h"
 #include "volume_internal.h"
 
@@ -48,6 +49,10 @@ struct volume {
 	bool fuse_running;
 	int fuse_result;
 	struct vol_loop loop;
+	enum volume_block block; /* FUSE + loop, or NBD */
+	struct nbd_server *nbd;
+	struct nbd_kernel *nbdk; /* /dev/nbdN */
+	const char *block_dev; /* the stack as a block device: loop.path or /dev/nbdN */
 	struct vol_dm *dm;
 	const char *mount_dev; /* what is mounted: /dev/mapper/NAME or /dev/loopN */
 	pid_t fuse2fs; /* user engine without loop/mount privilege: the fuse2fs server */
@@ -57,6 +62,19 @@ struct volume {
 	char name[96];
 	struct diag *diag; /* where the call in progress (open, publish, close) reports */
 };
+
+const char *volume_block_name(enum volume_block b)
+{
+	switch (b) {
+	case VOLUME_BLOCK_AUTO:
+		return "auto";
+	case VOLUME_BLOCK_FUSE:
+		return "fuse";
+	case VOLUME_BLOCK_NBD:
+		return "nbd";
+	}
+	return "?";
+}
 
 const char *volume_engine_name(enum volume_engine e)
 {
@@ -131,11 +149,16 @@ static int step_deactivate(void *ctx)
 	return r < 0 ? r : r2;
 }
 
-static int step_detach_loop(void *ctx)
+/* The loop device, or the NBD device: NBD_CMD_DISCONNECT, then the server's connections end. */
+static int step_detach_device(void *ctx)
 {
 	struct volume *v = ctx;
+	int r = vol_loop_detach(&v->loop);
+	int r2 = nbd_kernel_detach(TAKE_PTR(v->nbdk), v->diag);
 
-	return vol_loop_detach(&v->loop);
+	nbd_server_free(TAKE_PTR(v->nbd));
+	v->block_dev = NULL;
+	return r < 0 ? r : r2;
 }
 
 static int step_fuse(void *ctx)
@@ -180,7 +203,7 @@ static int step_stack(void *ctx)
 /* The order is the one volume.h documents (tests read this very table). */
 const struct vol_step vol_teardown[] = {
 	{ "unmount", step_unmount },	      { "unpublish", step_unpublish },
-	{ "deactivate-dm", step_deactivate }, { "detach-loop", step_detach_loop },
+	{ "deactivate-dm", step_deactivate }, { "detach-device", step_detach_device },
 	{ "unmount-fuse", step_fuse },	      { "release-stack", step_stack },
 };
 const size_t vol_teardown_len = ELEMENTSOF(vol_teardown);
@@ -233,7 +256,30 @@ static bool is_simple_name(const char *s)
 	return true;
 }
 
-static int expose_stack(struct volume *v, const struct volume_options *o, unsigned index)
+/* The stack as /dev/nbdN: the in-process server, attached to the kernel's NBD client. */
+static int expose_nbd(struct volume *v, const struct volume_options *o)
+{
+	int r;
+
+	r = nbd_server_new(
+		v->exposed,
+		&(struct nbd_server_options){ .writable = v->rw, .description = v->name }, &v->nbd);
+	if (r < 0)
+		return diag_set(v->diag, r, "Cannot set up the NBD server: %m");
+	r = nbd_kernel_attach(v->nbd,
+			      &(struct nbd_kernel_options){
+				      .index = -1,
+				      .connections = 2,
+				      .timeout_s = o->nbd_timeout_s ? o->nbd_timeout_s : 120,
+				      .backend = v->name },
+			      &v->nbdk, v->diag);
+	if (r < 0)
+		return diag_set(v->diag, r, "Cannot attach the image to an NBD device: %m");
+	v->block_dev = nbd_kernel_device(v->nbdk);
+	return 0;
+}
+
+static int expose_fuse(struct volume *v, const struct volume_options *o, unsigned index)
 {
 	const char *base = o->work_dir ? o->work_dir : VOLUME_WORK_DIR;
 	struct fusefs_options fo = { .rw = v->rw, .fsname = v->name };
@@ -268,6 +314,36 @@ static int expose_stack(struct volume *v, const struct volume_options *o, unsign
 	if (r < 0)
 		return diag_set(v->diag, r, "Cannot start the FUSE thread: %m");
 	v->fuse_running = true;
+	return 0;
+}
+
+/* The stack reaches the kernel through FUSE (+ a loop device later) or NBD (block.h above). */
+static int expose_stack(struct volume *v, const struct volume_options *o, unsigned index)
+{
+	bool nbd_here = nbd_kernel_available();
+
+	if (o->block == VOLUME_BLOCK_NBD && !nbd_here)
+		return diag_set(v->diag, -ENODEV,
+				"The nbd block layer needs the kernel's NBD client (module nbd, "
+				"root); use block fuse or auto");
+	v->block = o->block == VOLUME_BLOCK_NBD || (o->block == VOLUME_BLOCK_AUTO && nbd_here) ?
+			   VOLUME_BLOCK_NBD :
+			   VOLUME_BLOCK_FUSE;
+	log_debug("volume: %s block layer", volume_block_name(v->block));
+	return v->block == VOLUME_BLOCK_NBD ? expose_nbd(v, o) : expose_fuse(v, o, index);
+}
+
+/* The stack as a block device: NBD has it already, FUSE needs a loop device on its file. */
+static int block_device(struct volume *v)
+{
+	int r;
+
+	if (v->block == VOLUME_BLOCK_NBD)
+		return 0;
+	r = vol_loop_attach(v->data_path, v->rw, &v->loop);
+	if (r < 0)
+		return r;
+	v->block_dev = v->loop.path;
 	return 0;
 }
 
@@ -369,14 +445,14 @@ static int attach_user(struct volume *v)
 {
 	int r;
 
-	r = vol_loop_attach(v->data_path, v->rw, &v->loop);
+	r = block_device(v);
 	if (r == -ENODEV || r == -EACCES || r == -EPERM) {
 		log_debug("No loop device (%s): serving the filesystem with fuse2fs", strerror(-r));
 		return 0;
 	}
 	if (r < 0)
 		return diag_set(v->diag, r, "Cannot attach %s to a loop device: %m", v->data_path);
-	v->mount_dev = v->loop.path;
+	v->mount_dev = v->block_dev;
 	return 0;
 }
 
@@ -389,28 +465,27 @@ static int activate_verity(struct volume *v)
 
 	(void)snprintf(name, sizeof(name), "%s_verity", v->name);
 	r = verity_dm_activate(&(struct verity_dm_args){ .name = name,
-							 .device = v->loop.path,
+							 .device = v->block_dev,
 							 .img = v->seal->img,
 							 .root_hash = v->seal->root },
 			       &v->vdm, v->diag);
 	if (r < 0)
-		return diag_set(v->diag, r, "Cannot activate dm-verity for %s: %m", v->loop.path);
+		return diag_set(v->diag, r, "Cannot activate dm-verity for %s: %m", v->block_dev);
 	return 0;
 }
 
 static int activate_kernel(struct volume *v, const struct secret *pass,
 			   const struct volume_options *o)
 {
-	struct vol_activate_args a = { .name = v->name,
-				       .data_device = v->loop.path,
-				       .readonly = !v->rw,
-				       .journal = o->integrity_journal };
+	struct vol_activate_args a = { .readonly = !v->rw, .journal = o->integrity_journal };
 	char why[160] = "";
 	int r;
 
-	r = vol_loop_attach(v->data_path, v->rw, &v->loop);
+	r = block_device(v);
 	if (r < 0)
 		return diag_set(v->diag, r, "Cannot attach %s to a loop device: %m", v->data_path);
+	a.name = v->name;
+	a.data_device = v->block_dev;
 	if (v->seal) {
 		r = activate_verity(v);
 		if (r < 0)
@@ -430,7 +505,7 @@ static int activate_kernel(struct volume *v, const struct secret *pass,
 				v->name);
 	if (r < 0)
 		return diag_set(v->diag, r, "Cannot activate dm-crypt%s for %s: %m",
-				v->hdr->segment.integrity ? "/dm-integrity" : "", v->loop.path);
+				v->hdr->segment.integrity ? "/dm-integrity" : "", v->block_dev);
 	v->mount_dev = vol_dm_device(v->dm);
 	return 0;
 }
@@ -616,6 +691,9 @@ void volume_get_status(struct volume *v, struct volume_status *ret)
 		.mount_path = v->paths.fs_dir,
 		.device = v->mount_dev,
 		.fuse2fs = v->fuse2fs > 0,
+		.block = v->block,
+		.nbd_connections = v->nbdk ? nbd_kernel_connections(v->nbdk) : 0,
+		.nbd_live = v->nbdk ? nbd_kernel_live_connections(v->nbdk) : 0,
 		.size = v->dm	 ? vol_dm_size(v->dm) :
 			v->plain ? bdev_size(v->plain) :
 				   0,

@@ -102,6 +102,11 @@ wait "$MOUNT_PID" || true
 
 step "refusals"
 refuse "wrong passphrase" "Wrong passphrase" --engine user --image "$W/img" --key-file "$W/wrong"
+{ cat "$W/key"; echo; } >"$W/key-nl" # the key as `echo` would write it
+refuse "key file with a newline" "ends with a newline" --engine user --image "$W/img" \
+	--key-file "$W/key-nl"
+refuse "not a LUKS2 image" "$W/src/hello.txt: .*not a LUKS2 image" --engine user \
+	--image "$W/src/hello.txt" --key-file "$W/key"
 
 step "tamper: flip one ciphertext byte in the middle of big (image offset $TAMPER)"
 [ "$TAMPER" -lt $((32 * 1048576)) ] || fail "big is not in the first data area"

@@ -12,7 +12,8 @@
 #   - teardown under the same attack finishes in seconds and leaves no mount, loop device or
 #     link behind (unmount by mount id, not by a name the app controls).
 # RACE_ENGINE=kernel (tests/vm/test-vm-publish-race.sh, in the VM with real dm) runs the same
-# attack against the kernel engine; RACE_ROUNDS sets the number of rounds (default 16).
+# attack against the kernel engine; RACE_ROUNDS sets the number of rounds (default 16), RACE_BLOCK
+# the block layer (default auto).
 # Needs root, /dev/fuse and a loop device (exit 77 otherwise).
 
 . "$(dirname "$0")/functions.sh"
@@ -69,7 +70,7 @@ for i in $(seq 1 "$ROUNDS"); do
 	for ((t = 0; t < 300; t++)); do [ -e "$W/swapping" ] && break; sleep 0.05; done
 	[ -e "$W/swapping" ] || fail "round $i: the swapper did not start"
 	rm -f "$W/ready"
-	"$SEALMOUNT" mount --engine "$ENGINE" --image "$W/img" --key-file "$W/key" --work-dir "$W/run" \
+	"$SEALMOUNT" mount --engine "$ENGINE" --block "${RACE_BLOCK:-auto}" --image "$W/img" --key-file "$W/key" --work-dir "$W/run" \
 		--ready-file "$W/ready" "$MP" >"$W/mount.log" 2>&1 &
 	PID=$!
 	for ((t = 0; t < 300; t++)); do

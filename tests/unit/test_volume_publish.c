@@ -275,8 +275,8 @@ END_TEST
 
 START_TEST(teardown_order_is_the_documented_one)
 {
-	static const char *const want[] = { "unmount",	   "unpublish",	   "deactivate-dm",
-					    "detach-loop", "unmount-fuse", "release-stack" };
+	static const char *const want[] = { "unmount",	     "unpublish",    "deactivate-dm",
+					    "detach-device", "unmount-fuse", "release-stack" };
 
 	/* volume.h's order, against the table volume_close() runs */
 	ck_assert_uint_eq(vol_teardown_len, ELEMENTSOF(want));
