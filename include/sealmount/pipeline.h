@@ -154,6 +154,8 @@ struct pl_spec {
 	const char *publisher_key; /* the key's text */
 	const char *publisher_key_file; /* or a file holding it */
 	uint64_t min_version;
+	/* Where the publish step leaves its crash record (below); NULL: none. */
+	const char *state_dir;
 };
 
 /* Defaults: policy from luks2_policy_init(), enc RSA_AES_KEY_WRAP_256, snp "device", cache
@@ -263,6 +265,40 @@ const char *pl_fs_take_warning(struct pl_fs *fs) _nonnull_(1);
 struct volume *pl_fs_volume(const struct pl_fs *fs) _nonnull_(1);
 struct bdev *pl_fs_blob(const struct pl_fs *fs) _nonnull_(1);
 struct bdev *pl_fs_cache(const struct pl_fs *fs) _nonnull_(1);
+
+/* ---- crash records ---- */
+
+/*
+ * Once published, a filesystem leaves a record of what it holds in spec->state_dir
+ * (<sha256 of the mount point>.json, 0600, written atomically: the owner's pid and start time,
+ * the mount point, index and source without its query, and volume_record()'s identities);
+ * teardown removes it. If the owner dies without tearing down, another process finds the record
+ * and cleans up exactly what it names (pl_record_recover -> volume_recover). A record is never
+ * trusted beyond that: each thing is checked to still be the recorded one.
+ */
+struct pl_record {
+	char *path; /* the record file */
+	json_t *json; /* owns what the pointers below point into */
+	pid_t pid;
+	bool alive; /* that very process (pid and start time) is still running */
+	const char *mount_point, *source, *engine, *block;
+	unsigned index;
+	const json_t *volume;
+};
+/* The record for mount_point: -ENOENT when there is none, -EBADMSG when it is unreadable. */
+_must_check_ int pl_record_find(const char *dir, const char *mount_point, struct pl_record *ret)
+	_nonnull_(1, 2, 3);
+/* Every readable record in dir (none when dir does not exist); pl_records_free(). */
+_must_check_ int pl_records_list(const char *dir, struct pl_record **ret, size_t *ret_n)
+	_nonnull_(1, 2, 3);
+void pl_record_done(struct pl_record *r) _nonnull_(1);
+void pl_records_free(struct pl_record *list, size_t n);
+/* A dead owner's leftovers, undone from its record (volume_recover), then the record removed.
+ * -EBUSY (with nothing done) when the owner is alive. */
+_must_check_ int pl_record_recover(struct pl_record *rec, void (*progress)(void *, const char *),
+				   void *userdata, struct diag *d) _nonnull_(1);
+/* /proc/PID/stat's start time (0: no such process). */
+uint64_t pl_process_start_time(pid_t pid);
 
 /* After release: hand the passphrase to the caller (`key release --out`); NULL when there is
  * none. The caller frees it (secret_free). */

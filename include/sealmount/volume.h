@@ -60,6 +60,7 @@
  */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -131,6 +132,20 @@ struct volume_status {
 	uint64_t integrity_errors; /* user engine: luks_stats; kernel: dm-integrity's counter */
 	const struct luks2_hdr *hdr; /* the validated header */
 };
+/*
+ * Crash records (docs/sidecar-config.md, "Recovery"). volume_record(): what v holds in the
+ * system - the mount (by mount id), the link, the dm, loop and NBD devices, the FUSE mount,
+ * fuse2fs - as JSON for a state file (no secret in it). volume_recover(): undo exactly what such a
+ * record names, for a process that died without tearing down: each step checks that the thing
+ * is still the recorded one (mount id, link target, loop backing file, NBD backend name) and
+ * leaves anything else alone; nothing blocks (unmounts are lazy, busy devices are retried a
+ * few times). progress (may be NULL) is told each step. 0, or the first error (all steps run;
+ * each failure described in d).
+ */
+_must_check_ int volume_record(struct volume *v, json_t **ret) _nonnull_(1, 2);
+_must_check_ int volume_recover(const json_t *record, void (*progress)(void *, const char *),
+				void *userdata, struct diag *d);
+
 /* A snapshot for health reporting; pointers stay valid until volume_close(). */
 void volume_get_status(struct volume *v, struct volume_status *ret) _nonnull_(1, 2);
 

@@ -76,3 +76,4 @@ _must_check_ int image_open_source(const char *image, const char *account_key_fi
 extern const struct cli_command cmd_run;
 extern const struct cli_command cmd_mount;
 extern const struct cli_command cmd_umount;
+extern const struct cli_command cmd_list;

@@ -83,6 +83,8 @@ struct mount_args {
 	const char *ready_file;
 	char *mount_point; /* absolute */
 	char work_dir[PATH_MAX]; /* the per-user default of --work-dir when not root */
+	char state_dir[PATH_MAX]; /* the crash records (mount_state.h) */
+	bool index_given;
 	struct key_args key;
 	bool release; /* key-release options were given */
 };
@@ -185,6 +187,7 @@ static int parse_volume_opt(struct mount_args *a, int c)
 		if (cli_parse_uint(optarg, 9999, &v) < 0)
 			return cli_usage_error("mount", "invalid --index '%s'", optarg);
 		s->index = (unsigned)v;
+		a->index_given = true;
 		return 0;
 	case OPT_FS_TYPE:
 		s->fs_type = optarg;
@@ -273,6 +276,10 @@ static int check_args(struct mount_args *a, int argc, char **argv)
 		return cli_usage_error("mount", "invalid MOUNTPOINT '%s': %s", argv[optind],
 				       strerror(-r));
 	a->spec.mount_point = a->mount_point;
+	r = mount_state_dir(a->state_dir, sizeof(a->state_dir));
+	if (r < 0)
+		return cli_usage_error("mount", "no usable state directory: %s", strerror(-r));
+	a->spec.state_dir = a->state_dir;
 	/* Not root: /run/sealmount is not ours to write; use the per-user directory that also
 	 * holds the state files for `sealmount umount`. */
 	if (!a->spec.work_dir && geteuid() != 0) {
@@ -342,15 +349,39 @@ static int wait_for_stop(const sigset_t *set)
 	return 0;
 }
 
+/* Before mounting: a record for this mount point from a crashed run is cleaned up first; a live
+ * one means it is mounted already. Without --index, the lowest index no record uses. */
+static int check_records(struct mount_args *a)
+{
+	struct pl_record rec = { 0 };
+	int r;
+
+	r = pl_record_find(a->state_dir, a->mount_point, &rec);
+	if (r < 0 && r != -ENOENT)
+		return log_error_errno(r, "Cannot read the record of %s in %s: %m", a->mount_point,
+				       a->state_dir);
+	if (r == 0 && rec.alive)
+		r = log_error_errno(-EBUSY,
+				    "%s is mounted already, by process %d (`sealmount umount %s` "
+				    "stops it)",
+				    a->mount_point, (int)rec.pid, a->mount_point);
+	else if (r == 0)
+		r = mount_state_recover(&rec);
+	pl_record_done(&rec);
+	if (r == -ENOENT)
+		r = 0;
+	if (r < 0 || a->index_given)
+		return r;
+	r = mount_state_first_free_index(a->state_dir, &a->spec.index);
+	return r < 0 ? log_error_errno(r, "Cannot read the records in %s: %m", a->state_dir) : 0;
+}
+
 /* Serve until stopped, then tear down. */
 static int serve(struct mount_args *a, struct pl_fs *fs, const sigset_t *set)
 {
 	char msg[4096];
 	int r;
 
-	r = mount_state_write(a->mount_point);
-	if (r < 0)
-		log_warn_errno(r, "Cannot record the mount for `sealmount umount`: %m");
 	r = a->ready_file ? fs_write_atomic(a->ready_file, "1\n", 2, 0644) : 0;
 	if (r < 0)
 		log_error_errno(r, "Cannot write the ready file %s: %m", a->ready_file);
@@ -359,7 +390,6 @@ static int serve(struct mount_args *a, struct pl_fs *fs, const sigset_t *set)
 	if (a->ready_file)
 		(void)unlink(a->ready_file);
 	r = pl_teardown(fs);
-	mount_state_remove(a->mount_point);
 	if (r < 0) {
 		pl_failure_message(pl_fs_failure(fs), a->spec.index, a->mount_point, msg,
 				   sizeof(msg));
@@ -375,6 +405,9 @@ static int mount_and_serve(struct mount_args *a, struct http_client *http, const
 	char msg[4096];
 	int r;
 
+	r = check_records(a);
+	if (r < 0)
+		return r;
 	r = pl_fs_new(&a->spec, http, &fs);
 	if (r < 0)
 		return log_error_errno(r, "Out of memory");
@@ -467,7 +500,8 @@ const struct cli_command cmd_mount = {
 		"  --pin-uuid UUID       refuse any other header UUID\n"
 		"  --cache-mb N          block cache in MiB (default 64)\n"
 		"  --ready-file F        write \"1\" to F (atomically) once MOUNTPOINT is published\n"
-		"  --index I             the I in .filesystem-I and the device name (default 0)\n"
+		"  --index I             the I in .filesystem-I and the device names (default: the\n"
+		"                        lowest one no other mount of this user uses)\n"
 		"  --work-dir DIR        private 0700 directory for the FUSE image file\n"
 		"                        (DIR/I/data); default /run/sealmount for root, else\n"
 		"                        $XDG_RUNTIME_DIR/sealmount or /tmp/sealmount-UID\n"

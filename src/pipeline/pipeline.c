@@ -240,6 +240,8 @@ int pl_publish(struct pl_fs *fs)
 		return pl_fail(fs, PL_STEP_PUBLISH, -EINVAL,
 			       &(struct diag){ .text = "publish before the volume step" });
 	r = volume_publish(fs->vol, &d);
+	if (r == 0)
+		r = pl_record_write(fs, &d);
 	if (r < 0)
 		return pl_fail(fs, PL_STEP_PUBLISH, r, &d);
 	pl_done(fs, "published %s", fs->spec->mount_point);
@@ -257,6 +259,9 @@ int pl_teardown(struct pl_fs *fs)
 		if (r < 0)
 			(void)pl_fail(fs, PL_STEP_TEARDOWN, r, &d);
 	}
+	if (r == 0)
+		pl_record_remove(
+			fs); /* a failed teardown keeps it: the leftovers are named there */
 	pl_stack_close(&fs->stack);
 	pl_vault_close(&fs->vault);
 	secret_free(TAKE_PTR(fs->pass));

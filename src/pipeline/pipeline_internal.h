@@ -28,6 +28,7 @@ struct pl_fs {
 	struct pl_vault vault;
 	struct secret *pass; /* from release until the volume step */
 	bool key_file_newline; /* the key file's last byte is a newline (a likely mistake) */
+	bool record_written; /* the crash record is in spec->state_dir */
 	struct pl_stack stack;
 	bool sealed; /* seal_img and seal_root hold a checked seal */
 	struct verity_image seal_img;
@@ -41,6 +42,10 @@ struct pl_fs {
 	bool warning_pending; /* warning not yet taken */
 	unsigned warned; /* bit per warning kind already returned */
 };
+
+/* The crash record (state.c): written by the publish step, removed by teardown. */
+_must_check_ int pl_record_write(struct pl_fs *fs, struct diag *d) _nonnull_(1);
+void pl_record_remove(struct pl_fs *fs) _nonnull_(1);
 
 /* Tell the observer that step s starts. */
 static inline void pl_begin(struct pl_fs *fs, enum pl_step s)

@@ -73,6 +73,7 @@ int sc_spec_fill(struct sc_slot *s, enum unwrap_enc enc)
 		snprintf(p->policy.pin_uuid, sizeof(p->policy.pin_uuid), "%s", fs->header_uuid);
 	}
 	p->work_dir = c->work_dir;
+	p->state_dir = s->sc->state_dir;
 	p->root_hash = fs->root_hash;
 	p->publisher_key = fs->publisher_key;
 	p->min_version = fs->min_version;

@@ -251,7 +251,7 @@ static bool mountinfo_fields(char *line, uint64_t *ret_id, char **ret_path)
 /* Where the kernel says our mount is now (it may have been renamed under us), as an O_PATH fd
  * on its root that is checked to be that mount. -ENOENT when it is gone. Octal escapes in a
  * mount point are not decoded: such a path fails the check and is skipped. */
-static int find_by_id(uint64_t id, int *ret)
+int vol_mount_find(uint64_t id, int *ret)
 {
 	_cleanup_free_ char *line = NULL;
 	FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -309,7 +309,7 @@ int vol_umount(struct vol_paths *p)
 		r = umount_path_retry(path, UMOUNT_NOFOLLOW);
 	} else {
 		/* Renamed or hidden by someone else: find it by id, detach it wherever it is. */
-		r = find_by_id(p->mnt_id, &fd);
+		r = vol_mount_find(p->mnt_id, &fd);
 		if (r == -ENOENT) {
 			p->mnt_id = 0;
 			return 0;
@@ -319,7 +319,7 @@ int vol_umount(struct vol_paths *p)
 			r = umount_path_retry(path, MNT_DETACH);
 		}
 	}
-	if (r == -EINVAL && !find_by_id(p->mnt_id, &fd))
+	if (r == -EINVAL && !vol_mount_find(p->mnt_id, &fd))
 		r = 0; /* not a mount any more */
 	if (r == 0)
 		p->mnt_id = 0;

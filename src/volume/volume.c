@@ -701,3 +701,37 @@ void volume_get_status(struct volume *v, struct volume_status *ret)
 		.hdr = v->hdr,
 	};
 }
+
+/* The mount id of a directory we own (the FUSE directory); 0 when unknown. */
+static uint64_t dir_mnt_id(const char *path)
+{
+	struct statx sx;
+
+	if (!path || statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sx) < 0 ||
+	    !(sx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return sx.stx_mnt_id;
+}
+
+int volume_record(struct volume *v, json_t **ret)
+{
+	char verity[sizeof(v->name) + 8];
+	json_t *o;
+
+	(void)snprintf(verity, sizeof(verity), "%s_verity", v->name);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s?, s:I, s:s?, s:s?, s:i, s:s, s:s?, s:s?, s:i, "
+		      "s:s, s:s}",
+		      "parent", v->paths.parent, "fs_dir", v->paths.fs_dir, "link_target",
+		      v->paths.link_target, "mount_point", v->paths.mount_point, "mnt_id",
+		      (json_int_t)v->paths.mnt_id, "fuse_dir", v->fuse_running ? v->fuse_dir : NULL,
+		      "fuse_mnt_id", (json_int_t)(v->fuse_running ? dir_mnt_id(v->fuse_dir) : 0),
+		      "data_path", v->data_path, "loop", v->loop.fd >= 0 ? v->loop.path : NULL,
+		      "nbd", v->nbdk ? (int)nbd_kernel_index(v->nbdk) : -1, "name", v->name, "dm",
+		      v->dm ? v->name : NULL, "verity_dm", v->vdm ? verity : NULL, "fuse2fs",
+		      (int)v->fuse2fs, "engine", volume_engine_name(v->engine), "block",
+		      volume_block_name(v->block));
+	if (!o)
+		return -ENOMEM;
+	*ret = o;
+	return 0;
+}

@@ -79,6 +79,8 @@ uint64_t vol_dm_size(const struct vol_dm *d) _nonnull_(1);
 uint64_t vol_dm_integrity_failures(struct vol_dm *d) _nonnull_(1);
 /* Remove NAME and NAME_dif (retried a few times while busy), free d. NULL-safe. */
 int vol_dm_deactivate(struct vol_dm *d);
+/* The same for a device known only by name (after a crash): 0 when it is not there. */
+int vol_dm_remove_name(const char *name) _nonnull_(1);
 
 /* ---- loop devices (loopdev.c) ---- */
 
@@ -144,6 +146,9 @@ _must_check_ int vol_mount_check(struct vol_paths *p) _nonnull_(1);
  * else wherever /proc/self/mountinfo says it is now (detached). Retried while busy for about
  * two seconds. 0 when nothing is mounted. */
 int vol_umount(struct vol_paths *p) _nonnull_(1);
+/* The mount with this id (from /proc/self/mountinfo, wherever it is now) as an O_PATH fd on its
+ * root, checked to be that mount. -ENOENT when there is none. */
+_must_check_ int vol_mount_find(uint64_t id, int *ret) _nonnull_(2);
 /* Remove .filesystem-<index> if we made it and the name is still that directory. */
 int vol_fs_dir_remove(struct vol_paths *p) _nonnull_(1);
 /* Put the relative symlink at mount_point atomically (symlinkat to a random name, renameat), all

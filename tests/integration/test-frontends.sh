@@ -148,3 +148,31 @@ if serve_once ok-mount mount; then
 else
 	echo "(no mount possible here: the success path is covered by test-mount-user)"
 fi
+
+echo "--- a sidecar killed with SIGKILL: the next one cleans up what it left, then mounts"
+if [ -n "${STEPS:-}" ]; then
+	via_run_bg() # like via_run, without timeout(1): the pid is the sidecar's
+	{
+		"$SEALMOUNT" run --config "$W/run.json" >"$1" 2>&1 &
+		SC_PID=$!
+		for ((i = 0; i < 600; i++)); do
+			grep -q "Ready: " "$1" && return 0
+			kill -0 "$SC_PID" 2>/dev/null || return 1
+			sleep 0.1
+		done
+		return 1
+	}
+	# run.json still holds the good filesystem from serve_once
+	via_run_bg "$W/crash1.log" || fail "sidecar: $(cat "$W/crash1.log")"
+	kill -KILL "$SC_PID"
+	wait "$SC_PID" 2>/dev/null || true
+	[ -L "$MP" ] || fail "SIGKILL left no link behind (nothing to test)"
+	via_run_bg "$W/crash2.log" || fail "the restarted sidecar: $(cat "$W/crash2.log")"
+	grep -q "is gone (a crash?): cleaning up what it left" "$W/crash2.log" ||
+		fail "no clean-up by the restarted sidecar: $(cat "$W/crash2.log")"
+	expect_eq "$(cat "$MP/hello.txt")" "same pipeline" "hello.txt after the restart"
+	kill -TERM "$SC_PID"
+	wait "$SC_PID" || fail "the restarted sidecar exited $? on SIGTERM"
+	[ -z "$(ls -A "$SHARE")" ] || fail "left in $SHARE: $(ls -A "$SHARE")"
+	! grep -qF " $SHARE/" /proc/mounts || fail "a mount is left after the restart"
+fi

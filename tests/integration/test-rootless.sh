@@ -84,7 +84,7 @@ start
 grep -q 'served by fuse2fs' "$W/mount.log" || fail "no fuse2fs: $(cat "$W/mount.log")"
 expect_eq "$(readlink "$MP")" ".filesystem-0" "link"
 grep -q " $PUB/.filesystem-0 fuse.ext4 " /proc/mounts || fail "not a fuse2fs mount"
-ls "$XDG/sealmount/mounts/"*.pid >/dev/null 2>&1 || fail "no state file in $XDG/sealmount"
+ls "$XDG/sealmount/mounts/"*.json >/dev/null 2>&1 || fail "no state file in $XDG/sealmount"
 expect_eq "$(stat -c %a "$XDG/sealmount")" 700 "work directory mode"
 expect_eq "$(as_user cat "$MP/hello.txt")" "hello rootless" "hello.txt"
 expect_eq "$(as_user cat "$MP/sub/big" | sha256sum)" "$SHA" "sub/big"
