@@ -15,7 +15,6 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 export SEALMOUNT
 . "$top/tests/integration/functions.sh"
 
-step() { echo "--- $*"; }
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: needs root" >&2
 	exit 77

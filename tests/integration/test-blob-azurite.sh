@@ -18,7 +18,6 @@ printf '%s\n' 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 BADKEY="$TEST_TMP/badkey"
 printf '%s\n' 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==' >"$BADKEY"
 
-step() { echo "--- $*"; }
 tool() { node "$EMULATORS/blob-tool.mjs" "$AZ_PORT" "$@"; }
 
 # attach URL DIR [ARGS...]: start `sealmount blob attach` in the background, wait for the mount.

@@ -25,7 +25,6 @@ requires setpriv fuse2fs fusermount3 debugfs e2fsck sha256sum od
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to switch to uid 65534" >&2; exit 77; }
 [ -u "$(command -v fusermount3)" ] || { echo "SKIP: fusermount3 is not setuid" >&2; exit 77; }
 
-step() { echo "--- $*"; }
 W=$TEST_TMP
 chown 65534:65534 "$W"
 XDG=$W/xdg # the user's runtime directory: the default work directory is $XDG/sealmount
