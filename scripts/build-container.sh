@@ -70,4 +70,7 @@ fi
 say "podman build -t $TAG (base $BASE)"
 "${PODMAN[@]}" build --network host --build-arg "BASE=$BASE" -f "$ROOT/container/Containerfile" \
 	-t "$TAG" "$ROOT"
+# Every build leaves the previous image and build stage untagged: drop those older than a day
+# (the recent ones are the layer cache of the next build).
+"${PODMAN[@]}" image prune -f --filter until=24h >/dev/null || true
 say "built $TAG ($("${PODMAN[@]}" image inspect --format '{{.Size}}' "$TAG") bytes); settings in $WORK/env.sh"

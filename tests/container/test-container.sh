@@ -6,9 +6,13 @@
 # run - privileged, against the stand-ins on the host's loopback - that publishes the image's
 # files in the container's /mnt/remote and exits 0 on `podman stop` (SIGTERM) with nothing left.
 #
+#   meson test -C build --suite container       (scripts/test.sh runs it, once, on the normal build)
 #   SEALMOUNT=build/src/cli/sealmount tests/container/test-container.sh
 #
-# Not in the default CI suites (the first build takes several minutes). Exit 77 = skipped.
+# Needs root, podman, runc, debootstrap (scripts/setup.sh); the podman settings these machines
+# need (runc with cgroupfs, a containers.conf with default_ulimits = []) are written by
+# build-container.sh, not by hand. The first run debootstraps the base (about a minute); every
+# run rebuilds the image from this tree. Exit 77 = skipped.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 : "${SEALMOUNT:=$top/build/src/cli/sealmount}"
@@ -26,7 +30,7 @@ IMG=localhost/sealmount-test:latest
 step "build the image"
 "$top/scripts/build-container.sh" --tag "$IMG" >"$TEST_TMP/build.log" 2>&1 ||
 	{ tail -30 "$TEST_TMP/build.log" >&2; fail "build-container.sh failed"; }
-. /var/tmp/sealmount-container/env.sh
+. "${SEALMOUNT_CONTAINER_WORK:-/var/tmp/sealmount-container}/env.sh"
 
 step "sealmount version inside the image"
 "${PODMAN[@]}" run --rm "$IMG" sealmount version >"$TEST_TMP/version" ||
