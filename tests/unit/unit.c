@@ -55,20 +55,18 @@ void unit_skip_tcase(TCase *tc, const char *reason)
 		 reason);
 }
 
-int unit_main(Suite *s, int argc, char **argv)
+/* What this run includes and excludes; -1, or the exit code when it cannot run at all. */
+static int select_cases(const char *prog, const char *mode, const char **include,
+			const char **exclude, char *why, size_t why_size)
 {
-	const char *mode = argc > 1 ? argv[1] : "";
-	const char *exclude = TAG_SKIP, *include = NULL;
-	char why[1280] = "";
-	SRunner *sr;
-	int failed;
-
+	*include = NULL;
+	*exclude = TAG_SKIP;
 	if (strcmp(mode, "--shared") == 0) {
 		if (n_shared_cases == 0) {
 			fprintf(stderr,
 				"%s: --shared but no unit_tcase_shared() case (remove it from "
 				"unit_shared in tests/unit/meson.build)\n",
-				argv[0]);
+				prog);
 			return EXIT_FAILURE;
 		}
 		if (!unit_shared_testdata()) {
@@ -76,32 +74,42 @@ int unit_main(Suite *s, int argc, char **argv)
 			       secure_getenv("SEALMOUNT_SHARED_TESTDATA") ?: "");
 			return UNIT_SKIP_EXIT;
 		}
-		include = TAG_SHARED;
-		skip_reasons[0] = 0; /* skipped cases are not shared ones: not part of this run */
-	} else if (strcmp(mode, "--no-shared") == 0) {
-		exclude = TAG_SKIP " " TAG_SHARED;
+		*include = TAG_SHARED;
+		return -1; /* skipped cases are not shared ones: not part of this run */
+	}
+	if (strcmp(mode, "--no-shared") == 0) {
+		*exclude = TAG_SKIP " " TAG_SHARED;
 	} else if (mode[0]) {
-		fprintf(stderr, "usage: %s [--shared | --no-shared]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--shared | --no-shared]\n", prog);
 		return EXIT_FAILURE;
 	} else if (n_shared_cases > 0 && !unit_shared_testdata()) {
-		exclude = TAG_SKIP " " TAG_SHARED;
-		snprintf(why, sizeof(why), "%u test case(s) need the shared testdata, absent%s",
+		*exclude = TAG_SKIP " " TAG_SHARED;
+		snprintf(why, why_size, "%u test case(s) need the shared testdata, absent%s",
 			 n_shared_cases, skip_reasons[0] ? "; " : "");
 	}
 	if (skip_reasons[0])
-		snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s", skip_reasons);
+		snprintf(why + strlen(why), why_size - strlen(why), "%s", skip_reasons);
+	return -1;
+}
 
-	sr = srunner_create(s);
-	srunner_run_tagged(sr, NULL, NULL, include, exclude, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (failed)
-		return EXIT_FAILURE;
-	if (why[0]) {
-		printf("SKIP: %s\n", why);
-		return UNIT_SKIP_EXIT;
+int unit_main(Suite *s, int argc, char **argv)
+{
+	SRunner *sr = srunner_create(s); /* owns the suite: freed on every path */
+	const char *include, *exclude;
+	char why[1280] = "";
+	int r;
+
+	r = select_cases(argv[0], argc > 1 ? argv[1] : "", &include, &exclude, why, sizeof(why));
+	if (r < 0) {
+		srunner_run_tagged(sr, NULL, NULL, include, exclude, CK_NORMAL);
+		r = srunner_ntests_failed(sr) ? EXIT_FAILURE : EXIT_SUCCESS;
+		if (r == EXIT_SUCCESS && why[0]) {
+			printf("SKIP: %s\n", why);
+			r = UNIT_SKIP_EXIT;
+		}
 	}
-	return EXIT_SUCCESS;
+	srunner_free(sr);
+	return r;
 }
 
 const char *unit_testdata(void)
