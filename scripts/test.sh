@@ -165,4 +165,5 @@ for d in sys.argv[2:]:
 print(f"{tot['passed']} passed, {tot['failed']} failed, {tot['skipped']} skipped")
 sys.exit(1 if tot["failed"] else 0)
 PY
+echo "test.sh: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 exit $rc
