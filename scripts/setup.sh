@@ -28,6 +28,9 @@ APT_PACKAGES=(
 	cppcheck clang clang-format libclang-rt-14-dev valgrind
 	# Node.js for Azurite and the local Azure stand-ins (Debian's nodejs 18 suffices)
 	nodejs npm
+	# the sidecar image (scripts/build-container.sh, tests/container): podman with the runc
+	# runtime, the base image made with debootstrap (no registry is needed)
+	podman runc debootstrap
 )
 
 missing=()

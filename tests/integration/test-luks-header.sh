@@ -12,7 +12,6 @@ requires cryptsetup python3 truncate
 DATA=$(cd "$(dirname "$0")/../data" && pwd)
 MUTATE=$(cd "$(dirname "$0")/../helpers" && pwd)/luks2_mutate.py
 
-step() { echo "--- $*"; }
 
 # inspect EXPECTED_RC [ARGS...]: run `sealmount image inspect`, keep stdout/stderr in $OUT/$ERR.
 OUT=$TEST_TMP/out

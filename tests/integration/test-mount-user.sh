@@ -18,7 +18,6 @@ requires mkfs.ext4 losetup sha256sum
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (loop device, mount)" >&2; exit 77; }
 [ -e /dev/loop-control ] && [ -e /dev/fuse ] || { echo "SKIP: no loop or fuse" >&2; exit 77; }
 
-step() { echo "--- $*"; }
 W=$TEST_TMP
 PUB=$W/pub
 MP=$PUB/share

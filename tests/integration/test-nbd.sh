@@ -33,7 +33,6 @@ emu_start azurite AZ_PORT
 BASE="http://127.0.0.1:$AZ_PORT/devstoreaccount1/imgs"
 KEY="$TEST_TMP/key"
 printf '%s\n' 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' >"$KEY"
-step() { echo "--- $*"; }
 tool() { node "$EMULATORS/blob-tool.mjs" "$AZ_PORT" "$@"; }
 
 PAGE_SIZE=$((16 << 20))

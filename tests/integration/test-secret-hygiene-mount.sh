@@ -21,7 +21,6 @@ fi
 requires node xxd base64 python3 cryptsetup mkfs.ext4 losetup setpriv fusermount3
 
 W=$TEST_TMP
-step() { echo "--- $*"; }
 release_standins "$W"
 emu_launch azurite AZ_PORT
 

@@ -13,7 +13,6 @@ export PATH=$PATH:/usr/sbin:/sbin
 requires node mke2fs openssl cmp xxd
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 
-step() { echo "--- $*"; }
 W=$TEST_TMP
 mkdir -p "$W/src"
 echo "sealed in a blob" >"$W/src/hello.txt"

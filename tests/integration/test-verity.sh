@@ -26,7 +26,6 @@ export PATH=$PATH:/usr/sbin:/sbin
 requires veritysetup cryptsetup mke2fs openssl python3 jq xxd cmp
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 
-step() { echo "--- $*"; }
 W=$TEST_TMP
 mkdir -p "$W/src"
 echo "sealed hello" >"$W/src/hello.txt"
