@@ -291,6 +291,9 @@ _must_check_ int pl_record_find(const char *dir, const char *mount_point, struct
 /* Every readable record in dir (none when dir does not exist); pl_records_free(). */
 _must_check_ int pl_records_list(const char *dir, struct pl_record **ret, size_t *ret_n)
 	_nonnull_(1, 2, 3);
+/* The lowest index no record in dir holds, alive or dead (a dead owner's index stays taken
+ * until its leftovers are cleaned up: its dm and loop names carry it). */
+_must_check_ int pl_records_first_free_index(const char *dir, unsigned *ret) _nonnull_(1, 2);
 void pl_record_done(struct pl_record *r) _nonnull_(1);
 void pl_records_free(struct pl_record *list, size_t n);
 /* A dead owner's leftovers, undone from its record (volume_recover), then the record removed.

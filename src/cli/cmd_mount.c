@@ -372,7 +372,7 @@ static int check_records(struct mount_args *a)
 		r = 0;
 	if (r < 0 || a->index_given)
 		return r;
-	r = mount_state_first_free_index(a->state_dir, &a->spec.index);
+	r = pl_records_first_free_index(a->state_dir, &a->spec.index);
 	return r < 0 ? log_error_errno(r, "Cannot read the records in %s: %m", a->state_dir) : 0;
 }
 

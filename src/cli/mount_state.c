@@ -100,26 +100,6 @@ int mount_state_recover(struct pl_record *rec)
 	return 0;
 }
 
-int mount_state_first_free_index(const char *dir, unsigned *ret)
-{
-	struct pl_record *list = NULL;
-	size_t n = 0;
-	unsigned i = 0;
-	int r;
-
-	r = pl_records_list(dir, &list, &n);
-	if (r < 0)
-		return r;
-	for (bool used = true; used; i += used) {
-		used = false;
-		for (size_t k = 0; k < n && !used; k++)
-			used = list[k].index == i;
-	}
-	pl_records_free(list, n);
-	*ret = i;
-	return 0;
-}
-
 /* ---- umount ---- */
 
 /* SIGTERM, then wait for the process and its record to go; a note every 5 s. */

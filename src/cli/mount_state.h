@@ -22,5 +22,3 @@ _must_check_ int mount_state_base(char *buf, size_t len) _nonnull_(1);
 _must_check_ int mount_state_dir(char *buf, size_t len) _nonnull_(1);
 /* Clean up after a record's dead owner, with a line per step; logs. */
 _must_check_ int mount_state_recover(struct pl_record *rec) _nonnull_(1);
-/* The lowest index no record in dir uses. */
-_must_check_ int mount_state_first_free_index(const char *dir, unsigned *ret) _nonnull_(1, 2);

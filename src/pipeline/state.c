@@ -225,6 +225,26 @@ int pl_records_list(const char *dir, struct pl_record **ret, size_t *ret_n)
 	return 0;
 }
 
+int pl_records_first_free_index(const char *dir, unsigned *ret)
+{
+	struct pl_record *list = NULL;
+	size_t n = 0;
+	unsigned i = 0;
+	int r;
+
+	r = pl_records_list(dir, &list, &n);
+	if (r < 0)
+		return r;
+	for (bool used = true; used; i += used) {
+		used = false;
+		for (size_t k = 0; k < n && !used; k++)
+			used = list[k].index == i;
+	}
+	pl_records_free(list, n);
+	*ret = i;
+	return 0;
+}
+
 void pl_records_free(struct pl_record *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -192,7 +192,10 @@ static int read_sb(struct bdev *dev, const struct verity_geometry *g, struct ver
 
 	r = bdev_read(dev, buf, sizeof(buf), g->hash_offset);
 	if (r < 0)
-		return r;
+		return diag_set(d, r,
+				"Cannot read the end of the image, where a seal's superblock "
+				"would be (byte %" PRIu64 "): %s",
+				g->hash_offset, strerror(-r));
 	if (memcmp(buf, SB_SIGNATURE, 8) != 0)
 		return -ENODATA;
 	r = verity_sb_parse(buf, sizeof(buf), ret, d);
@@ -216,7 +219,10 @@ static int locate_as(struct bdev *dev, bool is_signed, struct verity_image *img,
 	if (is_signed) {
 		r = bdev_read(dev, magic, sizeof(magic), size - VERITY_SIG_BLOCK_SIZE);
 		if (r < 0)
-			return r;
+			return diag_set(d, r,
+					"Cannot read the end of the image, where a seal's "
+					"signature would be: %s",
+					strerror(-r));
 		if (memcmp(magic, VERITY_SIG_MAGIC, sizeof(magic)) != 0)
 			return -ENODATA;
 		size -= VERITY_SIG_BLOCK_SIZE;

@@ -7,7 +7,8 @@
 #   - `sealmount umount` of a dead owner's mount finishes in seconds with progress lines and
 #     leaves no mount, loop device, FUSE mount, link or record;
 #   - a new `sealmount mount` of a mount point whose owner crashed cleans up first and mounts;
-#   - --index defaults to the lowest free one: two mounts get .filesystem-0 and .filesystem-1;
+#   - --index defaults to a free one: two mounts get different ones, none another mount holds
+#     (the lowest free one: test_pipeline.c; other tests' mounts may hold any index here);
 #   - a second mount of a mount point that is mounted is refused, naming the owner.
 # CRASH_ENGINE=kernel (tests/vm/test-vm-crash-recovery.sh, in the VM) runs it against the kernel
 # engine: dm-crypt + dm-integrity on /dev/nbdN (the in-process server dies with the process).
@@ -56,12 +57,18 @@ nothing_left()
 	! grep -qs . /sys/block/nbd*/pid || fail "$1: an NBD device is still configured"
 }
 
-echo "--- two mounts: indexes 0 and 1, listed alive"
+echo "--- two mounts: free indexes, listed alive"
 start a "$W/img"
 PID_A=$BG_PID
 start b "$W/img2"
-expect_eq "$(readlink "$SHARE/a")" ".filesystem-0" "first mount's index"
-expect_eq "$(readlink "$SHARE/b")" ".filesystem-1" "second mount's index"
+IA=$(readlink "$SHARE/a") IB=$(readlink "$SHARE/b")
+IA=${IA#.filesystem-} IB=${IB#.filesystem-}
+[[ $IA =~ ^[0-9]+$ && $IB =~ ^[0-9]+$ && $IA != "$IB" ]] || fail "indexes: '$IA' '$IB'"
+"$SEALMOUNT" list --json | python3 -c '
+import json, sys
+taken = [m["index"] for m in json.load(sys.stdin)]
+assert sorted(taken) == sorted(set(taken)), "an index is held twice: %s" % taken
+' || fail "list --json: indexes"
 "$SEALMOUNT" list | mine | grep -q "alive .*$SHARE/a" || fail "list: $("$SEALMOUNT" list)"
 "$SEALMOUNT" list --json | python3 -c '
 import json, sys
@@ -77,7 +84,7 @@ grep -q "mounted already, by process $PID_A" "$W/dup.log" || fail "dup: $(cat "$
 echo "--- kill -9: the mount is left behind, listed DEAD"
 kill -KILL "$PID_A"
 wait "$PID_A" 2>/dev/null || true
-grep -qF " $SHARE/.filesystem-0 " /proc/mounts || fail "kill -9 left nothing to clean up?"
+grep -qF " $SHARE/.filesystem-$IA " /proc/mounts || fail "kill -9 left nothing to clean up?"
 "$SEALMOUNT" list | mine | grep -q "DEAD .*$SHARE/a" || fail "list after kill: $("$SEALMOUNT" list)"
 
 echo "--- umount of a dead owner's mount: cleaned up from the record, in seconds"
@@ -86,20 +93,20 @@ timeout 60 "$SEALMOUNT" umount "$SHARE/a" >"$W/um.log" 2>&1 || fail "umount: $(c
 ((SECONDS - start_s <= 20)) || fail "umount of a dead owner took $((SECONDS - start_s)) s"
 grep -q "is gone" "$W/um.log" || fail "umount did not say the owner is gone: $(cat "$W/um.log")"
 grep -q "unmounting the filesystem" "$W/um.log" || fail "no progress: $(cat "$W/um.log")"
-! grep -qF " $SHARE/.filesystem-0 " /proc/mounts || fail "the filesystem is still mounted"
+! grep -qF " $SHARE/.filesystem-$IA " /proc/mounts || fail "the filesystem is still mounted"
 [ ! -L "$SHARE/a" ] || fail "the link of the dead mount is left"
-! losetup -a | grep -qF "$W/run/0/" || fail "its loop device is left: $(losetup -a)"
-if command -v dmsetup >/dev/null && dmsetup ls 2>/dev/null | grep -q '^sealmount-0'; then
+! losetup -a | grep -qF "$W/run/$IA/" || fail "its loop device is left: $(losetup -a)"
+if command -v dmsetup >/dev/null && dmsetup ls 2>/dev/null | grep -q "^sealmount-$IA\b"; then
 	fail "its dm devices are left: $(dmsetup ls)"
 fi
-! grep -qF " $W/run/0 " /proc/mounts || fail "its FUSE mount is left"
-expect_eq "$(readlink "$SHARE/b")" ".filesystem-1" "the other mount is untouched"
+! grep -qF " $W/run/$IA " /proc/mounts || fail "its FUSE mount is left"
+expect_eq "$(readlink "$SHARE/b")" ".filesystem-$IB" "the other mount is untouched"
 expect_eq "$(cat "$SHARE/b/hello.txt")" "survives a crash" "the other mount still serves"
 
 echo "--- kill -9, then mount again: cleaned up first, mounted"
 kill -KILL "$BG_PID"
 wait "$BG_PID" 2>/dev/null || true
-start b "$W/img2" --index 1
+start b "$W/img2" --index "$IB"
 grep -q "is gone" "$W/b.log" || fail "no clean-up before the new mount: $(cat "$W/b.log")"
 expect_eq "$(cat "$SHARE/b/hello.txt")" "survives a crash" "the remounted file"
 "$SEALMOUNT" umount "$SHARE/b" >/dev/null 2>&1 || fail "umount b"

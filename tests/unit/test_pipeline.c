@@ -303,6 +303,7 @@ START_TEST(records_find_list_and_refuse_live_owners)
 {
 	struct pl_record rec = { 0 }, *list = NULL;
 	char path[256];
+	unsigned idx = 99;
 	size_t n = 0;
 
 	setup();
@@ -312,6 +313,21 @@ START_TEST(records_find_list_and_refuse_live_owners)
 	put_record("/mnt/dead", getpid(), pl_process_start_time(getpid()) + 1, 3);
 	put("0000000000000000000000000000000000000000000000000000000000000000.json", "{nope", 5,
 	    path, sizeof(path));
+	/* indexes 0 (alive) and 3 (dead) are taken: the lowest free one is 1 */
+	ck_assert_int_eq(pl_records_first_free_index(dir, &idx), 0);
+	ck_assert_uint_eq(idx, 1);
+	put_record("/mnt/one", getpid(), pl_process_start_time(getpid()), 1);
+	put_record("/mnt/two", getpid(), pl_process_start_time(getpid()), 2);
+	ck_assert_int_eq(pl_records_first_free_index(dir, &idx), 0);
+	ck_assert_uint_eq(idx, 4);
+	ck_assert_int_eq(pl_record_find(dir, "/mnt/one", &rec), 0);
+	ck_assert_int_eq(unlink(rec.path), 0);
+	pl_record_done(&rec);
+	ck_assert_int_eq(pl_record_find(dir, "/mnt/two", &rec), 0);
+	ck_assert_int_eq(unlink(rec.path), 0);
+	pl_record_done(&rec);
+	ck_assert_int_eq(pl_records_first_free_index("/nonexistent/dir", &idx), 0);
+	ck_assert_uint_eq(idx, 0);
 	ck_assert_int_eq(pl_record_find(dir, "/mnt/live", &rec), 0);
 	ck_assert(rec.alive);
 	ck_assert_str_eq(rec.engine, "user");
