@@ -70,7 +70,8 @@ for i in $(seq 1 "$ROUNDS"); do
 	for ((t = 0; t < 300; t++)); do [ -e "$W/swapping" ] && break; sleep 0.05; done
 	[ -e "$W/swapping" ] || fail "round $i: the swapper did not start"
 	rm -f "$W/ready"
-	"$SEALMOUNT" mount --engine "$ENGINE" --block "${RACE_BLOCK:-auto}" --image "$W/img" --key-file "$W/key" --work-dir "$W/run" \
+	"$SEALMOUNT" mount --engine "$ENGINE" --block "${RACE_BLOCK:-auto}" --index 0 \
+		--image "$W/img" --key-file "$W/key" --work-dir "$W/run" \
 		--ready-file "$W/ready" "$MP" >"$W/mount.log" 2>&1 &
 	PID=$!
 	for ((t = 0; t < 300; t++)); do
