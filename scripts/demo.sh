@@ -171,11 +171,10 @@ for f in "$SHARE"/share/*.txt; do
 	show "cat $f"
 	sed 's/^/    /' "$f"
 done
-port=$(sed -n 's/.*Health endpoint on .*(port \([0-9]*\)).*/\1/p' "$W/sidecar.log")
-if [ -n "$port" ]; then
-	show "curl http://127.0.0.1:$port/healthz"
-	curl -s "http://127.0.0.1:$port/healthz" | sed 's/^/    /'
-fi
+port=$(sed -n 's|.*Health endpoint on http://[^ ]*:\([0-9][0-9]*\)/status.*|\1|p' "$W/sidecar.log")
+[ -n "$port" ] || { echo "no health endpoint in the sidecar log" >&2; exit 1; }
+show "curl http://127.0.0.1:$port/healthz"
+curl -s "http://127.0.0.1:$port/healthz" | sed 's/^/    /'
 
 if [ -n "$hook" ]; then
 	say "Hook: $hook"
