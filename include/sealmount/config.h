@@ -89,7 +89,22 @@ struct sm_config {
 	bool allow_unlocked_memory;
 	char *imds_endpoint; /* IMDS base URL; NULL = IMDS_DEFAULT_ENDPOINT (tests: loopback) */
 	char *work_dir; /* private directory for the FUSE image files; NULL = /run/sealmount */
+	/* AKS workload identity, from AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE
+	 * and AZURE_AUTHORITY_HOST (as Microsoft's sidecar: used when the first three are set);
+	 * all NULL = IMDS */
+	char *wid_client_id, *wid_tenant_id, *wid_token_file, *wid_authority;
 };
+
+/* The AKS workload identity variables (docs/sidecar-config.md). All of client_id, tenant_id and
+ * token_file set: used for the vault and for private blobs instead of IMDS; none: IMDS.
+ * Some but not all: ignored, and *ret_partial is set for the caller to say so (Microsoft's
+ * sidecar ignores them silently). authority NULL or "" = Entra ID's public cloud. */
+struct sm_wid_env {
+	const char *client_id, *tenant_id, *token_file, *authority;
+};
+_must_check_ int sm_config_apply_wid_env(struct sm_config *c, const struct sm_wid_env *e,
+					 bool *ret_partial, char ret_err[SM_CONFIG_ERR_MAX])
+	_nonnull_(1, 2, 3, 4);
 
 /* Parse a JSON document. ret_err gets a message naming the field on -EINVAL/-EBADMSG. */
 _must_check_ int sm_config_parse_json(const void *json, size_t len, struct sm_config **ret,

@@ -96,7 +96,7 @@ enum pl_auth {
 	PL_AUTH_URL = 0, /* anonymous, or the SAS in the URL */
 	PL_AUTH_SHARED_KEY, /* account_key_file (local development, Azurite) */
 	PL_AUTH_TOKEN_FILE, /* a bearer token file kept fresh by someone else */
-	PL_AUTH_IMDS, /* managed identity: imds_endpoint, client_id */
+	PL_AUTH_IMDS, /* managed identity: imds_endpoint, client_id (or workload identity) */
 };
 
 struct pl_source {
@@ -106,6 +106,7 @@ struct pl_source {
 	const char *token_file;
 	const char *imds_endpoint; /* NULL = IMDS_DEFAULT_ENDPOINT */
 	const char *client_id; /* user-assigned identity; NULL = the system one */
+	const char *federated_token_file, *tenant_id, *authority; /* AKS workload identity */
 	const char *ca_file; /* extra TLS roots when the stack makes its own HTTP client */
 	bool rw; /* a writable stack (page blob with a lease, or a writable file) */
 	uint64_t cache_mb; /* memory cache; 0 = none (one-shot readers) */

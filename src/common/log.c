@@ -53,9 +53,9 @@ int log_level_parse(const char *s, enum log_level *ret_lvl)
 		const char *name;
 		enum log_level lvl;
 	} map[] = {
-		{ "error", LOG_LVL_ERROR },  { "fatal", LOG_LVL_ERROR }, { "warn", LOG_LVL_WARN },
-		{ "warning", LOG_LVL_WARN }, { "info", LOG_LVL_INFO },	 { "debug", LOG_LVL_DEBUG },
-		{ "trace", LOG_LVL_DEBUG },
+		{ "error", LOG_LVL_ERROR }, { "fatal", LOG_LVL_ERROR },	 { "panic", LOG_LVL_ERROR },
+		{ "warn", LOG_LVL_WARN },   { "warning", LOG_LVL_WARN }, { "info", LOG_LVL_INFO },
+		{ "debug", LOG_LVL_DEBUG }, { "trace", LOG_LVL_DEBUG },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(map); i++)

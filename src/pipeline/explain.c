@@ -35,8 +35,9 @@ static const struct cause causes[] = {
 	  "--bearer-file)" },
 	{ PL_STEP_TOKEN, 0,
 	  "no managed identity on the container group, a wrong azure_info.identity.client_id "
-	  "(--client-id), or the identity endpoint is not up yet; or give the vault token "
-	  "(key.akv.bearer_token, --bearer-file)" },
+	  "(--client-id), or the identity endpoint is not up yet; with AKS workload identity, no "
+	  "federated credential for this service account (AZURE_CLIENT_ID, AZURE_TENANT_ID); or "
+	  "give the vault token (key.akv.bearer_token, --bearer-file)" },
 	{ PL_STEP_RELEASE, -EACCES,
 	  "the vault refused the bearer token (401): expired, or issued for the wrong resource; the "
 	  "identity needs the 'Managed HSM Crypto Service Release User' (or Key Vault Crypto "

@@ -64,7 +64,11 @@ static int file_token(void *userdata, char **ret)
 static int imds_setup(const struct pl_source *src, struct http_client *http, struct pl_auth_ctx *c,
 		      struct blob_options *o, struct diag *d)
 {
-	struct imds_options io = { .endpoint = src->imds_endpoint, .client_id = src->client_id };
+	struct imds_options io = { .endpoint = src->imds_endpoint,
+				   .client_id = src->client_id,
+				   .federated_token_file = src->federated_token_file,
+				   .tenant_id = src->tenant_id,
+				   .authority = src->authority };
 	int r;
 
 	r = blob_token_resource(src->url, &c->resource);

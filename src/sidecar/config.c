@@ -583,7 +583,8 @@ int sm_config_apply_log_env(struct sm_config *c, const char *log_file, const cha
 {
 	if (log_level && *log_level && log_level_parse(log_level, &c->log_level) < 0) {
 		snprintf(ret_err, SM_CONFIG_ERR_MAX,
-			 "LogLevel: '%s' is not one of trace, debug, info, warning, error",
+			 "LogLevel: '%s' is not one of trace, debug, info, warning, error, "
+			 "fatal, panic (logrus's names, as Microsoft's sidecar takes them)",
 			 log_level);
 		return -EINVAL;
 	}
@@ -593,6 +594,39 @@ int sm_config_apply_log_env(struct sm_config *c, const char *log_file, const cha
 		if (!c->log_file)
 			return -ENOMEM;
 	}
+	return 0;
+}
+
+static bool set(const char *s)
+{
+	return s && *s;
+}
+
+int sm_config_apply_wid_env(struct sm_config *c, const struct sm_wid_env *e, bool *ret_partial,
+			    char ret_err[SM_CONFIG_ERR_MAX])
+{
+	int n = set(e->client_id) + set(e->tenant_id) + set(e->token_file);
+	size_t l;
+
+	*ret_partial = n > 0 && n < 3;
+	if (n < 3)
+		return 0;
+	if (e->token_file[0] != '/') {
+		snprintf(ret_err, SM_CONFIG_ERR_MAX,
+			 "AZURE_FEDERATED_TOKEN_FILE: '%s' is not an absolute path", e->token_file);
+		return -EINVAL;
+	}
+	c->wid_client_id = strdup(e->client_id);
+	c->wid_tenant_id = strdup(e->tenant_id);
+	c->wid_token_file = strdup(e->token_file);
+	/* AKS sets AZURE_AUTHORITY_HOST with a trailing slash; the token URL adds its own */
+	l = set(e->authority) ? strlen(e->authority) : 0;
+	while (l > 0 && e->authority[l - 1] == '/')
+		l--;
+	c->wid_authority = l ? strndup(e->authority, l) : NULL;
+	if (!c->wid_client_id || !c->wid_tenant_id || !c->wid_token_file ||
+	    (l && !c->wid_authority))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -628,6 +662,10 @@ void sm_config_free(struct sm_config *c)
 		fs_done(&c->fs[i]);
 	free(c->fs);
 	free(c->client_id);
+	free(c->wid_client_id);
+	free(c->wid_tenant_id);
+	free(c->wid_token_file);
+	free(c->wid_authority);
 	free(c->certcache.endpoint_type);
 	free(c->certcache.endpoint);
 	free(c->certcache.tee_type);

@@ -32,6 +32,30 @@ static int load_file(const char *path, struct sm_config **ret, char *err)
 	return 0;
 }
 
+/* AKS workload identity: what the AKS webhook injects into the container. */
+static int apply_wid_env(struct sm_config *c)
+{
+	const struct sm_wid_env e = { .client_id = secure_getenv("AZURE_CLIENT_ID"),
+				      .tenant_id = secure_getenv("AZURE_TENANT_ID"),
+				      .token_file = secure_getenv("AZURE_FEDERATED_TOKEN_FILE"),
+				      .authority = secure_getenv("AZURE_AUTHORITY_HOST") };
+	char err[SM_CONFIG_ERR_MAX] = "";
+	bool partial = false;
+	int r;
+
+	r = sm_config_apply_wid_env(c, &e, &partial, err);
+	if (r < 0)
+		return log_error_errno(r, "Invalid environment: %s", err);
+	if (partial)
+		log_warn("AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE are not "
+			 "all set: not using AKS workload identity (IMDS instead)");
+	else if (c->wid_token_file)
+		log_info("Using AKS workload identity (client %s, tenant %s) for the vault and "
+			 "private blobs",
+			 c->wid_client_id, c->wid_tenant_id);
+	return 0;
+}
+
 int sidecar_config_load(const char *path, struct sm_config **ret)
 {
 	_cleanup_(sm_config_freep) struct sm_config *c = NULL;
@@ -60,6 +84,9 @@ int sidecar_config_load(const char *path, struct sm_config **ret)
 	r = sm_config_apply_log_env(c, log_file, log_level, err);
 	if (r < 0)
 		return log_error_errno(r, "Invalid environment: %s", err);
+	r = apply_wid_env(c);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(c);
 	return 0;
 }
@@ -128,6 +155,10 @@ void sidecar_config_dump(const struct sm_config *c, FILE *f)
 	static const char *const levels[] = { "error", "warning", "info", "debug" };
 
 	dump_str(f, "identity.client_id", c->client_id);
+	dump_str(f, "workload_identity.client_id", c->wid_client_id);
+	dump_str(f, "workload_identity.tenant_id", c->wid_tenant_id);
+	dump_str(f, "workload_identity.token_file", c->wid_token_file);
+	dump_str(f, "workload_identity.authority", c->wid_authority);
 	dump_str(f, "certcache.endpoint_type", c->certcache.endpoint_type);
 	dump_str(f, "certcache.endpoint", c->certcache.endpoint);
 	dump_str(f, "certcache.tee_type", c->certcache.tee_type);

@@ -26,7 +26,10 @@ static void fill_release(const struct sm_config *c, const struct sm_filesystem *
 	r->label = fs->label;
 	r->bearer = fs->bearer_token;
 	r->imds_endpoint = c->imds_endpoint;
-	r->client_id = c->client_id;
+	r->client_id = c->wid_token_file ? c->wid_client_id : c->client_id;
+	r->federated_token_file = c->wid_token_file;
+	r->tenant_id = c->wid_tenant_id;
+	r->authority = c->wid_authority;
 	r->ca_file = c->ca_file;
 }
 
@@ -36,7 +39,10 @@ static void fill_source(const struct sm_config *c, const struct sm_filesystem *f
 	src->url = fs->azure_url;
 	src->auth = fs->azure_url_private ? PL_AUTH_IMDS : PL_AUTH_URL;
 	src->imds_endpoint = c->imds_endpoint;
-	src->client_id = c->client_id;
+	src->client_id = c->wid_token_file ? c->wid_client_id : c->client_id;
+	src->federated_token_file = c->wid_token_file;
+	src->tenant_id = c->wid_tenant_id;
+	src->authority = c->wid_authority;
 	src->ca_file = c->ca_file;
 	src->cache_mb = fs->cache_mb;
 }

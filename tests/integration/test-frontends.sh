@@ -63,7 +63,7 @@ failure_line()
 via_mount()
 {
 	RC=0
-	timeout 120 "$SEALMOUNT" mount --engine user --url "$1" "${REL[@]}" --kid "$2" \
+	timeout 120 "$SEALMOUNT" mount --engine user --index 0 --url "$1" "${REL[@]}" --kid "$2" \
 		--snp "sim:$SIM" --work-dir "$W/work" ${ROOT:+--root-hash "$ROOT"} "$MP" >"$3" 2>&1 ||
 		RC=$?
 }
@@ -111,6 +111,26 @@ same_failure blob-404 "$(url missing.img)" fe-good open 'No such file or directo
 same_failure header-refused "$(url plain.img)" fe-good volume 'refused by rule policy'
 ROOT=$(printf '%064d' 7) same_failure seal-mismatch "$(url sealed.img)" fe-good seal \
 	'does not lead to the trusted root hash'
+
+echo "--- AKS workload identity (AZURE_* variables): the sidecar's vault token from Entra ID"
+# IMDS is a dead port: the vault token can only come from the federated token exchange. The key
+# is the wrong one, so a release that worked ends at step 'volume'.
+jwt api://AzureADTokenExchange 3600 >"$W/federated"
+emu_start imds WID_PORT --client-id wid-client --federated-token "$W/federated"
+wid_run()
+{
+	IMDS=http://127.0.0.1:1 AZURE_CLIENT_ID=wid-client AZURE_TENANT_ID=contoso.onmicrosoft.com \
+		AZURE_FEDERATED_TOKEN_FILE=$1 AZURE_AUTHORITY_HOST=http://127.0.0.1:$WID_PORT/ \
+		via_run "$(url good.img)" fe-other "$2"
+}
+wid_run "$W/federated" "$W/wid.log"
+expect_eq "$RC" 1 "run with workload identity: $(tail -3 "$W/wid.log")"
+grep -q "Using AKS workload identity (client wid-client" "$W/wid.log" || fail "wid: $(cat "$W/wid.log")"
+grep -q "step 'volume' failed" "$W/wid.log" || fail "wid: the release failed: $(cat "$W/wid.log")"
+jwt api://AzureADTokenExchange 3600 >"$W/federated-other"
+wid_run "$W/federated-other" "$W/wid-other.log"
+grep -q "step 'token' failed.*AADSTS700213.*AKS workload identity" "$W/wid-other.log" ||
+	fail "wid, another federated token: $(cat "$W/wid-other.log")"
 
 # steps LOG: the info lines' first words after "Filesystem 0:", one per step that ran
 steps() { grep -o "\[info\]: Filesystem 0: [a-z][a-z]*" "$1" | cut -d' ' -f4 | tr '\n' ' '; }

@@ -139,13 +139,6 @@ if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/fuse ] || [ ! -e /dev/loop-control ]; the
 fi
 requires node curl
 
-jwt()
-{
-	node -e 'const b = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
-		const now = Math.floor(Date.now() / 1000);
-		console.log(`${b({ alg: "RS256", typ: "JWT" })}.${b({ aud: process.argv[1],
-			exp: now + Number(process.argv[2]) })}.c2ln`);' "$1" "$2"
-}
 free_port()
 {
 	node -e 'const s = require("net").createServer().listen(0, "127.0.0.1",

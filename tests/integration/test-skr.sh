@@ -38,14 +38,6 @@ free_port()
 		() => { console.log(s.address().port); s.close(); });'
 }
 
-# jwt AUD EXP_OFFSET: an unsigned-looking bearer token the HSM stand-in accepts (aud, exp).
-jwt()
-{
-	node -e 'const b = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
-		const now = Math.floor(Date.now() / 1000);
-		console.log(`${b({ alg: "RS256", typ: "JWT" })}.${b({ aud: process.argv[1],
-			exp: now + Number(process.argv[2]) })}.c2ln`);' "$1" "$2"
-}
 
 SIM="$TEST_TMP/sim"
 CA="$TEST_TMP/hsm-ca.pem"

@@ -263,6 +263,47 @@ START_TEST(config_log_env)
 }
 END_TEST
 
+/* AKS workload identity: all three variables or none; a relative token file refused; the
+ * authority's trailing slash (as AKS sets it) dropped. */
+START_TEST(config_workload_identity_env)
+{
+	_cleanup_(sm_config_freep) struct sm_config *c = NULL;
+	char err[SM_CONFIG_ERR_MAX] = "";
+	bool partial = true;
+
+	ck_assert_int_eq(parse(ms_config, &c, err), 0);
+	ck_assert_int_eq(sm_config_apply_wid_env(c, &(struct sm_wid_env){ 0 }, &partial, err), 0);
+	ck_assert(!partial);
+	ck_assert_ptr_null(c->wid_token_file);
+	ck_assert_int_eq(sm_config_apply_wid_env(
+				 c, &(struct sm_wid_env){ .client_id = "c", .tenant_id = "t" },
+				 &partial, err),
+			 0);
+	ck_assert(partial);
+	ck_assert_ptr_null(c->wid_client_id);
+	ck_assert_int_eq(sm_config_apply_wid_env(c,
+						 &(struct sm_wid_env){ .client_id = "c",
+								       .tenant_id = "t",
+								       .token_file = "tok" },
+						 &partial, err),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "AZURE_FEDERATED_TOKEN_FILE"));
+	ck_assert_int_eq(
+		sm_config_apply_wid_env(
+			c,
+			&(struct sm_wid_env){ .client_id = "c",
+					      .tenant_id = "t",
+					      .token_file = "/var/run/secrets/azure/tokens/token",
+					      .authority = "https://login.microsoftonline.com/" },
+			&partial, err),
+		0);
+	ck_assert(!partial);
+	ck_assert_str_eq(c->wid_client_id, "c");
+	ck_assert_str_eq(c->wid_tenant_id, "t");
+	ck_assert_str_eq(c->wid_authority, "https://login.microsoftonline.com");
+}
+END_TEST
+
 /* A syntax error says where: line and column (as jansson reports them). */
 START_TEST(config_syntax_error_has_line_and_column)
 {
@@ -290,6 +331,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_rejects_bad_documents);
 	tcase_add_test(tc, config_extension_errors);
 	tcase_add_test(tc, config_log_env);
+	tcase_add_test(tc, config_workload_identity_env);
 	tcase_add_test(tc, config_syntax_error_has_line_and_column);
 	suite_add_tcase(s, tc);
 	return s;

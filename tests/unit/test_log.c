@@ -97,6 +97,12 @@ START_TEST(log_level_parse_names)
 	ck_assert_int_eq(log_level_parse("warning", &l), 0);
 	ck_assert_int_eq(l, LOG_LVL_WARN);
 	ck_assert_int_eq(log_level_parse("trace", &l), 0);
+	/* logrus's names, as Microsoft's sidecar's LogLevel takes them: fatal and panic are
+	 * errors here (sealmount never exits from a log call) */
+	ck_assert_int_eq(log_level_parse("panic", &l), 0);
+	ck_assert_int_eq(l, LOG_LVL_ERROR);
+	ck_assert_int_eq(log_level_parse("Fatal", &l), 0);
+	ck_assert_int_eq(l, LOG_LVL_ERROR);
 	ck_assert_int_eq(log_level_parse("loud", &l), -EINVAL);
 	ck_assert_int_eq(log_level_parse("", &l), -EINVAL);
 }
