@@ -176,6 +176,11 @@ out:
 	return r;
 }
 
+static bool is_oct(const char *kty)
+{
+	return kty && (strcmp(kty, "oct") == 0 || strcmp(kty, "oct-HSM") == 0);
+}
+
 static int parse_key_derivation(struct pctx *p, const json_t *kd, struct sm_filesystem *fs)
 {
 	static const char *const keys[] = { "salt", "label", NULL };
@@ -188,8 +193,14 @@ static int parse_key_derivation(struct pctx *p, const json_t *kd, struct sm_file
 		r = get_str(p, kd, "salt", false, &salt);
 	if (r == 0)
 		r = get_str(p, kd, "label", false, &fs->label);
-	if (r == 0 && salt && hex_decode(salt, strlen(salt), &fs->salt, &fs->salt_len) < 0)
-		r = failf(p, "salt", "must be hex (an even number of 0-9a-f digits)");
+	/* As Microsoft's sidecar: the salt is decoded only for RSA keys (the HKDF salt); an oct
+	 * key's is never used, so a placeholder there is accepted (and ignored). */
+	if (r == 0 && salt && hex_decode(salt, strlen(salt), &fs->salt, &fs->salt_len) < 0 &&
+	    !is_oct(fs->kty))
+		r = failf(
+			p, "salt",
+			"must be hex (an even number of 0-9a-f digits): it is the HKDF salt of an "
+			"RSA key");
 	pop(p, old);
 	return r;
 }

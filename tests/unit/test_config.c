@@ -263,6 +263,23 @@ START_TEST(config_log_env)
 }
 END_TEST
 
+/* As Microsoft's sidecar: an oct key's salt is never used, so a placeholder is accepted there
+ * (an RSA key's must be hex: config_errors_name_the_field). */
+START_TEST(config_oct_key_salt_placeholder)
+{
+	char buf[4096], err[SM_CONFIG_ERR_MAX] = "";
+	_cleanup_(sm_config_freep) struct sm_config *c = NULL;
+	const char *kty = strstr(ms_config, "RSA-HSM"), *salt = strstr(ms_config, "00aaFF");
+
+	ck_assert(kty && salt && kty < salt);
+	snprintf(buf, sizeof(buf), "%.*soct-HSM%.*sSALT-placeholder%s", (int)(kty - ms_config),
+		 ms_config, (int)(salt - kty - 7), kty + 7, salt + 6);
+	ck_assert_msg(parse(buf, &c, err) == 0, "%s", err);
+	ck_assert_str_eq(c->fs[0].kty, "oct-HSM");
+	ck_assert_uint_eq(c->fs[0].salt_len, 0);
+}
+END_TEST
+
 /* AKS workload identity: all three variables or none; a relative token file refused; the
  * authority's trailing slash (as AKS sets it) dropped. */
 START_TEST(config_workload_identity_env)
@@ -332,6 +349,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_extension_errors);
 	tcase_add_test(tc, config_log_env);
 	tcase_add_test(tc, config_workload_identity_env);
+	tcase_add_test(tc, config_oct_key_salt_placeholder);
 	tcase_add_test(tc, config_syntax_error_has_line_and_column);
 	suite_add_tcase(s, tc);
 	return s;
