@@ -23,6 +23,8 @@
 #include "sealmount/maa.h"
 #include "sealmount/snp.h"
 
+struct snp_evidence_config; /* snp_source.h */
+
 struct attest_params {
 	struct http_client *http;
 	const char *maa; /* MAA endpoint: host name or https://HOST (http only to loopback) */
@@ -32,6 +34,9 @@ struct attest_params {
 	size_t runtime_len;
 	bool runtime_binary; /* send runtime_data as Binary rather than JSON */
 	bool nonce; /* send a random nonce and require the token to echo it */
+	/* where to fetch the VCEK chain when the local one is missing or for another TCB
+	 * (snp_source.h; its http is ignored, .http above is used); NULL = nowhere */
+	const struct snp_evidence_config *certs;
 	struct diag *diag; /* what failed (may be NULL) */
 };
 

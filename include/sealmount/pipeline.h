@@ -53,6 +53,7 @@
 #include "sealmount/macros.h"
 #include "sealmount/secret.h"
 #include "sealmount/skr.h"
+#include "sealmount/snp_source.h"
 #include "sealmount/unwrap.h"
 #include "sealmount/volume.h"
 
@@ -132,6 +133,8 @@ struct pl_release {
 	const char *imds_endpoint, *client_id; /* managed identity */
 	const char *federated_token_file, *tenant_id, *authority; /* AKS workload identity */
 	const char *ca_file; /* extra trust roots for the release JWS chain */
+	/* VCEK chain sources when the security context's is missing or stale (certcache) */
+	const struct snp_evidence_config *certs;
 };
 
 struct pl_spec {

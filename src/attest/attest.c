@@ -45,11 +45,12 @@ static int get_evidence(const struct attest_params *p, const uint8_t rd[MAA_REPO
 			struct snp_evidence *ev, bool *ret_simulated)
 {
 	_cleanup_(snp_source_freep) struct snp_source *src = NULL;
-	struct snp_evidence_config cfg = { .http = p->http };
+	struct snp_evidence_config cfg = p->certs ? *p->certs : (struct snp_evidence_config){ 0 };
 	struct snp_device_status st = {};
 	uint64_t tcb[2] = { 0, 0 };
 	int r;
 
+	cfg.http = p->http;
 	r = snp_source_open(p->snp, &src);
 	if (r < 0)
 		return diag_set(p->diag, r, "Cannot open SNP report source '%s': %m", p->snp);

@@ -103,6 +103,7 @@ static int attest_into(struct pl_fs *fs, struct attest_result *res, struct pl_fa
 						.maa = rel->maa,
 						.api = MAA_API_2022_08_01,
 						.snp = rel->snp ? rel->snp : "device",
+						.certs = rel->certs,
 						.diag = &d },
 		       res);
 	if (r < 0) {

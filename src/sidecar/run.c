@@ -100,6 +100,9 @@ static int sidecar_init(struct sidecar *sc, const struct sm_config *c)
 			    &sc->http);
 	if (r < 0)
 		return log_error_errno(r, "Cannot set up HTTP (sealmount.ca_file?): %m");
+	r = sc_certs_init(&sc->certs, c);
+	if (r < 0)
+		return log_error_errno(r, "Out of memory");
 	r = slots_init(sc, enc);
 	if (r < 0)
 		return log_error_errno(r, "Out of memory");
@@ -116,6 +119,7 @@ static void sidecar_done(struct sidecar *sc)
 		pl_attest_once_free(sc->once[i]);
 	free(sc->once);
 	free(sc->slots);
+	sc_certs_done(&sc->certs);
 	http_client_free(sc->http);
 }
 

@@ -38,8 +38,18 @@ struct sc_slot {
 	bool done; /* the thread has finished its steps */
 };
 
+/* Where the attestation step fetches the VCEK chain when the security context's is missing or
+ * for another TCB (azure_info.certcache, spec.c). */
+struct sc_certs {
+	enum snp_fetch_source order[2];
+	struct snp_evidence_config cfg; /* points into the fields below */
+	char *thim; /* the THIM URL on IMDS (or certcache's LocalTHIM endpoint) */
+	char *other; /* certcache's AMD or AzCache endpoint; NULL = the default */
+};
+
 struct sidecar {
 	const struct sm_config *cfg;
+	struct sc_certs certs;
 	char state_dir[4096]; /* crash records: <work_dir>/mounts (pipeline.h) */
 	struct http_client *http;
 	struct pl_attest_once **once; /* one per distinct MAA endpoint */
@@ -52,6 +62,11 @@ struct sidecar {
 	atomic_bool stopping; /* SIGTERM during mounting: stop at the next step */
 };
 
+/* sc->certs from the configuration: THIM first (certcache's LocalTHIM endpoint, else IMDS's),
+ * then certcache's AMD or AzCache endpoint if that is its type. -ENOMEM; -EINVAL for an
+ * endpoint_type without a source. */
+_must_check_ int sc_certs_init(struct sc_certs *ret, const struct sm_config *c) _nonnull_(1, 2);
+void sc_certs_done(struct sc_certs *c) _nonnull_(1);
 /* Fill s->spec from s->cfg and the global configuration (enc: sealmount.enc, parsed once).
  * -ENOMEM. */
 _must_check_ int sc_spec_fill(struct sc_slot *s, enum unwrap_enc enc) _nonnull_(1);

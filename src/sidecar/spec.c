@@ -3,12 +3,14 @@
  * spec.c - one configured filesystem (config.h) as the pipeline's spec (pipeline.h): the same
  * struct `sealmount mount` fills from its command line.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sealmount/codec.h"
+#include "sealmount/imds.h"
 #include "sidecar_internal.h"
 
 static const enum volume_engine engines[] = { [SM_ENGINE_AUTO] = VOLUME_ENGINE_AUTO,
@@ -31,6 +33,62 @@ static void fill_release(const struct sm_config *c, const struct sm_filesystem *
 	r->tenant_id = c->wid_tenant_id;
 	r->authority = c->wid_authority;
 	r->ca_file = c->ca_file;
+}
+
+static bool is(const char *s, const char *v)
+{
+	return s && strcmp(s, v) == 0;
+}
+
+int sc_certs_init(struct sc_certs *ret, const struct sm_config *c)
+{
+	const struct sm_certcache *cc = &c->certcache;
+	struct sc_certs t = { 0 };
+	size_t n;
+	int r;
+
+	/* THIM, as Microsoft's sidecar fetches it when the security context has no
+	 * certificates: certcache's endpoint when it is LocalTHIM, else IMDS's own. */
+	if (is(cc->endpoint_type, "LocalTHIM") && cc->endpoint && *cc->endpoint)
+		r = (t.thim = strdup(cc->endpoint)) ? 0 : -ENOMEM;
+	else
+		r = asprintf(&t.thim, "%s/metadata/THIM/amd/certification",
+			     c->imds_endpoint ? c->imds_endpoint : IMDS_DEFAULT_ENDPOINT) < 0 ?
+			    -ENOMEM :
+			    0;
+	if (r < 0)
+		return -ENOMEM;
+	t.order[0] = SNP_FETCH_THIM;
+	t.cfg.endpoint[SNP_FETCH_THIM] = t.thim;
+	t.cfg.n_fetch = 1;
+	if (is(cc->endpoint_type, "AMD") || is(cc->endpoint_type, "AzCache")) {
+		enum snp_fetch_source src =
+			is(cc->endpoint_type, "AMD") ? SNP_FETCH_AMD_KDS : SNP_FETCH_AZCACHE;
+		/* Microsoft's AMD endpoint names the API path ("kdsintf.amd.com/vcek/v1"); the
+		 * URL builder adds it (snp_fetch.h). */
+		n = cc->endpoint ? strlen(cc->endpoint) : 0;
+		if (src == SNP_FETCH_AMD_KDS && n >= 8 && !strcmp(cc->endpoint + n - 8, "/vcek/v1"))
+			n -= 8;
+		if (n && !(t.other = strndup(cc->endpoint, n))) {
+			free(t.thim);
+			return -ENOMEM;
+		}
+		t.order[1] = src;
+		t.cfg.endpoint[src] = t.other;
+		t.cfg.n_fetch = 2;
+		if (src == SNP_FETCH_AMD_KDS && cc->tee_type && *cc->tee_type)
+			t.cfg.product = cc->tee_type; /* "Milan", "Genoa", "Turin" */
+	}
+	*ret = t;
+	ret->cfg.fetch = ret->order;
+	return 0;
+}
+
+void sc_certs_done(struct sc_certs *c)
+{
+	free(c->thim);
+	free(c->other);
+	*c = (struct sc_certs){ 0 };
 }
 
 static void fill_source(const struct sm_config *c, const struct sm_filesystem *fs,
@@ -62,6 +120,7 @@ int sc_spec_fill(struct sc_slot *s, enum unwrap_enc enc)
 	p->mount_point = fs->mount_point;
 	fill_source(c, fs, &p->src);
 	fill_release(c, fs, s->salt_hex, &p->release);
+	p->release.certs = &s->sc->certs.cfg;
 	p->release.enc = enc;
 	p->rw = fs->read_write;
 	p->engine = engines[fs->engine];

@@ -112,6 +112,25 @@ same_failure header-refused "$(url plain.img)" fe-good volume 'refused by rule p
 ROOT=$(printf '%064d' 7) same_failure seal-mismatch "$(url sealed.img)" fe-good seal \
 	'does not lead to the trusted root hash'
 
+echo "--- stale certificates in the security context: the sidecar fetches THIM's from IMDS"
+# The simulated SNP's own THIM names another TCB (a host whose firmware moved on); IMDS's THIM
+# (the stand-in serves the real one) matches the report. A release that worked ends at 'volume'.
+cp -r "$SIM" "$W/sim-stale"
+python3 - "$W/sim-stale/thim.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["tcbm"] = "%016x" % (int(d["tcbm"], 16) ^ 0x0100000000000000)
+json.dump(d, open(sys.argv[1], "w"))
+PY
+SIM_SAVED=$SIM SIM=$W/sim-stale
+via_run "$(url good.img)" fe-other "$W/stale.log"
+SIM=$SIM_SAVED
+expect_eq "$RC" 1 "run with stale certificates: $(tail -3 "$W/stale.log")"
+grep -q "step 'volume' failed" "$W/stale.log" ||
+	fail "stale certificates were not refreshed: $(cat "$W/stale.log")"
+grep -qs "GET /metadata/THIM/amd/certification -> 200" "${_emu_dirs[IMDS_PORT]}/log" ||
+	fail "the THIM endpoint was not asked: $(cat "${_emu_dirs[IMDS_PORT]}/log")"
+
 echo "--- AKS workload identity (AZURE_* variables): the sidecar's vault token from Entra ID"
 # IMDS is a dead port: the vault token can only come from the federated token exchange. The key
 # is the wrong one, so a release that worked ends at step 'volume'.

@@ -5,6 +5,7 @@
 
 #include "sealmount/codec.h"
 #include "sealmount/config.h"
+#include "../../src/sidecar/sidecar_internal.h"
 #include "unit.h"
 
 /* A config exactly in Microsoft's schema (examples/encfs/encfs-sidecar-args.json, filled in). */
@@ -280,6 +281,49 @@ START_TEST(config_oct_key_salt_placeholder)
 }
 END_TEST
 
+/* azure_info.certcache as sources for a stale or missing VCEK chain: THIM on IMDS first (or
+ * LocalTHIM's endpoint), then AMD KDS (Microsoft's "/vcek/v1" path dropped, tee_type the
+ * product) or Azure's cache. */
+static void certs_for(const char *type, const char *endpoint, const char *tee, struct sc_certs *ret)
+{
+	struct sm_config c = { .certcache = { .endpoint_type = (char *)type,
+					      .endpoint = (char *)endpoint,
+					      .tee_type = (char *)tee },
+			       .imds_endpoint = (char *)"http://127.0.0.1:9" };
+
+	ck_assert_int_eq(sc_certs_init(ret, &c), 0);
+	ck_assert_ptr_eq(ret->cfg.fetch, ret->order);
+	ck_assert_int_eq(ret->order[0], SNP_FETCH_THIM);
+}
+
+START_TEST(config_certcache_sources)
+{
+	struct sc_certs t;
+
+	certs_for(NULL, NULL, NULL, &t);
+	ck_assert_uint_eq(t.cfg.n_fetch, 1);
+	ck_assert_str_eq(t.cfg.endpoint[SNP_FETCH_THIM],
+			 "http://127.0.0.1:9/metadata/THIM/amd/certification");
+	sc_certs_done(&t);
+	certs_for("LocalTHIM", "10.0.0.1/thim", NULL, &t);
+	ck_assert_uint_eq(t.cfg.n_fetch, 1);
+	ck_assert_str_eq(t.cfg.endpoint[SNP_FETCH_THIM], "10.0.0.1/thim");
+	sc_certs_done(&t);
+	certs_for("AMD", "kdsintf.amd.com/vcek/v1", "Genoa", &t);
+	ck_assert_uint_eq(t.cfg.n_fetch, 2);
+	ck_assert_int_eq(t.order[1], SNP_FETCH_AMD_KDS);
+	ck_assert_str_eq(t.cfg.endpoint[SNP_FETCH_AMD_KDS], "kdsintf.amd.com");
+	ck_assert_str_eq(t.cfg.product, "Genoa");
+	sc_certs_done(&t);
+	certs_for("AzCache", "", NULL, &t);
+	ck_assert_uint_eq(t.cfg.n_fetch, 2);
+	ck_assert_int_eq(t.order[1], SNP_FETCH_AZCACHE);
+	ck_assert_ptr_null(t.cfg.endpoint[SNP_FETCH_AZCACHE]); /* the default */
+	ck_assert_ptr_null(t.cfg.product);
+	sc_certs_done(&t);
+}
+END_TEST
+
 /* AKS workload identity: all three variables or none; a relative token file refused; the
  * authority's trailing slash (as AKS sets it) dropped. */
 START_TEST(config_workload_identity_env)
@@ -350,6 +394,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_log_env);
 	tcase_add_test(tc, config_workload_identity_env);
 	tcase_add_test(tc, config_oct_key_salt_placeholder);
+	tcase_add_test(tc, config_certcache_sources);
 	tcase_add_test(tc, config_syntax_error_has_line_and_column);
 	suite_add_tcase(s, tc);
 	return s;
