@@ -194,15 +194,18 @@ if len(rows) >= 3:
     fds = [f for _, _, f in rows]
     rss_ok = max(rss[b:]) - rss[b] <= max(8192, rss[b] // 10)
     fd_ok = max(fds[b:]) - fds[b] <= 2
-    verdict_ok = rss_ok and fd_ok
+    short = len(rows) < 30  # under 5 minutes: still warming up, no verdict
+    verdict_ok = short or (rss_ok and fd_ok)
+    if short:
+        print("RSS/fds: run shorter than 5 minutes, no verdict")
     mins = (rows[-1][0] - rows[b][0]) / 60 or 1
     trend = ", ".join(f"{(rows[i][0] - rows[0][0]) // 60} min {rows[i][1] >> 10} MiB/{rows[i][2]}"
                       for i in sorted({0, b, len(rows) // 2, 3 * len(rows) // 4, len(rows) - 1}))
     print(f"sealmount RSS KiB: first {rss[0]}, baseline {rss[b]}, last {rss[-1]}, max {max(rss)},"
           f" {(rss[-1] - rss[b]) / mins:+.0f} KiB/min after the baseline"
-          f" -> {'flat' if rss_ok else 'GROWING'}")
+          f" -> {'n/a' if short else 'flat' if rss_ok else 'GROWING'}")
     print(f"sealmount open fds: first {fds[0]}, baseline {fds[b]}, last {fds[-1]}, max {max(fds)}"
-          f" -> {'flat' if fd_ok else 'GROWING'} ({len(rows)} samples every 10 s)")
+          f" -> {'n/a' if short else 'flat' if fd_ok else 'GROWING'} ({len(rows)} samples every 10 s)")
     print(f"trend (RSS/fds): {trend}")
 else:
     print("RSS/fds: too few samples")
