@@ -110,11 +110,17 @@ sampler &
 cleanup_fn stop_bg $!
 
 # A competing writer: every 15 s try to take the lease (directly at Azurite). It must always be
-# refused while the mount holds it.
+# refused while the mount holds it. Each attempt is logged with its time; it stops (after the
+# attempt in flight) when $W/competitor.stop appears, before the unmount.
 competitor()
 {
-	while sleep 15; do
-		tool lease-try soak img >>"$OUT/competitor.log" 2>&1 || echo "error" >>"$OUT/competitor.log"
+	local r
+
+	while :; do
+		sleep 15
+		[ -e "$W/competitor.stop" ] && return 0
+		r=$(tool lease-try soak img 2>>"$OUT/competitor.err") || r=error
+		echo "$(date -u +%H:%M:%S) $r" >>"$OUT/competitor.log"
 	done
 }
 competitor &
@@ -127,8 +133,8 @@ wl_rc=0
 python3 "$top/scripts/soak-workload.py" run "$MP" "$OUT/model" --until "$until" \
 	--workers "$WORKERS" --files "$FILES" --file-mb "$FILE_MB" --seed "$SEED" \
 	2>>"$OUT/workload.log" || wl_rc=$?
-kill "$COMP_PID" 2>/dev/null || true
-wait "$COMP_PID" 2>/dev/null || true
+touch "$W/competitor.stop"
+wait "$COMP_PID" || true
 log "workload done (exit $wl_rc), proxy $(px_stats)"
 
 um_rc=0
@@ -180,8 +186,8 @@ print(f"operations: {tot.get('write', 0)} writes ({tot.get('bytes_written', 0) >
 print(f"errors seen by the app: {len(errors)}")
 for e in errors[:20]:
     print(f"  {e['op']} {e['file']}: {e['msg']}")
-comp = open(os.path.join(out, "competitor.log")).read().split() if os.path.exists(
-    os.path.join(out, "competitor.log")) else []
+comp = [l.split()[1] for l in open(os.path.join(out, "competitor.log")).read().splitlines()] \
+    if os.path.exists(os.path.join(out, "competitor.log")) else []
 print(f"competitor lease attempts: {len(comp)}, refused {comp.count('refused')}, "
       f"acquired {comp.count('acquired')}, errors {comp.count('error')}")
 rows = [l.split(",") for l in open(os.path.join(out, "samples.csv")).read().split()[1:]]
@@ -205,7 +211,7 @@ if len(rows) >= 3:
           f" {(rss[-1] - rss[b]) / mins:+.0f} KiB/min after the baseline"
           f" -> {'n/a' if short else 'flat' if rss_ok else 'GROWING'}")
     print(f"sealmount open fds: first {fds[0]}, baseline {fds[b]}, last {fds[-1]}, max {max(fds)}"
-          f" -> {'n/a' if short else 'flat' if fd_ok else 'GROWING'} ({len(rows)} samples every 10 s)")
+          f" -> {'n/a' if short else 'flat' if fd_ok else 'GROWING'} ({len(rows)} samples)")
     print(f"trend (RSS/fds): {trend}")
 else:
     print("RSS/fds: too few samples")
