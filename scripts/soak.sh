@@ -200,7 +200,7 @@ if len(rows) >= 3:
     fds = [f for _, _, f in rows]
     rss_ok = max(rss[b:]) - rss[b] <= max(8192, rss[b] // 10)
     fd_ok = max(fds[b:]) - fds[b] <= 2
-    short = len(rows) < 30  # under 5 minutes: still warming up, no verdict
+    short = rows[-1][0] - rows[0][0] < 300  # under 5 minutes: still warming up, no verdict
     verdict_ok = short or (rss_ok and fd_ok)
     if short:
         print("RSS/fds: run shorter than 5 minutes, no verdict")
