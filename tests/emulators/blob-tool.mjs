@@ -10,12 +10,17 @@
 //   node blob-tool.mjs PORT put-page     CONTAINER BLOB OFFSET FILE   (changes the ETag)
 //   node blob-tool.mjs PORT make-public  CONTAINER -   (anonymous blob reads, for benchmarks)
 //   node blob-tool.mjs PORT sas          CONTAINER BLOB PERMS   (prints a service SAS, 1 hour)
+//   node blob-tool.mjs PORT lease-try    CONTAINER BLOB   (a competing writer: try to acquire a
+//                      15 s lease; prints "refused" (409) or "acquired" (then releases it))
+//   node blob-tool.mjs PORT lease-hold   CONTAINER BLOB SECONDS   (acquire, retrying for up to
+//                      90 s; print "held", keep it SECONDS (at most 50), release, print "released")
 //
 // With BLOB_TOOL_HTTPS=1 the endpoint is https://127.0.0.1:PORT (trust the test CA through
 // NODE_EXTRA_CA_CERTS).
 //
 // Uses Azurite's well-known devstoreaccount1 key over http://127.0.0.1:PORT.
 
+import crypto from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
   BlobSASPermissions, BlobServiceClient, StorageSharedKeyCredential, generateBlobSASQueryParameters,
@@ -72,6 +77,36 @@ async function main() {
         startsOn: new Date(Date.now() - 60e3), expiresOn: new Date(Date.now() + 3600e3),
       }, cred);
       process.stdout.write(`${sas.toString()}\n`);
+      break;
+    }
+    case 'lease-try': {
+      const lc = cc.getBlobClient(blob).getBlobLeaseClient(crypto.randomUUID());
+      try {
+        await lc.acquireLease(15);
+      } catch (e) {
+        if (e.statusCode !== 409) throw e;
+        process.stdout.write('refused\n');
+        break;
+      }
+      await lc.releaseLease();
+      process.stdout.write('acquired\n');
+      break;
+    }
+    case 'lease-hold': {
+      const lc = cc.getBlobClient(blob).getBlobLeaseClient(crypto.randomUUID());
+      for (let i = 0; ; i++) {
+        try {
+          await lc.acquireLease(60);
+          break;
+        } catch (e) {
+          if (e.statusCode !== 409 || i >= 90) throw e;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+      process.stdout.write('held\n');
+      await new Promise((r) => setTimeout(r, 1000 * Math.min(50, Number(rest[0]))));
+      await lc.releaseLease();
+      process.stdout.write('released\n');
       break;
     }
     case 'make-public':

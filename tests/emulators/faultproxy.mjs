@@ -5,14 +5,18 @@
 // (Azurite). Listens on 127.0.0.1 only.
 //
 //   node faultproxy.mjs --target PORT --port-file FILE [--seed N] [--latency-ms N]
-//                       [--bandwidth BYTES_PER_S] [--only-ranged] [FAULT=PROBABILITY ...]
+//                       [--bandwidth BYTES_PER_S] [--only-ranged] [--retry-after S]
+//                       [--slow-ms N] [FAULT=PROBABILITY ...]
 //
 // Faults (each picked per request with its probability, at most one per request):
-//   503       answer 503 ServerBusy with Retry-After: 1 (the request never reaches the target)
+//   503       answer 503 ServerBusy with Retry-After: S (--retry-after, default 1; the request
+//             never reaches the target)
 //   500       answer 500 InternalError
 //   reset     forward, then destroy the connection halfway through the response body
 //   truncate  forward, send the headers and half the body, then close the connection
 //   flip      forward, flip one byte of the response body (length and headers unchanged)
+//   slow      forward, send the headers at once and then the body in 16 pieces spread over
+//             --slow-ms (default 2000): a slow body that still completes
 // --latency-ms delays every request; --bandwidth caps each response body's rate;
 // --only-ranged applies faults only to GETs with x-ms-range (reads), so setup calls stay clean.
 // Counters: GET /__faultproxy/stats answers {"requests":N,"bytes":N,"503":N,...} as JSON
@@ -22,7 +26,8 @@ import { writeFileSync, renameSync } from 'node:fs';
 import http from 'node:http';
 
 const args = process.argv.slice(2);
-const opt = { seed: 1, latency: 0, bandwidth: 0, onlyRanged: false, faults: {} };
+const opt = { seed: 1, latency: 0, bandwidth: 0, onlyRanged: false, retryAfter: 1, slowMs: 2000,
+              faults: {} };
 let target, portFile;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
@@ -32,7 +37,9 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--latency-ms') opt.latency = Number(args[++i]);
   else if (a === '--bandwidth') opt.bandwidth = Number(args[++i]);
   else if (a === '--only-ranged') opt.onlyRanged = true;
-  else if (/^(503|500|reset|truncate|flip)=[0-9.]+$/.test(a)) {
+  else if (a === '--retry-after') opt.retryAfter = Number(args[++i]);
+  else if (a === '--slow-ms') opt.slowMs = Number(args[++i]);
+  else if (/^(503|500|reset|truncate|flip|slow)=[0-9.]+$/.test(a)) {
     const [k, v] = a.split('=');
     opt.faults[k] = Number(v);
   } else {
@@ -74,6 +81,17 @@ async function sendBody(res, body, fault) {
     body = Buffer.from(body);
     body[Math.floor(random() * body.length)] ^= 0x5a;
   }
+  if (fault === 'slow') {
+    // The headers now, then the body in 16 pieces, each after a pause.
+    res.flushHeaders();
+    const piece = Math.max(1, Math.ceil(end / 16));
+    for (let i = 0; i < 16; i++) {
+      await sleep(opt.slowMs / 16);
+      if (i * piece < end) res.write(body.subarray(i * piece, Math.min(end, (i + 1) * piece)));
+    }
+    res.end();
+    return;
+  }
   const step = opt.bandwidth > 0 ? Math.max(1024, Math.floor(opt.bandwidth / 20)) : end;
   for (let off = 0; off < end; off += step) {
     res.write(body.subarray(off, Math.min(end, off + step)));
@@ -112,7 +130,7 @@ async function handle(req, res) {
   if (opt.latency) await sleep(opt.latency);
   if (fault === '503' || fault === '500') {
     const code = fault === '503' ? 'ServerBusy' : 'InternalError';
-    res.writeHead(Number(fault), { 'x-ms-error-code': code, 'retry-after': '1', 'content-length': 0 });
+    res.writeHead(Number(fault), { 'x-ms-error-code': code, 'retry-after': String(opt.retryAfter), 'content-length': 0 });
     res.end();
     return;
   }
