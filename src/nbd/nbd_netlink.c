@@ -300,6 +300,42 @@ static int connect_error(int r, struct diag *d)
 				       "");
 }
 
+/* The kernel's NBD client starts with 128 KiB requests (max_sectors_kb; a loop device gets
+ * 1280): raise it towards what the device allows and the server takes, so sequential reads
+ * reach the stack as large requests (the dm devices stacked on it later inherit the limit).
+ * Best effort: a kernel that refuses keeps working with small requests (docs/nbd.md). */
+#define NBD_KERNEL_REQUEST_KB 4096u
+static void raise_request_size(unsigned index, uint32_t max_payload)
+{
+	char path[96], buf[32];
+	unsigned long hw = 0;
+	unsigned want;
+	FILE *f;
+	int n;
+
+	(void)snprintf(path, sizeof(path), "/sys/block/nbd%u/queue/max_hw_sectors_kb", index);
+	f = fopen(path, "re");
+	if (!f || fscanf(f, "%lu", &hw) != 1 || hw == 0) {
+		if (f)
+			fclose(f);
+		log_debug("nbd: cannot read %s: keeping the default request size", path);
+		return;
+	}
+	fclose(f);
+	want = NBD_KERNEL_REQUEST_KB;
+	if (hw < want)
+		want = (unsigned)hw;
+	if (max_payload / 1024 < want)
+		want = max_payload / 1024;
+	(void)snprintf(path, sizeof(path), "/sys/block/nbd%u/queue/max_sectors_kb", index);
+	n = snprintf(buf, sizeof(buf), "%u", want);
+	f = fopen(path, "we");
+	if (!f || fwrite(buf, 1, (size_t)n, f) != (size_t)n || fclose(f) != 0)
+		log_debug("nbd: cannot raise %s to %u: keeping the default", path, want);
+	else
+		log_debug("nbd: nbd%u takes requests of up to %u KiB", index, want);
+}
+
 int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kernel_options *o,
 		      struct nbd_kernel **ret, struct diag *d)
 {
@@ -331,6 +367,7 @@ int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kernel_options *o
 		nbd_server_wait(srv);
 		return diag_set(d, -ENOMEM, "out of memory");
 	}
+	raise_request_size(index, srv->exp.max_payload);
 	*k = (struct nbd_kernel){ .srv = srv, .index = index, .connections = n };
 	(void)snprintf(k->device, sizeof(k->device), "/dev/nbd%u", index);
 	log_debug("nbd: %s connected (%u socket%s, block size %" PRIu32 ", timeout %" PRIu64 " s)",

@@ -14,6 +14,7 @@
 #   - dm-crypt + dm-integrity on /dev/nbdN: cryptsetup formats a LUKS2 image with hmac-sha256
 #     integrity through it, ext4 on top takes a file; attached again read-only the file reads
 #     back; flipped ciphertext bytes in the backing file read as EILSEQ/EIO, never as data;
+#   - the device takes requests larger than the kernel's 128 KiB default;
 #   - after every detach: /sys/block/nbdN/pid gone or empty, capacity 0, no process left and
 #     nobody holding the device.
 #
@@ -59,6 +60,9 @@ attach()
 	[[ $IDX =~ ^[0-9]+$ ]] || fail "odd device name '$DEV'"
 	[ -b "$DEV" ] || fail "$DEV is not a block device"
 	expect_eq "$(cat "/sys/block/nbd$IDX/pid")" "$PID" "/sys/block/nbd$IDX/pid"
+	# requests larger than the kernel's default 128 KiB (nbd_netlink.c, raise_request_size)
+	(($(cat "/sys/block/nbd$IDX/queue/max_sectors_kb") > 128)) ||
+		fail "nbd$IDX still takes $(cat "/sys/block/nbd$IDX/queue/max_sectors_kb") KiB requests"
 }
 
 # released IDX PID: nothing of the attachment is left.
