@@ -62,6 +62,8 @@ struct sm_filesystem {
 	uint8_t header_sha256[32];
 	bool has_header_sha256;
 	char *header_uuid;
+	uint32_t kdf_max_memory_mb; /* the unlock budget (luks2.h); 0 = default */
+	uint32_t kdf_max_seconds;
 };
 
 struct sm_config {

@@ -27,7 +27,7 @@
 
 struct decrypt_args {
 	const char *image, *key_file, *account_key_file, *out;
-	bool require_integrity;
+	struct luks2_policy policy;
 };
 
 static int write_all(int fd, const uint8_t *p, size_t len)
@@ -95,16 +95,13 @@ static int decrypt(const struct decrypt_args *a)
 	_cleanup_(secret_freep) struct secret *pass = NULL;
 	_cleanup_(secret_freep) struct secret *vk = NULL;
 	_cleanup_close_ int fd = -1;
-	struct luks2_policy pol;
 	struct luks2_verdict v = { 0 };
 	struct luks_options o = { .rw = false };
 	int r;
 
-	luks2_policy_init(&pol);
-	pol.require_integrity = a->require_integrity;
 	if (image_open_source(a->image, a->account_key_file, &st) < 0)
 		return CLI_EXIT_FAILURE;
-	r = luks2_hdr_load(st.top, &pol, &h, &v);
+	r = luks2_hdr_load(st.top, &a->policy, &h, &v);
 	if (r < 0) {
 		log_error_errno(r, "%s: header refused: %s %s (%m)", a->image, v.rule ? v.rule : "",
 				v.detail);
@@ -150,6 +147,8 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 		{ "output", required_argument, NULL, 'o' },
 		{ "require-integrity", no_argument, NULL, 'i' },
 		{ "account-key-file", required_argument, NULL, 'a' },
+		{ "kdf-max-memory-mb", required_argument, NULL, 'M' },
+		{ "kdf-max-seconds", required_argument, NULL, 'T' },
 		{},
 	};
 	int c;
@@ -167,10 +166,18 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 			a->out = optarg;
 			break;
 		case 'i':
-			a->require_integrity = true;
+			a->policy.require_integrity = true;
 			break;
 		case 'a':
 			a->account_key_file = optarg;
+			break;
+		case 'M':
+			if (cli_kdf_max_memory_mb("image decrypt", optarg, &a->policy) != 0)
+				return CLI_EXIT_USAGE;
+			break;
+		case 'T':
+			if (cli_kdf_max_seconds("image decrypt", optarg, &a->policy) != 0)
+				return CLI_EXIT_USAGE;
 			break;
 		default:
 			return cli_bad_option("image decrypt", c, argv);
@@ -187,8 +194,11 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 static int decrypt_main(int argc, char **argv)
 {
 	struct decrypt_args a = { 0 };
-	int r = parse(argc, argv, &a);
+	int r;
 
+	luks2_policy_init(&a.policy);
+	a.policy.require_integrity = false;
+	r = parse(argc, argv, &a);
 	if (r < 0)
 		return CLI_EXIT_OK; /* --help */
 	if (r > 0)
@@ -202,9 +212,11 @@ const struct cli_command cmd_image_decrypt = {
 	.usage =
 		"Usage: sealmount image decrypt IMAGE --key-file FILE -o OUT [--require-integrity]\n"
 		"                               [--account-key-file F]\n"
+		"                               [--kdf-max-memory-mb N] [--kdf-max-seconds N]\n"
 		"\n"
 		"Unlock IMAGE (file or blob URL) with the key FILE's bytes as the passphrase and\n"
 		"write its whole plaintext device, every dm-integrity tag verified, to the new file\n"
-		"OUT (- for stdout). A tag mismatch stops it with exit 1 naming the sector.\n",
+		"OUT (- for stdout). A tag mismatch stops it with exit 1 naming the sector. The\n"
+		"header must pass the allowlist and the unlock budget (as for `image inspect`).\n",
 	.run = decrypt_main,
 };

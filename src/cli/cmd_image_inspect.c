@@ -42,7 +42,13 @@ static void print_kdf(const struct luks2_kdf *k)
 		       luks2_kdf_name(k->type), k->time, k->memory_kib, k->cpus);
 }
 
-static void print_text(const char *image, const struct luks2_hdr *h)
+static unsigned kdf_max_s(const struct luks2_policy *p)
+{
+	return (p->kdf_max_ms ? p->kdf_max_ms : LUKS2_KDF_MAX_MS_DEFAULT) / 1000;
+}
+
+static void print_text(const char *image, const struct luks2_hdr *h,
+		       const struct luks2_policy *policy)
 {
 	const struct luks2_segment *s = &h->segment;
 	char hex[65];
@@ -67,6 +73,10 @@ static void print_text(const char *image, const struct luks2_hdr *h)
 	}
 	printf("digest %u:      pbkdf2-sha256, %" PRIu32 " iterations\n", h->digest.id,
 	       h->digest.iterations);
+	printf("unlock:        about %.1f s at most (every keyslot; budget %u s, argon2 memory "
+	       "%" PRIu32 " MiB)\n",
+	       (double)luks2_unlock_estimate_ms(h) / 1000, kdf_max_s(policy),
+	       luks2_policy_memory_budget_kib(policy) / 1024);
 	printf("journal:       %s\n", h->no_journal ? "off (no-journal flag)" : "on");
 }
 
@@ -104,14 +114,14 @@ static int print_json(const char *image, const struct luks2_hdr *h, const struct
 		if (json_array_append_new(slots, keyslot_json(&h->keyslots[i])) < 0)
 			break;
 	o = json_pack("{s:s, s:b, s:s, s:s, s:s, s:I, s:s, s:s*, s:I, s:I, s:I, s:b, s:I, s:b, "
-		      "s:o}",
+		      "s:o, s:I}",
 		      "image", image, "ok", 1, "uuid", h->uuid, "label", h->label, "header_sha256",
 		      hex, "seqid", (json_int_t)h->seqid, "cipher", h->segment.cipher, "integrity",
 		      integrity_str(&h->segment), "sector_size", (json_int_t)h->segment.sector_size,
 		      "data_offset", (json_int_t)h->segment.offset, "data_size",
 		      (json_int_t)h->segment.size, "dynamic", h->segment.dynamic, "key_bits",
 		      (json_int_t)h->segment.key_size * 8, "no_journal", h->no_journal, "keyslots",
-		      slots);
+		      slots, "unlock_estimate_ms", (json_int_t)luks2_unlock_estimate_ms(h));
 	if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) < 0 || puts("") < 0)
 		return -ENOMEM;
 	return 0;
@@ -174,7 +184,7 @@ static int inspect(const struct inspect_args *a)
 		if (print_json(a->image, h, &v) < 0)
 			return CLI_EXIT_FAILURE;
 	} else if (h) {
-		print_text(a->image, h);
+		print_text(a->image, h, &a->policy);
 	}
 	if (r < 0)
 		return CLI_EXIT_FAILURE;
@@ -201,6 +211,8 @@ static int parse_inspect(int argc, char **argv, struct inspect_args *a)
 		{ "pin-sha256", required_argument, NULL, 's' },
 		{ "account-key-file", required_argument, NULL, 'k' },
 		{ "export-header", required_argument, NULL, 'x' },
+		{ "kdf-max-memory-mb", required_argument, NULL, 'M' },
+		{ "kdf-max-seconds", required_argument, NULL, 'T' },
 		{},
 	};
 	int c;
@@ -235,6 +247,14 @@ static int parse_inspect(int argc, char **argv, struct inspect_args *a)
 		case 'x':
 			a->export_path = optarg;
 			break;
+		case 'M':
+			if (cli_kdf_max_memory_mb("image inspect", optarg, &a->policy) != 0)
+				return CLI_EXIT_USAGE;
+			break;
+		case 'T':
+			if (cli_kdf_max_seconds("image inspect", optarg, &a->policy) != 0)
+				return CLI_EXIT_USAGE;
+			break;
 		default:
 			return cli_bad_option("image inspect", c, argv);
 		}
@@ -267,12 +287,15 @@ const struct cli_command cmd_image_inspect = {
 		"Usage: sealmount image inspect IMAGE_OR_URL [--json] [--require-integrity]\n"
 		"                               [--pin-uuid UUID] [--pin-sha256 HEX]\n"
 		"                               [--account-key-file FILE] [--export-header FILE]\n"
+		"                               [--kdf-max-memory-mb N] [--kdf-max-seconds N]\n"
 		"\n"
 		"Read both LUKS2 header copies of IMAGE_OR_URL (a local file, file://PATH, or a\n"
 		"blob URL) and check them against sealmount's allowlist before any key is used:\n"
 		"checksums, agreeing copies, aes-xts-plain64 (+ hmac(sha256)) or aes-gcm-random +\n"
 		"aead, pbkdf2/argon2 keyslots within bounds, one segment, no tokens, no\n"
-		"reencryption, no unknown fields, never cipher_null.\n"
+		"reencryption, no unknown fields, never cipher_null; and an unlock within the\n"
+		"budget: argon2 memory at most 1 GiB and what this process can get, one unlock\n"
+		"estimated at most 10 s (rules kdf.budget.memory, kdf.budget.time).\n"
 		"\n"
 		"  --json                 print the result as JSON on stdout\n"
 		"  --require-integrity    refuse images without dm-integrity (as mounts do)\n"
@@ -282,6 +305,8 @@ const struct cli_command cmd_image_inspect = {
 		"  --account-key-file F   SharedKey account key for a blob URL\n"
 		"  --export-header FILE   also write the validated header (both copies and the\n"
 		"                         keyslots area) to a new FILE, for cryptsetup --header\n"
+		"  --kdf-max-memory-mb N  the argon2 memory budget per keyslot (default 1024)\n"
+		"  --kdf-max-seconds N    the estimated unlock budget (default 10)\n"
 		"\n"
 		"Exit 0 when the header passes, 1 naming the rule that failed, 2 on usage errors.\n",
 	.run = run,

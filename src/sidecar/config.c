@@ -20,6 +20,8 @@
 #include "sealmount/secret.h"
 
 #define MAX_CACHE_MB (64u * 1024)
+#define MAX_KDF_MEMORY_MB 4096u /* LUKS2_ARGON2_MAX_MEMORY_KIB */
+#define MAX_KDF_SECONDS 3600u
 
 struct pctx {
 	char *err;
@@ -95,6 +97,18 @@ static int get_str(struct pctx *p, const json_t *o, const char *key, bool requir
 static int get_bool(struct pctx *p, const json_t *o, const char *key, bool *ret)
 {
 	return jsonx_opt_bool(o, key, ret) < 0 ? failf(p, key, "must be true or false") : 0;
+}
+
+/* An optional integer 1..max (absent: *ret unchanged). */
+static int get_uint(struct pctx *p, const json_t *o, const char *key, uint32_t max, uint32_t *ret)
+{
+	const json_t *j = json_object_get(o, key);
+	uint64_t v = *ret;
+
+	if (jsonx_opt_u64(o, key, &v) < 0 || (j && !json_is_null(j) && (v == 0 || v > max)))
+		return failf(p, key, "must be an integer from 1 to %u", max);
+	*ret = (uint32_t)v;
+	return 0;
 }
 
 /* A host name (optionally with :port) or an http(s) URL without path, query or user info. */
@@ -215,9 +229,10 @@ const char *sm_engine_name(enum sm_engine e)
 
 static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem *fs)
 {
-	static const char *const keys[] = { "engine",  "cache_mb",	"require_integrity",
-					    "fs_type", "header_sha256", "header_uuid",
-					    NULL };
+	static const char *const keys[] = {
+		"engine",      "cache_mb",	    "require_integrity", "fs_type", "header_sha256",
+		"header_uuid", "kdf_max_memory_mb", "kdf_max_seconds",	 NULL
+	};
 	_cleanup_free_ char *engine = NULL, *digest = NULL;
 	size_t old = push(p, ".sealmount");
 	int r;
@@ -245,6 +260,11 @@ static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem 
 	}
 	if (r == 0)
 		r = get_str(p, ext, "header_uuid", false, &fs->header_uuid);
+	if (r == 0)
+		r = get_uint(p, ext, "kdf_max_memory_mb", MAX_KDF_MEMORY_MB,
+			     &fs->kdf_max_memory_mb);
+	if (r == 0)
+		r = get_uint(p, ext, "kdf_max_seconds", MAX_KDF_SECONDS, &fs->kdf_max_seconds);
 	pop(p, old);
 	return r;
 }

@@ -12,6 +12,7 @@
 #include "sealmount/buf.h"
 #include "sealmount/codec.h"
 #include "sealmount/log.h"
+#include "sealmount/luks2.h"
 #include "sealmount/sidecar.h"
 
 static int load_file(const char *path, struct sm_config **ret, char *err)
@@ -114,6 +115,13 @@ static void dump_fs(FILE *f, size_t i, const struct sm_filesystem *fs)
 		hex_encode(fs->header_sha256, sizeof(fs->header_sha256), hex);
 	dump_str(f, K("header_sha256"), fs->has_header_sha256 ? hex : NULL);
 	dump_str(f, K("header_uuid"), fs->header_uuid);
+	fprintf(f, "%s = %" PRIu32 "%s\n", K("kdf_max_memory_mb"),
+		fs->kdf_max_memory_mb ? fs->kdf_max_memory_mb :
+					LUKS2_KDF_MAX_MEMORY_KIB_DEFAULT / 1024,
+		fs->kdf_max_memory_mb ? "" : " (default)");
+	fprintf(f, "%s = %" PRIu32 "%s\n", K("kdf_max_seconds"),
+		fs->kdf_max_seconds ? fs->kdf_max_seconds : LUKS2_KDF_MAX_MS_DEFAULT / 1000,
+		fs->kdf_max_seconds ? "" : " (default)");
 #undef K
 }
 
