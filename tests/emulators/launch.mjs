@@ -30,7 +30,10 @@
 //   hsm         tests/emulators/hsm.mjs, Managed HSM keys and Secure Key Release (https).
 //               Options: --ca-out FILE (the test root CA, default DIR/ca.pem), --resource URL,
 //               --fail-release N, --name DNS (repeatable), --rogue-signer, --signer-name DNS,
-//               --deny-get (GET /keys answers 403, as for a release-only role).
+//               --deny-get (GET /keys answers 403, as for a release-only role),
+//               --challenge-scope (401 challenges with scope= instead of resource=),
+//               --challenge VALUE | --challenge-file F (the 401s' WWW-Authenticate, verbatim).
+//               Logs "[hsm] METHOD PATH -> STATUS" per request.
 //   hostile     tests/emulators/hostile.mjs, a hostile server for the hostile-input tests (modes
 //               set through GET /__hostile/mode?m=NAME). Options: --upstream URL (a stand-in to
 //               forward to and tamper with; also settable later through
@@ -187,10 +190,15 @@ async function startHsmService({ dir, args }) {
   const rogueSigner = takeFlag(args, '--rogue-signer');
   const signerName = takeOption(args, '--signer-name');
   const denyGet = takeFlag(args, '--deny-get');
+  const challengeScope = takeFlag(args, '--challenge-scope');
+  let challenge = takeOption(args, '--challenge');
+  const challengeFile = takeOption(args, '--challenge-file');
+  if (challengeFile !== undefined) challenge = readFileSync(challengeFile, 'latin1');
   if (args.length) usage(`hsm: unknown options ${args.join(' ')}`);
   if (fail !== undefined && !/^[0-9]+$/.test(fail)) usage('hsm: --fail-release takes a count');
   const srv = await startHsm({
     host: HOST, caOut, names, failRelease: Number(fail ?? 0), rogueSigner, signerName, denyGet,
+    challengeScope, ...(challenge !== undefined ? { challenge } : {}),
     ...(resource ? { resource } : {}),
   });
   return { port: srv.port, probeUrl: `https://${HOST}:${srv.port}/`, stop: srv.close };

@@ -10,6 +10,8 @@
 #                            most, $EMU_START_TIMEOUT if set) for its port, export it as $VAR;
 #                            stopped on exit
 #   emu_launch NAME VAR [ARGS]; emu_wait VAR   the same in two halves, to start several at once
+#   emu_log VAR              the path of the stand-in's log (its stderr: request lines of the
+#                            IMDS and Managed HSM stand-ins, "[imds] ...", "[hsm] ...")
 #   fail MSG                 print MSG and exit 1
 #   expect_eq ACTUAL EXPECTED [WHAT]
 #   tmpdir                   a per-script scratch directory ($TEST_TMP), removed on exit
@@ -137,6 +139,11 @@ emu_start()
 {
 	emu_launch "$@"
 	emu_wait "$2"
+}
+
+emu_log()
+{
+	echo "${_emu_dirs[$1]}/log"
 }
 
 # ---- key release stand-ins and secret hygiene (test-secret-hygiene*.sh, test-mount-user.sh) ----
