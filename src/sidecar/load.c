@@ -13,6 +13,7 @@
 #include "sealmount/codec.h"
 #include "sealmount/log.h"
 #include "sealmount/luks2.h"
+#include "sealmount/procenv.h"
 #include "sealmount/sidecar.h"
 
 static int load_file(const char *path, struct sm_config **ret, char *err)
@@ -55,6 +56,9 @@ int sidecar_config_load(const char *path, struct sm_config **ret)
 				-ENOENT, "No configuration: set EncfsSideCarArgs (base64 of the "
 					 "JSON configuration) or give --config FILE");
 		r = sm_config_parse_base64(args, &c, err);
+		/* It may hold a SAS and a vault token: gone from the environment, and from what
+		 * /proc/PID/environ shows, as soon as it is parsed (procenv.h). */
+		proc_env_forget("EncfsSideCarArgs");
 		if (r < 0)
 			return log_error_errno(r, "Invalid EncfsSideCarArgs: %s", err);
 	}

@@ -20,11 +20,10 @@
 
 #include "sealmount/log.h"
 #include "sealmount/luks.h"
+#include "sealmount/procenv.h"
 #include "volume_internal.h"
 
 #define FUSE2FS_WAIT_TRIES 200 /* 20 s */
-
-extern char **environ;
 
 int vol_user_open(struct bdev *stack, const struct luks2_hdr *h, const struct secret *pass, bool rw,
 		  struct bdev **ret)
@@ -139,7 +138,7 @@ int vol_fuse2fs_start(const char *file, const char *dir, bool rw, struct bdev *g
 	pid_t pid;
 	int r, st;
 
-	r = -posix_spawnp(&pid, "fuse2fs", NULL, NULL, argv, environ);
+	r = -posix_spawnp(&pid, "fuse2fs", NULL, NULL, argv, proc_child_env());
 	if (r < 0)
 		return r == -ENOENT ? -ENODEV : r;
 	vol_guard_arm(guard, pid);
@@ -172,7 +171,7 @@ int vol_fuse_unmount(const char *dir)
 	r = vol_umount_retry(dir);
 	if (r != -EPERM && r != -EACCES)
 		return r;
-	if (posix_spawnp(&um, "fusermount3", NULL, NULL, argv, environ) != 0)
+	if (posix_spawnp(&um, "fusermount3", NULL, NULL, argv, proc_child_env()) != 0)
 		return r;
 	if (waitpid(um, &st, 0) == um && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
