@@ -32,7 +32,8 @@
 //               --fail-release N, --name DNS (repeatable), --rogue-signer, --signer-name DNS,
 //               --deny-get (GET /keys answers 403, as for a release-only role),
 //               --challenge-scope (401 challenges with scope= instead of resource=),
-//               --challenge VALUE | --challenge-file F (the 401s' WWW-Authenticate, verbatim).
+//               --challenge VALUE | --challenge-file F (the 401s' WWW-Authenticate, verbatim),
+//               --runtime-keys-out F (append the modulus each release wrapped for, hex).
 //               Logs "[hsm] METHOD PATH -> STATUS" per request.
 //   hostile     tests/emulators/hostile.mjs, a hostile server for the hostile-input tests (modes
 //               set through GET /__hostile/mode?m=NAME). Options: --upstream URL (a stand-in to
@@ -194,11 +195,12 @@ async function startHsmService({ dir, args }) {
   let challenge = takeOption(args, '--challenge');
   const challengeFile = takeOption(args, '--challenge-file');
   if (challengeFile !== undefined) challenge = readFileSync(challengeFile, 'latin1');
+  const runtimeKeysOut = takeOption(args, '--runtime-keys-out');
   if (args.length) usage(`hsm: unknown options ${args.join(' ')}`);
   if (fail !== undefined && !/^[0-9]+$/.test(fail)) usage('hsm: --fail-release takes a count');
   const srv = await startHsm({
     host: HOST, caOut, names, failRelease: Number(fail ?? 0), rogueSigner, signerName, denyGet,
-    challengeScope, ...(challenge !== undefined ? { challenge } : {}),
+    challengeScope, runtimeKeysOut, ...(challenge !== undefined ? { challenge } : {}),
     ...(resource ? { resource } : {}),
   });
   return { port: srv.port, probeUrl: `https://${HOST}:${srv.port}/`, stop: srv.close };

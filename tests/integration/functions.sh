@@ -148,15 +148,26 @@ emu_log()
 
 # ---- key release stand-ins and secret hygiene (test-secret-hygiene*.sh, test-mount-user.sh) ----
 #
-#   release_standins DIR     simulated SNP in DIR/sim and the MAA, IMDS (with THIM) and Managed
-#                            HSM stand-ins; sets SIM, MAA, IMDS, VAULT, HSM_CA, HOSTDATA and the
-#                            array REL (--vault --maa --imds --ca-file)
+#   release_standins DIR [HSM_OPTION...]   simulated SNP in DIR/sim and the MAA, IMDS (with
+#                            THIM) and Managed HSM stand-ins (the options go to the latter); sets
+#                            SIM, MAA, IMDS, VAULT, HSM_CA, HOSTDATA and the array REL (--vault
+#                            --maa --imds --ca-file)
 #   secret_forms FILE        every text form of FILE's bytes (hex, HEX, base64 with and without
 #                            padding, base64url), one per line
 #   assert_absent SECRET FILE...   no form of SECRET's bytes (nor the raw bytes) in any FILE
 #   scan_memory PID SPEC...  as root: read PID's memory; SPEC is locked:FILE (FILE's raw bytes
-#                            must be there, only in mappings with Locked > 0) or absent:FILE (no
-#                            form of FILE's bytes anywhere, raw included)
+#                            must be there, only in mappings with Locked > 0), lockedif:FILE (if
+#                            they are there at all, only in locked mappings), absent:FILE (no
+#                            form of FILE's bytes anywhere, raw included) or factor:FILE (FILE
+#                            holds an RSA modulus in hex: a prime factor of it - the private
+#                            key, as OpenSSL keeps it in BIGNUMs (little-endian, 8-byte aligned)
+#                            or in DER - must be there, only in locked mappings)
+#   hold_at PATTERN HELD LOG CMD...  run CMD in the background (pid in BG_PID, killed at cleanup)
+#                            with its stderr in a one-page pipe; once a line matches PATTERN
+#                            (grep -E) the pipe is filled, so that CMD's next write to stderr
+#                            blocks - CMD is held, alive, right after that point, with no
+#                            breakpoint and no timing - and HELD is written; `hold_release`
+#                            drains the pipe (into LOG) and lets CMD go on
 
 # stop_bg PID: SIGTERM a background process and reap it (registered as a cleanup).
 stop_bg()
@@ -194,7 +205,7 @@ release_standins()
 	"$SEALMOUNT" sim init "$SIM" 2>/dev/null
 	emu_launch maa MAA_PORT --trust-root "$SIM/ark.pem" --compliance-status azure-compliant-uvm
 	emu_launch imds IMDS_PORT --thim "$SIM/thim.json"
-	emu_launch hsm HSM_PORT --ca-out "$HSM_CA" --resource https://vault.azure.net
+	emu_launch hsm HSM_PORT --ca-out "$HSM_CA" --resource https://vault.azure.net "${@:2}"
 	emu_wait MAA_PORT
 	emu_wait IMDS_PORT
 	emu_wait HSM_PORT
@@ -244,15 +255,46 @@ scan_memory()
 
 	shift
 	for spec in "$@"; do
-		args+=("${spec%%:*}" "${spec#*:}" "$(secret_forms "${spec#*:}" | tr '\n' ' ')")
+		if [ "${spec%%:*}" = factor ]; then
+			args+=(factor "${spec#*:}" "")
+		else
+			args+=("${spec%%:*}" "${spec#*:}" "$(secret_forms "${spec#*:}" | tr '\n' ' ')")
+		fi
 	done
 	python3 - "$pid" "${args[@]}" <<'PY'
 import re, sys
 pid, specs = sys.argv[1], sys.argv[2:]
-secrets = []
+secrets, moduli = [], []
 for i in range(0, len(specs), 3):
+    if specs[i] == "factor":
+        moduli.append((specs[i + 1], int(open(specs[i + 1]).read().strip(), 16)))
+        continue
     texts = [t.encode() for t in specs[i + 2].split() if len(t) >= 16]
     secrets.append((specs[i], specs[i + 1], open(specs[i + 1], "rb").read(), texts))
+
+ZERO_PAGE = bytes(4096)
+
+def factors(data, base, n):
+    """Offsets (base + off) of nontrivial factors of n in data: little-endian BIGNUM words at
+    8-byte alignment (odd, top bit set: an RSA prime of half the modulus size) and DER INTEGERs."""
+    plen = (n.bit_length() + 15) // 16
+    hits = []
+    for page in range(0, len(data), 4096):
+        if data[page:page + 4096] == ZERO_PAGE:
+            continue
+        for off in range(page, min(page + 4096, len(data) - plen + 1), 8):
+            if data[off] & 1 and data[off + plen - 1] >= 0x80:
+                c = int.from_bytes(data[off:off + plen], "little")
+                if 1 < c < n and n % c == 0:
+                    hits.append(base + off)
+    hdr = b"\x02" + (b"\x81" + bytes([plen + 1]) if plen + 1 < 256 else b"\x82" + (plen + 1).to_bytes(2, "big")) + b"\x00"
+    at = data.find(hdr)
+    while at >= 0:
+        c = int.from_bytes(data[at + len(hdr):at + len(hdr) + plen], "big")
+        if 1 < c < n and n % c == 0:
+            hits.append(base + at)
+        at = data.find(hdr, at + 1)
+    return hits
 locked, rss, maps, cur = {}, {}, [], None
 for line in open(f"/proc/{pid}/smaps"):
     m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
@@ -286,7 +328,18 @@ with open(f"/proc/{pid}/mem", "rb", 0) as mem:
         if hi - lo > HUGE:
             continue
         found = set()
+        off = lo
         for data in contents(mem, lo, hi):
+            for path, n in moduli:
+                for where in factors(data, off, n):
+                    key = (path, where)
+                    if key in found:
+                        continue
+                    found.add(key)
+                    hits[path] = hits.get(path, 0) + 1
+                    if locked.get(m, 0) == 0:
+                        bad.append(f"{path}: a prime factor at {where:x} in unlocked {lo:x}-{hi:x} {perms} {name}")
+            off += CHUNK
             for kind, path, raw, texts in secrets:
                 for t in texts:
                     if t in data and (path, t) not in found:
@@ -301,12 +354,78 @@ with open(f"/proc/{pid}/mem", "rb", 0) as mem:
                     elif locked.get(m, 0) == 0:
                         bad.append(f"{path}: raw bytes in unlocked {where}")
 for kind, path, raw, texts in secrets:
-    if kind == "locked":
+    if kind in ("locked", "lockedif"):
         print(f"  memory: {path.rsplit('/', 1)[-1]} in {hits.get(path, 0)} mapping(s)")
-        if hits.get(path, 0) == 0:
+        if kind == "locked" and hits.get(path, 0) == 0:
             bad.append(f"{path}: not found in memory at all (is the scan working?)")
+for path, n in moduli:
+    print(f"  memory: a prime factor of {path.rsplit('/', 1)[-1]} at {hits.get(path, 0)} place(s)")
+    if hits.get(path, 0) == 0:
+        bad.append(f"{path}: no prime factor found in memory at all (is the scan working?)")
 for b in bad:
     print("  " + b)
 sys.exit(1 if bad else 0)
 PY
+}
+
+hold_at()
+{
+	local pattern=$1 held=$2 log=$3 i
+
+	shift 3
+	rm -f "$held" "$held.go"
+	python3 - "$pattern" "$held" "$log" "$@" <<'PY' &
+import fcntl, os, re, select, subprocess, sys, time
+pattern, held, log, argv = re.compile(sys.argv[1].encode()), sys.argv[2], sys.argv[3], sys.argv[4:]
+F_SETPIPE_SZ = 1031
+r, w = os.pipe()
+fcntl.fcntl(w, F_SETPIPE_SZ, 4096)
+p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w)
+out = open(log, "wb")
+buf = b""
+while not any(pattern.search(l) for l in buf.split(b"\n")):
+    if not select.select([r], [], [], 0.2)[0]:
+        if p.poll() is not None:
+            out.write(buf)
+            sys.exit(f"hold_at: {argv[0]} exited ({p.returncode}) before /{sys.argv[1]}/")
+        continue
+    buf += os.read(r, 65536)
+out.write(buf)
+out.flush()
+# Fill what is left of the pipe with NULs: the next write to stderr blocks (nobody reads until
+# "go"). Writes of at most PIPE_BUF bytes are all or nothing, so halve the size down to 1.
+os.set_blocking(w, False)
+for size in (512, 256, 128, 64, 32, 16, 8, 4, 2, 1):
+    try:
+        while True:
+            os.write(w, bytes(size))
+    except BlockingIOError:
+        pass
+os.set_blocking(w, True)
+open(held, "w").write(f"{p.pid}\n")
+while not os.path.exists(held + ".go") and p.poll() is None:
+    time.sleep(0.1)
+os.close(w)
+while True:
+    chunk = os.read(r, 65536)
+    if not chunk:
+        break
+    out.write(chunk.replace(b"\0", b""))
+sys.exit(p.wait())
+PY
+	BG_PID=$!
+	cleanup_fn stop_bg "$BG_PID"
+	for ((i = 0; i < 600; i++)); do
+		[ -s "$held" ] && return 0
+		kill -0 "$BG_PID" 2>/dev/null || { cat "$log" >&2; fail "$* exited before it was held"; }
+		sleep 0.1
+	done
+	cat "$log" >&2
+	fail "$* not held after 60 s"
+}
+
+# hold_release HELD: let the command held by hold_at go on; its exit status is hold_at's.
+hold_release()
+{
+	touch "$1.go"
 }
