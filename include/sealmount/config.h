@@ -64,6 +64,7 @@ struct sm_filesystem {
 	char *header_uuid;
 	uint32_t kdf_max_memory_mb; /* the unlock budget (luks2.h); 0 = default */
 	uint32_t kdf_max_seconds;
+	bool fsck; /* e2fsck -n before mounting an image without integrity (default true) */
 };
 
 struct sm_config {

@@ -141,6 +141,7 @@ struct pl_spec {
 	struct luks2_policy policy; /* require_integrity, pins */
 	bool integrity_journal;
 	const char *work_dir; /* private directory for the FUSE files; NULL = volume.h's */
+	bool no_fsck; /* volume_options.no_fsck (sealmount.fsck: false, --no-fsck) */
 };
 
 /* Defaults: policy from luks2_policy_init(), enc RSA_AES_KEY_WRAP_256, snp "device", cache

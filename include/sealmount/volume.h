@@ -79,6 +79,7 @@ struct volume_options {
 	const char *name; /* dm device name prefix; NULL = "sealmount" */
 	const char *work_dir; /* private dir for the FUSE file (<work_dir>/<index>/data);
 			       * NULL = /run/sealmount */
+	bool no_fsck; /* images without integrity: do not run e2fsck -n before mounting */
 };
 
 struct volume;

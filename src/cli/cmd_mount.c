@@ -47,6 +47,7 @@ enum {
 	OPT_JOURNAL,
 	OPT_KDF_MEMORY,
 	OPT_KDF_SECONDS,
+	OPT_NO_FSCK,
 };
 
 static const struct option mount_options[] = {
@@ -72,6 +73,7 @@ static const struct option mount_options[] = {
 	{ "integrity-journal", no_argument, NULL, OPT_JOURNAL },
 	{ "kdf-max-memory-mb", required_argument, NULL, OPT_KDF_MEMORY },
 	{ "kdf-max-seconds", required_argument, NULL, OPT_KDF_SECONDS },
+	{ "no-fsck", no_argument, NULL, OPT_NO_FSCK },
 };
 
 struct mount_args {
@@ -195,6 +197,9 @@ static int parse_volume_opt(struct mount_args *a, int c)
 		return cli_kdf_max_memory_mb("mount", optarg, &s->policy);
 	case OPT_KDF_SECONDS:
 		return cli_kdf_max_seconds("mount", optarg, &s->policy);
+	case OPT_NO_FSCK:
+		s->no_fsck = true;
+		return 0;
 	}
 	return 1;
 }
@@ -413,7 +418,7 @@ const struct cli_command cmd_mount = {
 		"           [--require-integrity | --no-require-integrity] [--pin-sha256 HEX]\n"
 		"           [--pin-uuid UUID] [--ready-file F] [--index I] [--fs-type T]\n"
 		"           [--work-dir DIR] [--integrity-journal]\n"
-		"           [--kdf-max-memory-mb N] [--kdf-max-seconds N]\n"
+		"           [--kdf-max-memory-mb N] [--kdf-max-seconds N] [--no-fsck]\n"
 		"           [--account-key-file F | --bearer-token-file F | --url-private]\n"
 		"           [--disk-cache DIR [--disk-cache-mb N]] MOUNTPOINT\n"
 		"\n"
@@ -445,6 +450,8 @@ const struct cli_command cmd_mount = {
 		"                        1024, never more than this process's memory limit allows)\n"
 		"  --kdf-max-seconds N   refuse headers whose unlock is estimated to take longer\n"
 		"                        (default 10; docs/luks2.md, KDF budget)\n"
+		"  --no-fsck             images without integrity: mount without checking the\n"
+		"                        filesystem with e2fsck -n first (default: checked)\n"
 		"Storage credentials for --url (default: anonymous, or the SAS in the URL):\n"
 		"  --account-key-file F  SharedKey with the base64 account key in F\n"
 		"  --bearer-token-file F an Entra ID token read from F at every request\n"

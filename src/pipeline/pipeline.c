@@ -172,7 +172,8 @@ static void volume_options_from(const struct pl_spec *s, struct volume_options *
 				      .fs_type = s->fs_type,
 				      .policy = s->policy,
 				      .integrity_journal = s->integrity_journal,
-				      .work_dir = s->work_dir };
+				      .work_dir = s->work_dir,
+				      .no_fsck = s->no_fsck };
 }
 
 int pl_volume(struct pl_fs *fs)

@@ -231,7 +231,7 @@ static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem 
 {
 	static const char *const keys[] = {
 		"engine",      "cache_mb",	    "require_integrity", "fs_type", "header_sha256",
-		"header_uuid", "kdf_max_memory_mb", "kdf_max_seconds",	 NULL
+		"header_uuid", "kdf_max_memory_mb", "kdf_max_seconds",	 "fsck",    NULL
 	};
 	_cleanup_free_ char *engine = NULL, *digest = NULL;
 	size_t old = push(p, ".sealmount");
@@ -265,6 +265,8 @@ static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem 
 			     &fs->kdf_max_memory_mb);
 	if (r == 0)
 		r = get_uint(p, ext, "kdf_max_seconds", MAX_KDF_SECONDS, &fs->kdf_max_seconds);
+	if (r == 0)
+		r = get_bool(p, ext, "fsck", &fs->fsck);
 	pop(p, old);
 	return r;
 }
@@ -274,6 +276,7 @@ static void fs_defaults(struct sm_filesystem *fs)
 	fs->engine = SM_ENGINE_AUTO;
 	fs->cache_mb = 64;
 	fs->require_integrity = true;
+	fs->fsck = true;
 }
 
 static int parse_filesystem(struct pctx *p, const json_t *o, struct sm_filesystem *fs)

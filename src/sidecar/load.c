@@ -126,6 +126,7 @@ static void dump_fs(FILE *f, size_t i, const struct sm_filesystem *fs)
 	fprintf(f, "%s = %" PRIu32 "%s\n", K("kdf_max_seconds"),
 		fs->kdf_max_seconds ? fs->kdf_max_seconds : LUKS2_KDF_MAX_MS_DEFAULT / 1000,
 		fs->kdf_max_seconds ? "" : " (default)");
+	dump_str(f, K("fsck"), fs->fsck ? "true" : "false");
 #undef K
 }
 

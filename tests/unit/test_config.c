@@ -74,6 +74,7 @@ START_TEST(config_accepts_microsoft_schema)
 	ck_assert_uint_eq(fs->cache_mb, 64);
 	ck_assert_uint_eq(fs->kdf_max_memory_mb, 0); /* the unlock budget's defaults */
 	ck_assert_uint_eq(fs->kdf_max_seconds, 0);
+	ck_assert(fs->fsck);
 	ck_assert_int_eq(c->log_level, LOG_LVL_WARN);
 	ck_assert_int_eq(c->on_error, SM_ON_ERROR_EXIT);
 }
@@ -109,7 +110,7 @@ START_TEST(config_extensions)
 		"\"http://127.0.0.1:10000/devstoreaccount1/c/b\",\"key\":{\"kid\":\"k\","
 		"\"authority\":{\"endpoint\":\"http://127.0.0.1:4000\"},\"akv\":{\"endpoint\":"
 		"\"127.0.0.1:4001\"}},\"sealmount\":{\"engine\":\"user\",\"cache_mb\":128,"
-		"\"require_integrity\":false,\"kdf_max_memory_mb\":2048,\"kdf_max_seconds\":60,"
+		"\"require_integrity\":false,\"kdf_max_memory_mb\":2048,\"kdf_max_seconds\":60,\"fsck\":false,"
 		"\"header_sha256\":\"" /* 64 hex digits */
 		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}}],"
 		"\"sealmount\":{\"snp\":\"sim:/tmp/sim\",\"enc\":\"CKM_RSA_AES_KEY_WRAP\","
@@ -123,6 +124,7 @@ START_TEST(config_extensions)
 	ck_assert(!c->fs[0].require_integrity);
 	ck_assert_uint_eq(c->fs[0].kdf_max_memory_mb, 2048);
 	ck_assert_uint_eq(c->fs[0].kdf_max_seconds, 60);
+	ck_assert(!c->fs[0].fsck);
 	ck_assert(c->fs[0].has_header_sha256);
 	ck_assert_uint_eq(c->fs[0].header_sha256[31], 0xff);
 	ck_assert_str_eq(c->snp, "sim:/tmp/sim");
@@ -218,6 +220,7 @@ START_TEST(config_extension_errors)
 		{ "\"sealmount\":{\"kdf_max_memory_mb\":\"1G\"}", "kdf_max_memory_mb" },
 		{ "\"sealmount\":{\"kdf_max_seconds\":3601}", "kdf_max_seconds" },
 		{ "\"sealmount\":{\"kdf_max_seconds\":-1}", "kdf_max_seconds" },
+		{ "\"sealmount\":{\"fsck\":\"no\"}", "fsck" },
 	};
 	char buf[1024], err[SM_CONFIG_ERR_MAX];
 	struct sm_config *c = NULL;
