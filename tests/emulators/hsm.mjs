@@ -25,7 +25,7 @@
 // with a message naming each failed condition (the real service's wording is not known).
 
 import crypto from 'node:crypto';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import https from 'node:https';
 
 import { createTestCa } from './testca.mjs';
@@ -238,7 +238,7 @@ function wrappingKey(claims) {
   if (!Array.isArray(keys)) throw badParam('target has no x-ms-runtime.keys');
   const k = keys.find((x) => x?.kty === 'RSA' && ((Array.isArray(x.key_ops) && x.key_ops.includes('encrypt')) || x.use === 'enc'));
   if (!k) throw badParam('target has no RSA key usable for encryption in x-ms-runtime.keys');
-  return { kid: k.kid, n: k.n, pub: crypto.createPublicKey({ key: { kty: 'RSA', n: k.n, e: k.e }, format: 'jwk' }) };
+  return { kid: k.kid, pub: crypto.createPublicKey({ key: { kty: 'RSA', n: k.n, e: k.e }, format: 'jwk' }) };
 }
 
 export function wrapForRelease(pub, enc, material) {
@@ -273,8 +273,6 @@ async function release(ctx, name, version, body, apiVersion) {
   }
   const claims = await evaluatePolicy(key.releasePolicy.policy, body.target);
   const wk = wrappingKey(claims);
-  // Tests find the private half of this (public) key in the client's memory: its modulus, hex.
-  if (ctx.opts.runtimeKeysOut) appendFileSync(ctx.opts.runtimeKeysOut, `${Buffer.from(wk.n, 'base64url').toString('hex')}\n`);
   const material = key.raw ?? key.priv.export({ type: 'pkcs8', format: 'der' });
   const keyHsm = { schema_version: '1.0', header: { kid: wk.kid, alg: 'dir', enc }, ciphertext: b64url(wrapForRelease(wk.pub, enc, material)) };
   const request = { 'api-version': apiVersion, enc, kid: key.kid };
@@ -360,8 +358,7 @@ function send(res, status, obj, headers = {}) {
 // under another, untrusted CA), signerName (the JWS certificate names this host instead of
 // localhost), denyGet (GET /keys answers 403, as for a release-only role), challengeScope (401s
 // carry scope="RESOURCE/.default" instead of resource=), challenge (the WWW-Authenticate value of
-// 401s, verbatim), runtimeKeysOut (a file each release appends the modulus of the key it wrapped
-// for to, in hex: the client's ephemeral public key, for memory scans). Each request is logged to stderr as "[hsm] METHOD PATH -> STATUS". Resolves to {port, base, caPem,
+// 401s, verbatim). Each request is logged to stderr as "[hsm] METHOD PATH -> STATUS". Resolves to {port, base, caPem,
 // ca, close()}; base is https://localhost:PORT, the name the certificates carry.
 export async function startHsm(opts = {}) {
   const host = opts.host ?? '127.0.0.1';

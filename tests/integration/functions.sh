@@ -148,8 +148,8 @@ emu_log()
 
 # ---- key release stand-ins and secret hygiene (test-secret-hygiene*.sh, test-mount-user.sh) ----
 #
-#   release_standins DIR [HSM_OPTION...]   simulated SNP in DIR/sim and the MAA, IMDS (with
-#                            THIM) and Managed HSM stand-ins (the options go to the latter); sets
+#   release_standins DIR [MAA_OPTION...]   simulated SNP in DIR/sim and the MAA (with the
+#                            options), IMDS (with THIM) and Managed HSM stand-ins; sets
 #                            SIM, MAA, IMDS, VAULT, HSM_CA, HOSTDATA and the array REL (--vault
 #                            --maa --imds --ca-file)
 #   secret_forms FILE        every text form of FILE's bytes (hex, HEX, base64 with and without
@@ -162,12 +162,12 @@ emu_log()
 #                            holds an RSA modulus in hex: a prime factor of it - the private
 #                            key, as OpenSSL keeps it in BIGNUMs (little-endian, 8-byte aligned)
 #                            or in DER - must be there, only in locked mappings)
-#   hold_at PATTERN HELD LOG CMD...  run CMD in the background (pid in BG_PID, killed at cleanup)
-#                            with its stderr in a one-page pipe; once a line matches PATTERN
-#                            (grep -E) the pipe is filled, so that CMD's next write to stderr
-#                            blocks - CMD is held, alive, right after that point, with no
-#                            breakpoint and no timing - and HELD is written; `hold_release`
-#                            drains the pipe (into LOG) and lets CMD go on
+#   hold_server VAR DIR      a loopback HTTP server (its port in $VAR) that answers every
+#                            request with a status line and then one endless header, 256 bytes
+#                            a second - a client is held in that request, alive, with no
+#                            breakpoint and inside every low-speed limit, for minutes (until
+#                            its header cap); each request line is appended to DIR/requests;
+#                            `touch DIR/go` ends the answers (the clients then fail)
 
 # stop_bg PID: SIGTERM a background process and reap it (registered as a cleanup).
 stop_bg()
@@ -203,9 +203,10 @@ release_standins()
 	HSM_CA=$1/hsm-ca.pem
 	mkdir -p "$SIM"
 	"$SEALMOUNT" sim init "$SIM" 2>/dev/null
-	emu_launch maa MAA_PORT --trust-root "$SIM/ark.pem" --compliance-status azure-compliant-uvm
+	emu_launch maa MAA_PORT --trust-root "$SIM/ark.pem" --compliance-status azure-compliant-uvm \
+		"${@:2}"
 	emu_launch imds IMDS_PORT --thim "$SIM/thim.json"
-	emu_launch hsm HSM_PORT --ca-out "$HSM_CA" --resource https://vault.azure.net "${@:2}"
+	emu_launch hsm HSM_PORT --ca-out "$HSM_CA" --resource https://vault.azure.net
 	emu_wait MAA_PORT
 	emu_wait IMDS_PORT
 	emu_wait HSM_PORT
@@ -368,64 +369,41 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-hold_at()
+hold_server()
 {
-	local pattern=$1 held=$2 log=$3 i
+	local var=$1 dir=$2 i
 
-	shift 3
-	rm -f "$held" "$held.go"
-	python3 - "$pattern" "$held" "$log" "$@" <<'PY' &
-import fcntl, os, re, select, subprocess, sys, time
-pattern, held, log, argv = re.compile(sys.argv[1].encode()), sys.argv[2], sys.argv[3], sys.argv[4:]
-F_SETPIPE_SZ = 1031
-r, w = os.pipe()
-fcntl.fcntl(w, F_SETPIPE_SZ, 4096)
-p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w)
-out = open(log, "wb")
-buf = b""
-while not any(pattern.search(l) for l in buf.split(b"\n")):
-    if not select.select([r], [], [], 0.2)[0]:
-        if p.poll() is not None:
-            out.write(buf)
-            sys.exit(f"hold_at: {argv[0]} exited ({p.returncode}) before /{sys.argv[1]}/")
-        continue
-    buf += os.read(r, 65536)
-out.write(buf)
-out.flush()
-# Fill what is left of the pipe with NULs: the next write to stderr blocks (nobody reads until
-# "go"). Writes of at most PIPE_BUF bytes are all or nothing, so halve the size down to 1.
-os.set_blocking(w, False)
-for size in (512, 256, 128, 64, 32, 16, 8, 4, 2, 1):
+	mkdir -p "$dir"
+	rm -f "$dir/port" "$dir/go" "$dir/requests"
+	python3 - "$dir" <<'PY' &
+import os, socket, sys, threading, time
+d = sys.argv[1]
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(16)
+def serve(c):
     try:
-        while True:
-            os.write(w, bytes(size))
-    except BlockingIOError:
+        req = c.recv(65536).split(b"\r\n", 1)[0]
+        with open(os.path.join(d, "requests"), "ab") as f:
+            f.write(req + b"\n")
+        c.sendall(b"HTTP/1.1 200 OK\r\nX-Hold: ")
+        while not os.path.exists(os.path.join(d, "go")):
+            c.sendall(b"a" * 64)  # 256 bytes a second: above any low-speed limit
+            time.sleep(0.25)
+    except OSError:
         pass
-os.set_blocking(w, True)
-open(held, "w").write(f"{p.pid}\n")
-while not os.path.exists(held + ".go") and p.poll() is None:
-    time.sleep(0.1)
-os.close(w)
+    c.close()
+open(os.path.join(d, "port.tmp"), "w").write(str(srv.getsockname()[1]))
+os.rename(os.path.join(d, "port.tmp"), os.path.join(d, "port"))
 while True:
-    chunk = os.read(r, 65536)
-    if not chunk:
-        break
-    out.write(chunk.replace(b"\0", b""))
-sys.exit(p.wait())
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
 PY
-	BG_PID=$!
-	cleanup_fn stop_bg "$BG_PID"
-	for ((i = 0; i < 600; i++)); do
-		[ -s "$held" ] && return 0
-		kill -0 "$BG_PID" 2>/dev/null || { cat "$log" >&2; fail "$* exited before it was held"; }
+	cleanup_fn stop_bg $!
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$dir/port" ] && break
 		sleep 0.1
 	done
-	cat "$log" >&2
-	fail "$* not held after 60 s"
-}
-
-# hold_release HELD: let the command held by hold_at go on; its exit status is hold_at's.
-hold_release()
-{
-	touch "$1.go"
+	[ -s "$dir/port" ] || fail "hold_server did not start"
+	printf -v "$var" '%s' "$(cat "$dir/port")"
 }

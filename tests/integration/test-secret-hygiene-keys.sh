@@ -5,14 +5,16 @@
 # MAA token binds (alive from attest to the end of the process), the passphrase, and what is left
 # of a released RSA-HSM key after its PKCS#8 was parsed.
 #
-# Each process is held right after its release - its stderr is a full one-page pipe, so it blocks
-# in its next log line (hold_at, functions.sh): no breakpoint, no timing - and its memory is read
-# (scan_memory): a prime factor of the ephemeral key's modulus (which the HSM stand-in records
-# when it wraps for it) must be found, and only in locked mappings; the passphrase only in locked
-# mappings; the released RSA key's d, p, q (big- and little-endian) and PKCS#8 nowhere unlocked.
-#   - `key release` (after the passphrase file is written);
-#   - `mount --engine kernel` (before the open step): on a host without device-mapper the volume
-#     step fails afterwards, which does not matter here - until then it is the kernel engine's path;
+# Each process is held inside an HTTP request - a loopback server answers it with an endless
+# header, slowly enough to hold and fast enough for every low-speed limit (hold_server,
+# functions.sh): no breakpoint, no timing - and its memory is read (scan_memory): a prime factor
+# of the ephemeral key's modulus (which the MAA stand-in records from the runtime data) must be
+# found, and only in locked mappings; the passphrase only in locked mappings; the released RSA
+# key's d, p, q (big- and little-endian) and PKCS#8 nowhere unlocked.
+#   - `key release`, held in its IMDS token request: attested, before the release;
+#   - `mount --engine kernel --url`, held in its first storage request: after the release (the
+#     ephemeral key used for the unwrap, the released RSA key parsed, the passphrase derived) -
+#     the kernel engine's path up to the volume step, and the state a kernel-engine mount keeps;
 #   - the control: a process that holds the same kind of key in unlocked memory is caught.
 # Needs root (/proc/PID/mem of another process) and OpenSSL's command line.
 
@@ -69,39 +71,50 @@ grep -q 'a prime factor at .* in unlocked' "$W/holder.scan" || fail "control: $(
 grep -q 'pass: raw bytes in unlocked' "$W/holder.scan" || fail "control: $(cat "$W/holder.scan")"
 kill "$HOLDER"
 
-# held_scan NAME PATTERN CMD...: hold CMD after PATTERN, check it, let it go.
+# held_scan NAME HOLD_DIR CMD...: run CMD until its request reaches the hold server in
+# HOLD_DIR (hold_server), scan its memory there, then end the request (CMD then fails).
 held_scan()
 {
-	local name=$1 pattern=$2 pid before
+	local name=$1 hold=$2 pid before i
 
 	shift 2
-	before=$(wc -l <"$W/runtime-n" 2>/dev/null || echo 0)
-	hold_at "$pattern" "$W/$name.held" "$W/$name.log" "$@"
-	pid=$(cat "$W/$name.held")
-	expect_eq "$(wc -l <"$W/runtime-n")" $((before + 1)) "$name: releases wrapped for a runtime key"
+	before=$(cat "$W/runtime-n" 2>/dev/null | wc -l)
+	"$@" >"$W/$name.log" 2>&1 &
+	pid=$!
+	cleanup_fn stop_bg "$pid"
+	for ((i = 0; i < 600; i++)); do
+		[ -s "$hold/requests" ] && break
+		kill -0 "$pid" 2>/dev/null || fail "$name exited before it was held: $(tail -5 "$W/$name.log")"
+		sleep 0.1
+	done
+	[ -s "$hold/requests" ] || fail "$name: not held after 60 s: $(tail -5 "$W/$name.log")"
+	expect_eq "$(wc -l <"$W/runtime-n")" $((before + 1)) "$name: attestations with a runtime key"
 	tail -1 "$W/runtime-n" >"$W/$name.n"
-	echo "  $name held (pid $pid): $(grep -o 'released key.*' "$W/$name.log" | head -1)"
-	scan_memory "$pid" "factor:$W/$name.n" "locked:$W/pass" "${parts[@]}" >"$W/$name.scan" || {
+	echo "  $name held (pid $pid) in: $(head -1 "$hold/requests")"
+	scan_memory "$pid" "factor:$W/$name.n" "${SPECS[@]}" >"$W/$name.scan" || {
 		cat "$W/$name.scan"
 		fail "$name: a key in unlocked memory"
 	}
 	cat "$W/$name.scan"
-	HELD_PID=$pid
+	touch "$hold/go"
+	wait "$pid" || true
 }
 
-step "key release, held after writing the passphrase file"
-held_scan release '\[info\]: released key' "$SEALMOUNT" --log-level debug key release "${REL[@]}" \
-	--kid hygkeys --salt 00112233 --snp "sim:$SIM" --out "$W/released.pass"
-cmp -s "$W/released.pass" "$W/pass" || fail "released passphrase differs"
-hold_release "$W/release.held"
-wait "$BG_PID" || fail "key release exited $?: $(tail -3 "$W/release.log")"
+step "key release, held in its token request (attested: the ephemeral key exists)"
+hold_server TOKEN_HOLD "$W/hold-token"
+SPECS=()
+held_scan release "$W/hold-token" "$SEALMOUNT" --log-level debug key release --vault "$VAULT" \
+	--maa "$MAA" --ca-file "$HSM_CA" --imds "http://127.0.0.1:$TOKEN_HOLD" --kid hygkeys \
+	--salt 00112233 --snp "sim:$SIM" --out "$W/released.pass"
+grep -q '^GET /metadata/identity/oauth2/token' "$W/hold-token/requests" ||
+	fail "not held in the token request: $(cat "$W/hold-token/requests")"
 
-step "mount --engine kernel, held after the release (the kernel engine's path)"
+step "mount --engine kernel, held in its first storage request (after the release)"
+hold_server BLOB_HOLD "$W/hold-blob"
+SPECS=("locked:$W/pass" "${parts[@]}")
 mkdir "$W/pub"
-held_scan mount '\[info\]: Filesystem 0: released key' "$SEALMOUNT" --log-level debug mount \
-	--engine kernel --image "$W/img" "${REL[@]}" --kid hygkeys --salt 00112233 \
-	--snp "sim:$SIM" --work-dir "$W/mwork" "$W/pub/share"
-kill -TERM "$HELD_PID" # stopped between steps once it runs again
-hold_release "$W/mount.held"
-wait "$BG_PID" || true
+held_scan mount "$W/hold-blob" "$SEALMOUNT" --log-level debug mount --engine kernel \
+	--url "http://127.0.0.1:$BLOB_HOLD/devstoreaccount1/imgs/img" "${REL[@]}" --kid hygkeys \
+	--salt 00112233 --snp "sim:$SIM" --work-dir "$W/mwork" "$W/pub/share"
+grep -q 'released key' "$W/mount.log" || fail "mount was not held after the release: $(tail -3 "$W/mount.log")"
 echo "secret hygiene (keys): ok"
