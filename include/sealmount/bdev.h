@@ -86,3 +86,8 @@ _must_check_ int bdev_flush(struct bdev *b) _nonnull_(1);
  * open/fstat, -EINVAL for something that is neither a file nor a block device.
  */
 _must_check_ int bdev_file_open(const char *path, bool rw, struct bdev **ret) _nonnull_(1, 3);
+
+/* `borrow` layer: a pass-through view of lower that does not own it (freeing the view leaves
+ * lower alone), for a filter that takes its lower device over while the device must outlive the
+ * filter. lower must outlive the view. -ENOMEM. */
+_must_check_ int bdev_borrow_new(struct bdev *lower, struct bdev **ret) _nonnull_(1, 2);

@@ -31,6 +31,7 @@
 #define SM_DEFAULT_HKDF_LABEL "Symmetric Encryption Key"
 
 enum sm_engine { SM_ENGINE_AUTO, SM_ENGINE_KERNEL, SM_ENGINE_USER };
+enum sm_block { SM_BLOCK_AUTO, SM_BLOCK_FUSE, SM_BLOCK_NBD };
 enum sm_on_error { SM_ON_ERROR_EXIT, SM_ON_ERROR_STAY };
 
 struct sm_certcache {
@@ -56,6 +57,7 @@ struct sm_filesystem {
 	char *label; /* key_derivation.label (default SM_DEFAULT_HKDF_LABEL) */
 	/* extensions ("sealmount": {...}) */
 	enum sm_engine engine;
+	enum sm_block block;
 	uint64_t cache_mb;
 	bool require_integrity;
 	char *fs_type; /* default "ext4" */
@@ -65,6 +67,11 @@ struct sm_filesystem {
 	uint32_t kdf_max_memory_mb; /* the unlock budget (luks2.h); 0 = default */
 	uint32_t kdf_max_seconds;
 	bool fsck; /* e2fsck -n before mounting an image without integrity (default true) */
+	/* sealed images (docs/verity.md): a pinned root hash (64 hex), or a publisher key (PEM, or
+	 * a JWK object or its JSON text) with the lowest version accepted */
+	char *root_hash;
+	char *publisher_key;
+	uint64_t min_version;
 };
 
 struct sm_config {

@@ -8,13 +8,17 @@
  *   release  Secure Key Release -> unwrap -> the LUKS passphrase; or the passphrase from a key
  *            file (then attest and token do nothing)
  *   open     the source (blob, any range server, or a local file) -> disk cache -> cache
+ *   seal     a sealed image (docs/verity.md): its dm-verity geometry, the trusted root hash
+ *            (pinned, or signed by the publisher at or above the minimum version) checked
+ *            against the tree's top and the first block
  *   volume   LUKS2 header validated, engine chosen, activated, mounted at .filesystem-<i>
  *   publish  the relative symlink at the mount point
  *   teardown everything above undone in reverse order (volume.h's order)
  *
  * `sealmount run` (the sidecar, one thread per filesystem) and `sealmount mount` each fill a
  * struct pl_spec - from the configuration file and from the command line - and call
- * pl_attest(), pl_token(), pl_release(), pl_open(), pl_volume() and pl_publish() in this order,
+ * pl_attest(), pl_token(), pl_release(), pl_open(), pl_seal(), pl_volume() and pl_publish() in
+ * this order,
  * then pl_teardown(). The same stack builder (pl_stack_open()) serves `image inspect|decrypt`
  * and `blob attach`, and the same vault session (pl_vault_open()) `key release|import`.
  *
@@ -57,13 +61,14 @@ enum pl_step {
 	PL_STEP_TOKEN,
 	PL_STEP_RELEASE,
 	PL_STEP_OPEN,
+	PL_STEP_SEAL,
 	PL_STEP_VOLUME,
 	PL_STEP_PUBLISH,
 	PL_STEP_TEARDOWN,
 	PL_STEP__MAX,
 };
 
-/* "attest", "token", "release", "open", "volume", "publish", "teardown". */
+/* "attest", "token", "release", "open", "seal", "volume", "publish", "teardown". */
 const char *pl_step_name(enum pl_step s);
 
 struct pl_failure {
@@ -137,11 +142,21 @@ struct pl_spec {
 	struct pl_release release;
 	bool rw;
 	enum volume_engine engine;
+	enum volume_block block; /* fuse, nbd or auto (volume.h) */
 	const char *fs_type; /* NULL = ext4 */
 	struct luks2_policy policy; /* require_integrity, pins */
 	bool integrity_journal;
 	const char *work_dir; /* private directory for the FUSE files; NULL = volume.h's */
 	bool no_fsck; /* volume_options.no_fsck (sealmount.fsck: false, --no-fsck) */
+	/* Sealed images (docs/verity.md): the root hash (64 hex) pinned, or the publisher's public
+	 * key (PEM or JWK text, or a file) and the lowest version accepted. Neither: a sealed
+	 * image is read without checking its seal (with a warning). */
+	const char *root_hash;
+	const char *publisher_key; /* the key's text */
+	const char *publisher_key_file; /* or a file holding it */
+	uint64_t min_version;
+	/* Where the publish step leaves its crash record (below); NULL: none. */
+	const char *state_dir;
 };
 
 /* Defaults: policy from luks2_policy_init(), enc RSA_AES_KEY_WRAP_256, snp "device", cache
@@ -228,6 +243,7 @@ _must_check_ int pl_attest(struct pl_fs *fs, struct pl_attest_once *once) _nonnu
 _must_check_ int pl_token(struct pl_fs *fs) _nonnull_(1);
 _must_check_ int pl_release(struct pl_fs *fs) _nonnull_(1);
 _must_check_ int pl_open(struct pl_fs *fs) _nonnull_(1);
+_must_check_ int pl_seal(struct pl_fs *fs) _nonnull_(1);
 _must_check_ int pl_volume(struct pl_fs *fs) _nonnull_(1);
 _must_check_ int pl_publish(struct pl_fs *fs) _nonnull_(1);
 /* Undo every step that was done, in reverse order; flushes read-write volumes first. 0 or the
@@ -250,6 +266,43 @@ const char *pl_fs_take_warning(struct pl_fs *fs) _nonnull_(1);
 struct volume *pl_fs_volume(const struct pl_fs *fs) _nonnull_(1);
 struct bdev *pl_fs_blob(const struct pl_fs *fs) _nonnull_(1);
 struct bdev *pl_fs_cache(const struct pl_fs *fs) _nonnull_(1);
+
+/* ---- crash records ---- */
+
+/*
+ * Once published, a filesystem leaves a record of what it holds in spec->state_dir
+ * (<sha256 of the mount point>.json, 0600, written atomically: the owner's pid and start time,
+ * the mount point, index and source without its query, and volume_record()'s identities);
+ * teardown removes it. If the owner dies without tearing down, another process finds the record
+ * and cleans up exactly what it names (pl_record_recover -> volume_recover). A record is never
+ * trusted beyond that: each thing is checked to still be the recorded one.
+ */
+struct pl_record {
+	char *path; /* the record file */
+	json_t *json; /* owns what the pointers below point into */
+	pid_t pid;
+	bool alive; /* that very process (pid and start time) is still running */
+	const char *mount_point, *source, *engine, *block;
+	unsigned index;
+	const json_t *volume;
+};
+/* The record for mount_point: -ENOENT when there is none, -EBADMSG when it is unreadable. */
+_must_check_ int pl_record_find(const char *dir, const char *mount_point, struct pl_record *ret)
+	_nonnull_(1, 2, 3);
+/* Every readable record in dir (none when dir does not exist); pl_records_free(). */
+_must_check_ int pl_records_list(const char *dir, struct pl_record **ret, size_t *ret_n)
+	_nonnull_(1, 2, 3);
+/* The lowest index no record in dir holds, alive or dead (a dead owner's index stays taken
+ * until its leftovers are cleaned up: its dm and loop names carry it). */
+_must_check_ int pl_records_first_free_index(const char *dir, unsigned *ret) _nonnull_(1, 2);
+void pl_record_done(struct pl_record *r) _nonnull_(1);
+void pl_records_free(struct pl_record *list, size_t n);
+/* A dead owner's leftovers, undone from its record (volume_recover), then the record removed.
+ * -EBUSY (with nothing done) when the owner is alive. */
+_must_check_ int pl_record_recover(struct pl_record *rec, void (*progress)(void *, const char *),
+				   void *userdata, struct diag *d) _nonnull_(1);
+/* /proc/PID/stat's start time (0: no such process). */
+uint64_t pl_process_start_time(pid_t pid);
 
 /* After release: hand the passphrase to the caller (`key release --out`); NULL when there is
  * none. The caller frees it (secret_free). */

@@ -8,8 +8,9 @@
  * symlink at mount_point, so app containers see the files through the shared emptyDir.
  *
  * Engines:
- *   kernel  the stack is exposed as a file through FUSE (fusefs.h) in a private directory, put on
- *           a loop device, and libcryptsetup activates dm-integrity + dm-crypt from the validated
+ *   kernel  the stack is exposed as a block device - a file through FUSE (fusefs.h) in a private
+ *           directory put on a loop device, or /dev/nbdN from the in-process NBD server
+ *           (nbd.h) - and libcryptsetup activates dm-integrity + dm-crypt from the validated
  *           in-memory header copy used as a detached header (no second read of the header); the
  *           dm tables are read back and checked against what was validated; the kernel mounts
  *           the filesystem.
@@ -42,8 +43,10 @@
  *
  * Ownership: volume_open() takes ownership of the stack (also on failure) and copies nothing of
  * the passphrase beyond the call (it is wiped inside libcryptsetup / the luks layer).
- * volume_close() tears down in this order - unmount, unpublish, deactivate dm devices, detach the
- * loop device, flush and unmount the FUSE file, free the stack (releasing a blob lease) - and
+ * volume_close() tears down in this order - unmount, unpublish, deactivate dm devices (dm-crypt,
+ * dm-integrity, then dm-verity), detach the block device (loop, or NBD: disconnect, then the
+ * server's connections end), flush and unmount the FUSE file, free the stack (releasing a blob
+ * lease) - and
  * every step runs even when an earlier one failed; the first error is returned. A failure
  * half-way in volume_open() runs the same teardown for what was set up.
  *
@@ -57,6 +60,7 @@
  */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -65,8 +69,21 @@
 #include "sealmount/luks2.h"
 #include "sealmount/macros.h"
 #include "sealmount/secret.h"
+#include "sealmount/verity.h"
 
 enum volume_engine { VOLUME_ENGINE_AUTO = 0, VOLUME_ENGINE_KERNEL, VOLUME_ENGINE_USER };
+
+/* How the stack reaches the kernel as a block device (docs/nbd.md): a FUSE file on a loop
+ * device, or the in-process NBD server on /dev/nbdN (the kernel's NBD client over netlink, a
+ * socketpair: no helper process, no TCP). auto: nbd where the kernel has it, else fuse. */
+enum volume_block { VOLUME_BLOCK_AUTO = 0, VOLUME_BLOCK_FUSE, VOLUME_BLOCK_NBD };
+
+/* A sealed image (docs/verity.md): the geometry verity_locate() found on the stack and the
+ * trusted root hash (pinned, or signed by the publisher). */
+struct volume_seal {
+	const struct verity_image *img;
+	const uint8_t *root; /* VERITY_DIGEST_SIZE bytes */
+};
 
 struct volume_options {
 	const char *mount_point; /* the published path (a symlink is created here) */
@@ -80,6 +97,13 @@ struct volume_options {
 	const char *work_dir; /* private dir for the FUSE file (<work_dir>/<index>/data);
 			       * NULL = /run/sealmount */
 	bool no_fsck; /* images without integrity: do not run e2fsck -n before mounting */
+	/* The stack is a sealed image to be read only through its dm-verity tree: the user
+	 * engine puts the `verity` layer under `luks`, the kernel engine dm-verity under
+	 * dm-crypt. The header is read through the tree too. A seal satisfies
+	 * policy.require_integrity. Read-only (rw: -EROFS). NULL: not sealed. */
+	const struct volume_seal *seal;
+	enum volume_block block;
+	unsigned nbd_timeout_s; /* an NBD request unanswered this long fails with EIO; 0 = 120 */
 };
 
 struct volume;
@@ -103,11 +127,29 @@ struct volume_status {
 	const char *mount_path; /* <parent>/.filesystem-<i> */
 	const char *device; /* /dev/mapper/NAME, /dev/loopN or the FUSE file */
 	bool fuse2fs; /* served file by file by fuse2fs (rootless), not mounted by the kernel */
+	enum volume_block block; /* the block layer actually used: FUSE or NBD */
+	unsigned nbd_connections, nbd_live; /* NBD: sockets, and those the kernel still uses */
 	uint64_t size; /* plaintext bytes */
 	uint64_t integrity_errors; /* user engine: luks_stats; kernel: dm-integrity's counter */
 	const struct luks2_hdr *hdr; /* the validated header */
 };
+/*
+ * Crash records (docs/sidecar-config.md, "Recovery"). volume_record(): what v holds in the
+ * system - the mount (by mount id), the link, the dm, loop and NBD devices, the FUSE mount,
+ * fuse2fs - as JSON for a state file (no secret in it). volume_recover(): undo exactly what such a
+ * record names, for a process that died without tearing down: each step checks that the thing
+ * is still the recorded one (mount id, link target, loop backing file, NBD backend name) and
+ * leaves anything else alone; nothing blocks (unmounts are lazy, busy devices are retried a
+ * few times). progress (may be NULL) is told each step. 0, or the first error (all steps run;
+ * each failure described in d).
+ */
+_must_check_ int volume_record(struct volume *v, json_t **ret) _nonnull_(1, 2);
+_must_check_ int volume_recover(const json_t *record, void (*progress)(void *, const char *),
+				void *userdata, struct diag *d);
+
 /* A snapshot for health reporting; pointers stay valid until volume_close(). */
 void volume_get_status(struct volume *v, struct volume_status *ret) _nonnull_(1, 2);
 
 const char *volume_engine_name(enum volume_engine e);
+/* "auto", "fuse", "nbd" */
+const char *volume_block_name(enum volume_block b);

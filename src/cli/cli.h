@@ -9,6 +9,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -67,6 +68,13 @@ extern const struct cli_command cmd_image_inspect;
 extern const struct cli_command cmd_image_create;
 extern const struct cli_command cmd_image_upload;
 extern const struct cli_command cmd_image_decrypt;
+extern const struct cli_command cmd_image_seal;
+extern const struct cli_command cmd_image_sign;
+
+/* `blob attach --nbd SOCKET`: serve dev on the Unix socket until SIGINT/SIGTERM
+ * (cmd_blob_nbd.c). Logs its errors; 0 or -errno. */
+struct bdev;
+_must_check_ int blob_nbd_serve(struct bdev *dev, const char *socket, bool rw);
 
 /* Open IMAGE read-only as a stack without a cache (pipeline.h's builder): a local file (or
  * file://PATH) or a blob URL (SharedKey with account_key_file, else anonymous/SAS). Logs and
@@ -77,3 +85,4 @@ _must_check_ int image_open_source(const char *image, const char *account_key_fi
 extern const struct cli_command cmd_run;
 extern const struct cli_command cmd_mount;
 extern const struct cli_command cmd_umount;
+extern const struct cli_command cmd_list;

@@ -31,6 +31,7 @@
 struct blob_args {
 	struct source_args s; /* URL, credentials, caches */
 	const char *dir;
+	const char *nbd_socket; /* --nbd SOCKET: serve over NBD instead of FUSE */
 	bool allow_other;
 };
 
@@ -135,7 +136,7 @@ static int do_attach(const struct blob_args *a)
 			  pl_explain(PL_STEP_OPEN, r));
 		return CLI_EXIT_FAILURE;
 	}
-	r = serve(st.top, a);
+	r = a->nbd_socket ? blob_nbd_serve(st.top, a->nbd_socket, a->s.src.rw) : serve(st.top, a);
 	if (a->s.src.rw) {
 		int r2 = bdev_flush(st.top);
 
@@ -155,6 +156,7 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 		{ "allow-other", no_argument, NULL, 'o' },
 		{ "disk-cache", required_argument, NULL, 'D' },
 		{ "disk-cache-mb", required_argument, NULL, 'M' },
+		{ "nbd", required_argument, NULL, 'N' },
 		SOURCE_LONG_OPTIONS,
 		{},
 	};
@@ -187,6 +189,9 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 			    src->disk_cache_mb < 1)
 				return cli_usage_error(sub, "invalid --disk-cache-mb '%s'", optarg);
 			break;
+		case 'N':
+			a->nbd_socket = optarg;
+			break;
 		default:
 			if (source_parse_option(&a->s, c, argc, argv) == 0)
 				break;
@@ -213,10 +218,15 @@ static int run(int argc, char **argv)
 		return CLI_EXIT_OK;
 	if (r != 0)
 		return r;
-	if (argc - 1 - optind != (attach ? 2 : 1))
-		return cli_usage_error("blob", "%s takes %s", sub, attach ? "URL DIR" : "URL");
+	if (a.nbd_socket && !attach)
+		return cli_usage_error("blob stat", "--nbd works with attach only");
+	if (argc - 1 - optind != (attach && !a.nbd_socket ? 2 : 1))
+		return cli_usage_error("blob", "%s takes %s", sub,
+				       !attach	    ? "URL" :
+				       a.nbd_socket ? "URL (with --nbd)" :
+						      "URL DIR");
 	a.s.src.url = argv[1 + optind];
-	a.dir = attach ? argv[2 + optind] : NULL;
+	a.dir = attach && !a.nbd_socket ? argv[2 + optind] : NULL;
 	if (!attach && src->rw)
 		return cli_usage_error("blob stat", "--rw makes no sense here");
 	r = source_check(sub, &a.s);
@@ -237,6 +247,7 @@ const struct cli_command cmd_blob = {
 		"Usage: sealmount blob stat URL [AUTH]\n"
 		"       sealmount blob attach URL DIR [--rw] [--cache-mb N] [--allow-other]\n"
 		"                             [--disk-cache DIR [--disk-cache-mb N]] [AUTH]\n"
+		"       sealmount blob attach URL --nbd SOCKET [--rw] [--cache-mb N] [...]\n"
 		"\n"
 		"URL is https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB[?SAS], the emulator's\n"
 		"http://127.0.0.1:10000/ACCOUNT/CONTAINER/BLOB, or file:///PATH for a local file.\n"
@@ -247,6 +258,8 @@ const struct cli_command cmd_blob = {
 		"stat prints size, blob type, ETag and lease state.\n"
 		"attach exposes the blob through a block cache as DIR/data until interrupted\n"
 		"(SIGINT/SIGTERM), then writes back, releases the lease and unmounts.\n"
+		"With --nbd, the same stack is an NBD export on the Unix socket SOCKET (created\n"
+		"0600, removed on exit) instead; its URI (nbd+unix:///?socket=...) goes to stdout.\n"
 		"\n"
 		"Options:\n"
 		"  --rw                   read-write (page blobs only; takes the blob's lease)\n"
@@ -254,6 +267,7 @@ const struct cli_command cmd_blob = {
 		"  --disk-cache DIR       keep fetched (encrypted) blob bytes in DIR across runs;\n"
 		"                         read-only attach only; emptied when the blob's ETag changes\n"
 		"  --disk-cache-mb N      disk cache size cap in MiB (default 1024)\n"
+		"  --nbd SOCKET           serve over NBD on a new Unix socket instead of FUSE\n"
 		"  --allow-other          let other users access the mount\n"
 		"  -h, --help             show this help\n"
 		"AUTH:\n" SOURCE_HELP,

@@ -20,10 +20,12 @@
 #include "source_opts.h"
 #include "key_util.h"
 #include "sealmount/blob.h"
+#include "sealmount/codec.h"
 #include "sealmount/image.h"
 #include "sealmount/fsutil.h"
 #include "sealmount/log.h"
 #include "sealmount/pipeline.h"
+#include "sealmount/verity.h"
 
 #define NEW_KEY_SIZE 32u
 #define MIB (1024u * 1024)
@@ -32,6 +34,7 @@ struct create_args {
 	struct image_create_options o;
 	const char *key_file;
 	bool new_key;
+	bool verity;
 };
 
 /* The passphrase: the whole key file (cryptsetup --key-file semantics). With --new-key, a file
@@ -97,6 +100,9 @@ static int parse_create_opt(int c, struct create_args *a)
 	case 'J':
 		p->no_journal = true;
 		return 0;
+	case 'v':
+		a->verity = true;
+		return 0;
 	case 's':
 		if (cli_parse_size(optarg, &a->o.fs_size) < 0 || a->o.fs_size < IMAGE_FS_SIZE_MIN)
 			return cli_usage_error("image create", "--size needs at least 8M");
@@ -141,6 +147,7 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 		{ "key-file", required_argument, NULL, 'K' },
 		{ "new-key", no_argument, NULL, 'n' },
 		{ "no-journal", no_argument, NULL, 'J' },
+		{ "verity", no_argument, NULL, 'v' },
 		{},
 	};
 	int c, r;
@@ -163,6 +170,26 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 		return cli_usage_error("image create",
 				       "--from-dir, --key-file and -o IMAGE are required");
 	return 0;
+}
+
+/* --verity: append the dm-verity hash area (docs/verity.md) and print the root hash; a failure
+ * removes the image. */
+static int seal_created(const char *path)
+{
+	uint8_t root[VERITY_DIGEST_SIZE];
+	char hex[2 * VERITY_DIGEST_SIZE + 1];
+	struct diag d = { 0 };
+	int r;
+
+	r = verity_seal_file(path, NULL, root, NULL, &d);
+	if (r < 0) {
+		(void)unlink(path);
+		return log_error_errno(r, "Cannot seal %s (removed): %s", path,
+				       diag_or_strerror(&d, r));
+	}
+	hex_encode(root, sizeof(root), hex);
+	printf("root-hash: %s\n", hex);
+	return fflush(stdout) == 0 ? 0 : -EIO;
 }
 
 static volatile sig_atomic_t interrupted;
@@ -210,6 +237,8 @@ static int create_main(int argc, char **argv)
 		 a.o.luks.integrity == LUKS2_INTEGRITY_AEAD ? "aes-gcm-random + aead" :
 							      "aes-xts-plain64 + hmac(sha256)",
 		 a.o.luks.sector_size, res.seconds_mkfs, res.seconds_write);
+	if (a.verity && seal_created(a.o.output) < 0)
+		return CLI_EXIT_FAILURE;
 	return CLI_EXIT_OK;
 }
 
@@ -370,7 +399,7 @@ const struct cli_command cmd_image_create = {
 		"Usage: sealmount image create --from-dir DIR --key-file FILE [--new-key] -o IMAGE\n"
 		"                              [--size SIZE] [--integrity hmac-sha256|aead|none]\n"
 		"                              [--sector-size 512|4096] [--pbkdf pbkdf2|argon2id]\n"
-		"                              [--pbkdf-iterations N] [--no-journal]\n"
+		"                              [--pbkdf-iterations N] [--no-journal] [--verity]\n"
 		"\n"
 		"Build an ext4 filesystem holding DIR (mke2fs -d; SIZE defaults to DIR's size plus\n"
 		"room) and write it as a new LUKS2 image (mode 0600), without root or device-mapper:\n"
@@ -379,7 +408,9 @@ const struct cli_command cmd_image_create = {
 		"random bytes (mode 0600). A plaintext copy of the filesystem exists, unlinked, in\n"
 		"IMAGE's directory while the image is written.\n"
 		"  --no-journal           store the no-journal flag (dm-integrity direct mode)\n"
-		"  --pbkdf-iterations N   PBKDF2 iterations (default 100000)\n",
+		"  --pbkdf-iterations N   PBKDF2 iterations (default 100000)\n"
+		"  --verity               seal it: append a dm-verity hash area and print its\n"
+		"                         root-hash (as `image seal` does)\n",
 	.run = create_main,
 };
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_image_seal.h"
 #include "sealmount/fsutil.h"
 #include "sealmount/log.h"
 #include "sealmount/luks.h"
@@ -28,6 +29,7 @@
 struct decrypt_args {
 	const char *image, *key_file, *account_key_file, *out;
 	struct luks2_policy policy;
+	struct image_verity_args verity;
 };
 
 static int write_all(int fd, const uint8_t *p, size_t len)
@@ -45,7 +47,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-static int copy_out(struct bdev *dev, int fd, const char *out)
+static int copy_out(struct bdev *dev, int fd, const char *out, const struct image_verity *vs)
 {
 	_cleanup_free_ uint8_t *buf = malloc(DECRYPT_CHUNK);
 	uint64_t size = bdev_size(dev);
@@ -58,6 +60,8 @@ static int copy_out(struct bdev *dev, int fd, const char *out)
 		size_t n = size - off < DECRYPT_CHUNK ? (size_t)(size - off) : DECRYPT_CHUNK;
 
 		r = bdev_read(dev, buf, n, off);
+		if (r == -EIO && image_verity_explain(vs))
+			return r;
 		if (r == -EILSEQ && luks_get_stats(dev, &st) == 0)
 			return log_error_errno(
 				r,
@@ -89,7 +93,10 @@ static int open_out(const char *out)
 
 static int decrypt(const struct decrypt_args *a)
 {
+	/* Freed in reverse: the luks layer (dev), then the verity layer (vs) and the source it
+	 * owns, then the source's credentials (st). */
 	_cleanup_(pl_stack_close) struct pl_stack st = { 0 };
+	_cleanup_(image_verity_done) struct image_verity vs = { 0 };
 	_cleanup_(bdev_freep) struct bdev *dev = NULL;
 	_cleanup_(luks2_hdr_freep) struct luks2_hdr *h = NULL;
 	_cleanup_(secret_freep) struct secret *pass = NULL;
@@ -101,12 +108,16 @@ static int decrypt(const struct decrypt_args *a)
 
 	if (image_open_source(a->image, a->account_key_file, &st) < 0)
 		return CLI_EXIT_FAILURE;
+	/* A sealed image is read through the verity layer (or, without a root hash, warned). */
+	if (image_verity_prepare(&st.top, a->image, &a->verity, false, true, &vs) < 0)
+		return CLI_EXIT_FAILURE;
 	r = luks2_hdr_load(st.top, &a->policy, &h, &v);
-	if (r < 0) {
+	if (r < 0 && !image_verity_explain(&vs)) {
 		log_error_errno(r, "%s: header refused: %s %s (%m)", a->image, v.rule ? v.rule : "",
 				v.detail);
-		return CLI_EXIT_FAILURE;
 	}
+	if (r < 0)
+		return CLI_EXIT_FAILURE;
 	r = fs_read_secret(a->key_file, PASSPHRASE_MAX, 0, &pass);
 	if (r < 0) {
 		log_error_errno(r, "Cannot read the key file %s: %m", a->key_file);
@@ -117,19 +128,20 @@ static int decrypt(const struct decrypt_args *a)
 		if (r == -EPERM)
 			log_error("No keyslot of %s opens with the key file %s", a->image,
 				  a->key_file);
-		else
+		else if (!image_verity_explain(&vs))
 			log_error_errno(r, "Unlocking %s failed: %m", a->image);
 		return CLI_EXIT_FAILURE;
 	}
 	r = luks_open(TAKE_PTR(st.top), h, vk, &o, &dev);
 	if (r < 0) {
-		log_error_errno(r, "Cannot open the encrypted device of %s: %m", a->image);
+		if (!image_verity_explain(&vs))
+			log_error_errno(r, "Cannot open the encrypted device of %s: %m", a->image);
 		return CLI_EXIT_FAILURE;
 	}
 	fd = open_out(a->out);
 	if (fd < 0)
 		return CLI_EXIT_FAILURE;
-	if (copy_out(dev, fd, a->out) < 0)
+	if (copy_out(dev, fd, a->out, &vs) < 0)
 		return CLI_EXIT_FAILURE;
 	if (close(TAKE_FD(fd)) < 0) {
 		log_error_errno(-errno, "Cannot write %s: %m", a->out);
@@ -149,9 +161,10 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 		{ "account-key-file", required_argument, NULL, 'a' },
 		{ "kdf-max-memory-mb", required_argument, NULL, 'M' },
 		{ "kdf-max-seconds", required_argument, NULL, 'T' },
+		IMAGE_VERITY_OPTIONS,
 		{},
 	};
-	int c;
+	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
@@ -180,7 +193,10 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 				return CLI_EXIT_USAGE;
 			break;
 		default:
-			return cli_bad_option("image decrypt", c, argv);
+			r = image_verity_opt(c, optarg, "image decrypt", &a->verity);
+			if (r == 0)
+				break;
+			return r > 1 ? r : cli_bad_option("image decrypt", c, argv);
 		}
 	}
 	if (optind + 1 != argc)
@@ -211,12 +227,15 @@ const struct cli_command cmd_image_decrypt = {
 	.summary = "Write the verified plaintext of an image",
 	.usage =
 		"Usage: sealmount image decrypt IMAGE --key-file FILE -o OUT [--require-integrity]\n"
-		"                               [--account-key-file F]\n"
+		"                               [--account-key-file F] [--root-hash HEX |\n"
+		"                               --publisher-key KEY [--min-version N]]\n"
 		"                               [--kdf-max-memory-mb N] [--kdf-max-seconds N]\n"
 		"\n"
 		"Unlock IMAGE (file or blob URL) with the key FILE's bytes as the passphrase and\n"
 		"write its whole plaintext device, every dm-integrity tag verified, to the new file\n"
-		"OUT (- for stdout). A tag mismatch stops it with exit 1 naming the sector. The\n"
-		"header must pass the allowlist and the unlock budget (as for `image inspect`).\n",
+		"OUT (- for stdout). A tag mismatch stops it with exit 1 naming the sector. A sealed\n"
+		"IMAGE is read through its dm-verity tree when a root hash is given (or signed): a\n"
+		"block that does not verify stops it with exit 1 naming the block. The header must\n"
+		"pass the allowlist and the unlock budget (as for `image inspect`).\n",
 	.run = decrypt_main,
 };

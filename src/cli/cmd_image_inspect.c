@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_image_seal.h"
 #include "sealmount/codec.h"
 #include "sealmount/jsonx.h"
 #include "sealmount/log.h"
@@ -26,6 +27,7 @@ struct inspect_args {
 	const char *export_path;
 	bool json;
 	struct luks2_policy policy;
+	struct image_verity_args verity;
 };
 
 static const char *integrity_str(const struct luks2_segment *s)
@@ -48,7 +50,7 @@ static unsigned kdf_max_s(const struct luks2_policy *p)
 }
 
 static void print_text(const char *image, const struct luks2_hdr *h,
-		       const struct luks2_policy *policy)
+		       const struct luks2_policy *policy, const struct image_verity *vs)
 {
 	const struct luks2_segment *s = &h->segment;
 	char hex[65];
@@ -78,6 +80,7 @@ static void print_text(const char *image, const struct luks2_hdr *h,
 	       (double)luks2_unlock_estimate_ms(h) / 1000, kdf_max_s(policy),
 	       luks2_policy_memory_budget_kib(policy) / 1024);
 	printf("journal:       %s\n", h->no_journal ? "off (no-journal flag)" : "on");
+	image_verity_print(vs);
 }
 
 static json_t *keyslot_json(const struct luks2_keyslot *k)
@@ -96,7 +99,8 @@ static json_t *keyslot_json(const struct luks2_keyslot *k)
 			 (json_int_t)k->area_key_size * 8);
 }
 
-static int print_json(const char *image, const struct luks2_hdr *h, const struct luks2_verdict *v)
+static int print_json(const char *image, const struct luks2_hdr *h, const struct luks2_verdict *v,
+		      const struct image_verity *vs)
 {
 	_cleanup_json_ json_t *o = NULL;
 	json_t *slots;
@@ -122,7 +126,8 @@ static int print_json(const char *image, const struct luks2_hdr *h, const struct
 		      (json_int_t)h->segment.size, "dynamic", h->segment.dynamic, "key_bits",
 		      (json_int_t)h->segment.key_size * 8, "no_journal", h->no_journal, "keyslots",
 		      slots, "unlock_estimate_ms", (json_int_t)luks2_unlock_estimate_ms(h));
-	if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) < 0 || puts("") < 0)
+	if (!o || image_verity_json(vs, o) < 0 || json_dumpf(o, stdout, JSON_INDENT(2)) < 0 ||
+	    puts("") < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -156,7 +161,10 @@ static int export_header(struct luks2_hdr *h, struct bdev *dev, const char *path
 
 static int inspect(const struct inspect_args *a)
 {
+	/* Freed in reverse: the header, the verity layer (and the source it may own), then the
+	 * source's credentials. */
 	_cleanup_(pl_stack_close) struct pl_stack st = { 0 };
+	_cleanup_(image_verity_done) struct image_verity vs = { 0 };
 	_cleanup_(luks2_hdr_freep) struct luks2_hdr *h = NULL;
 	struct luks2_verdict v;
 	struct bdev *dev;
@@ -164,6 +172,9 @@ static int inspect(const struct inspect_args *a)
 
 	r = image_open_source(a->image, a->key_file, &st);
 	if (r < 0)
+		return CLI_EXIT_FAILURE;
+	/* A sealed image: the data area, through the verity layer when a root hash is known. */
+	if (image_verity_prepare(&st.top, a->image, &a->verity, true, false, &vs) < 0)
 		return CLI_EXIT_FAILURE;
 	dev = st.top;
 	r = luks2_hdr_load(dev, &a->policy, &h, &v);
@@ -181,10 +192,10 @@ static int inspect(const struct inspect_args *a)
 			"decrypts to garbage instead of failing with EIO",
 			a->image);
 	if (a->json) {
-		if (print_json(a->image, h, &v) < 0)
+		if (print_json(a->image, h, &v, &vs) < 0)
 			return CLI_EXIT_FAILURE;
 	} else if (h) {
-		print_text(a->image, h, &a->policy);
+		print_text(a->image, h, &a->policy, &vs);
 	}
 	if (r < 0)
 		return CLI_EXIT_FAILURE;
@@ -213,9 +224,10 @@ static int parse_inspect(int argc, char **argv, struct inspect_args *a)
 		{ "export-header", required_argument, NULL, 'x' },
 		{ "kdf-max-memory-mb", required_argument, NULL, 'M' },
 		{ "kdf-max-seconds", required_argument, NULL, 'T' },
+		IMAGE_VERITY_OPTIONS,
 		{},
 	};
-	int c;
+	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -256,7 +268,10 @@ static int parse_inspect(int argc, char **argv, struct inspect_args *a)
 				return CLI_EXIT_USAGE;
 			break;
 		default:
-			return cli_bad_option("image inspect", c, argv);
+			r = image_verity_opt(c, optarg, "image inspect", &a->verity);
+			if (r == 0)
+				break;
+			return r > 1 ? r : cli_bad_option("image inspect", c, argv);
 		}
 	}
 	if (optind + 1 != argc)
@@ -288,6 +303,8 @@ const struct cli_command cmd_image_inspect = {
 		"                               [--pin-uuid UUID] [--pin-sha256 HEX]\n"
 		"                               [--account-key-file FILE] [--export-header FILE]\n"
 		"                               [--kdf-max-memory-mb N] [--kdf-max-seconds N]\n"
+		"                               [--root-hash HEX | --publisher-key KEY\n"
+		"                                [--min-version N]]\n"
 		"\n"
 		"Read both LUKS2 header copies of IMAGE_OR_URL (a local file, file://PATH, or a\n"
 		"blob URL) and check them against sealmount's allowlist before any key is used:\n"
@@ -307,6 +324,12 @@ const struct cli_command cmd_image_inspect = {
 		"                         keyslots area) to a new FILE, for cryptsetup --header\n"
 		"  --kdf-max-memory-mb N  the argon2 memory budget per keyslot (default 1024)\n"
 		"  --kdf-max-seconds N    the estimated unlock budget (default 10)\n"
+		"  --root-hash HEX        a sealed image: check its whole dm-verity tree against HEX\n"
+		"                         (exit 1 naming the first bad block); the header is read\n"
+		"                         through the check\n"
+		"  --publisher-key KEY    a signed image: verify its signature (PEM or JWK) and check\n"
+		"                         the tree against the signed root hash\n"
+		"  --min-version N        refuse a signed seal version below N\n"
 		"\n"
 		"Exit 0 when the header passes, 1 naming the rule that failed, 2 on usage errors.\n",
 	.run = run,

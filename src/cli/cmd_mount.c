@@ -48,6 +48,10 @@ enum {
 	OPT_KDF_MEMORY,
 	OPT_KDF_SECONDS,
 	OPT_NO_FSCK,
+	OPT_ROOT_HASH,
+	OPT_PUBLISHER_KEY,
+	OPT_MIN_VERSION,
+	OPT_BLOCK,
 };
 
 static const struct option mount_options[] = {
@@ -74,6 +78,10 @@ static const struct option mount_options[] = {
 	{ "kdf-max-memory-mb", required_argument, NULL, OPT_KDF_MEMORY },
 	{ "kdf-max-seconds", required_argument, NULL, OPT_KDF_SECONDS },
 	{ "no-fsck", no_argument, NULL, OPT_NO_FSCK },
+	{ "root-hash", required_argument, NULL, OPT_ROOT_HASH },
+	{ "publisher-key", required_argument, NULL, OPT_PUBLISHER_KEY },
+	{ "min-version", required_argument, NULL, OPT_MIN_VERSION },
+	{ "block", required_argument, NULL, OPT_BLOCK },
 };
 
 struct mount_args {
@@ -81,6 +89,8 @@ struct mount_args {
 	const char *ready_file;
 	char *mount_point; /* absolute */
 	char work_dir[PATH_MAX]; /* the per-user default of --work-dir when not root */
+	char state_dir[PATH_MAX]; /* the crash records (mount_state.h) */
+	bool index_given;
 	struct key_args key;
 	bool release; /* key-release options were given */
 };
@@ -183,6 +193,7 @@ static int parse_volume_opt(struct mount_args *a, int c)
 		if (cli_parse_uint(optarg, 9999, &v) < 0)
 			return cli_usage_error("mount", "invalid --index '%s'", optarg);
 		s->index = (unsigned)v;
+		a->index_given = true;
 		return 0;
 	case OPT_FS_TYPE:
 		s->fs_type = optarg;
@@ -199,6 +210,26 @@ static int parse_volume_opt(struct mount_args *a, int c)
 		return cli_kdf_max_seconds("mount", optarg, &s->policy);
 	case OPT_NO_FSCK:
 		s->no_fsck = true;
+		return 0;
+	case OPT_ROOT_HASH:
+		if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdefABCDEF") != 64)
+			return cli_usage_error("mount", "--root-hash needs 64 hex digits");
+		s->root_hash = optarg;
+		return 0;
+	case OPT_BLOCK:
+		for (int b = VOLUME_BLOCK_AUTO; b <= VOLUME_BLOCK_NBD; b++)
+			if (streq(optarg, volume_block_name((enum volume_block)b))) {
+				s->block = (enum volume_block)b;
+				return 0;
+			}
+		return cli_usage_error("mount", "--block takes fuse, nbd or auto");
+	case OPT_PUBLISHER_KEY:
+		s->publisher_key_file = optarg;
+		return 0;
+	case OPT_MIN_VERSION:
+		if (cli_parse_uint(optarg, UINT64_MAX, &v) < 0)
+			return cli_usage_error("mount", "invalid --min-version '%s'", optarg);
+		s->min_version = v;
 		return 0;
 	}
 	return 1;
@@ -234,6 +265,12 @@ static int check_args(struct mount_args *a, int argc, char **argv)
 		return cli_usage_error("mount", "expected exactly one MOUNTPOINT");
 	if (!a->spec.src.url)
 		return cli_usage_error("mount", "give exactly one of --image and --url");
+	if (a->spec.root_hash && a->spec.publisher_key_file)
+		return cli_usage_error("mount", "give --root-hash or --publisher-key, not both");
+	if (a->spec.min_version && !a->spec.publisher_key_file)
+		return cli_usage_error("mount", "--min-version needs --publisher-key");
+	if ((a->spec.root_hash || a->spec.publisher_key_file) && a->spec.rw)
+		return cli_usage_error("mount", "a sealed image is read-only: drop --rw");
 	if (!a->spec.key_file == !a->release)
 		return cli_usage_error("mount", "give --key-file or the key release options "
 						"(--vault, --kid, --maa, ...), not both");
@@ -252,6 +289,10 @@ static int check_args(struct mount_args *a, int argc, char **argv)
 		return cli_usage_error("mount", "invalid MOUNTPOINT '%s': %s", argv[optind],
 				       strerror(-r));
 	a->spec.mount_point = a->mount_point;
+	r = mount_state_dir(a->state_dir, sizeof(a->state_dir));
+	if (r < 0)
+		return cli_usage_error("mount", "no usable state directory: %s", strerror(-r));
+	a->spec.state_dir = a->state_dir;
 	/* Not root: /run/sealmount is not ours to write; use the per-user directory that also
 	 * holds the state files for `sealmount umount`. */
 	if (!a->spec.work_dir && geteuid() != 0) {
@@ -321,15 +362,39 @@ static int wait_for_stop(const sigset_t *set)
 	return 0;
 }
 
+/* Before mounting: a record for this mount point from a crashed run is cleaned up first; a live
+ * one means it is mounted already. Without --index, the lowest index no record uses. */
+static int check_records(struct mount_args *a)
+{
+	struct pl_record rec = { 0 };
+	int r;
+
+	r = pl_record_find(a->state_dir, a->mount_point, &rec);
+	if (r < 0 && r != -ENOENT)
+		return log_error_errno(r, "Cannot read the record of %s in %s: %m", a->mount_point,
+				       a->state_dir);
+	if (r == 0 && rec.alive)
+		r = log_error_errno(-EBUSY,
+				    "%s is mounted already, by process %d (`sealmount umount %s` "
+				    "stops it)",
+				    a->mount_point, (int)rec.pid, a->mount_point);
+	else if (r == 0)
+		r = mount_state_recover(&rec);
+	pl_record_done(&rec);
+	if (r == -ENOENT)
+		r = 0;
+	if (r < 0 || a->index_given)
+		return r;
+	r = pl_records_first_free_index(a->state_dir, &a->spec.index);
+	return r < 0 ? log_error_errno(r, "Cannot read the records in %s: %m", a->state_dir) : 0;
+}
+
 /* Serve until stopped, then tear down. */
 static int serve(struct mount_args *a, struct pl_fs *fs, const sigset_t *set)
 {
 	char msg[4096];
 	int r;
 
-	r = mount_state_write(a->mount_point);
-	if (r < 0)
-		log_warn_errno(r, "Cannot record the mount for `sealmount umount`: %m");
 	r = a->ready_file ? fs_write_atomic(a->ready_file, "1\n", 2, 0644) : 0;
 	if (r < 0)
 		log_error_errno(r, "Cannot write the ready file %s: %m", a->ready_file);
@@ -338,7 +403,6 @@ static int serve(struct mount_args *a, struct pl_fs *fs, const sigset_t *set)
 	if (a->ready_file)
 		(void)unlink(a->ready_file);
 	r = pl_teardown(fs);
-	mount_state_remove(a->mount_point);
 	if (r < 0) {
 		pl_failure_message(pl_fs_failure(fs), a->spec.index, a->mount_point, msg,
 				   sizeof(msg));
@@ -354,6 +418,9 @@ static int mount_and_serve(struct mount_args *a, struct http_client *http, const
 	char msg[4096];
 	int r;
 
+	r = check_records(a);
+	if (r < 0)
+		return r;
 	r = pl_fs_new(&a->spec, http, &fs);
 	if (r < 0)
 		return log_error_errno(r, "Out of memory");
@@ -361,6 +428,7 @@ static int mount_and_serve(struct mount_args *a, struct http_client *http, const
 	r = r ?: next(a, fs, set, pl_token(fs));
 	r = r ?: next(a, fs, set, pl_release(fs));
 	r = r ?: next(a, fs, set, pl_open(fs));
+	r = r ?: next(a, fs, set, pl_seal(fs));
 	r = r ?: next(a, fs, set, pl_volume(fs));
 	r = r ?: next(a, fs, set, pl_publish(fs));
 	if (r == -EINTR)
@@ -414,16 +482,18 @@ const struct cli_command cmd_mount = {
 	.usage =
 		"Usage: sealmount mount (--image FILE | --url URL)\n"
 		"           (--key-file FILE | --vault ENDPOINT --kid NAME --maa ENDPOINT [...])\n"
-		"           [--engine kernel|user|auto] [--rw] [--cache-mb N]\n"
+		"           [--engine kernel|user|auto] [--block fuse|nbd|auto] [--rw]\n"
+		"           [--cache-mb N]\n"
 		"           [--require-integrity | --no-require-integrity] [--pin-sha256 HEX]\n"
 		"           [--pin-uuid UUID] [--ready-file F] [--index I] [--fs-type T]\n"
 		"           [--work-dir DIR] [--integrity-journal]\n"
 		"           [--kdf-max-memory-mb N] [--kdf-max-seconds N] [--no-fsck]\n"
 		"           [--account-key-file F | --bearer-token-file F | --url-private]\n"
-		"           [--disk-cache DIR [--disk-cache-mb N]] MOUNTPOINT\n"
+		"           [--disk-cache DIR [--disk-cache-mb N]]\n"
+		"           [--root-hash HEX | --publisher-key KEY [--min-version N]] MOUNTPOINT\n"
 		"\n"
 		"The same pipeline as the sidecar (`sealmount run`): attest, token, release (or\n"
-		"the key file), open, volume, publish. Validate the image's LUKS2 header, activate\n"
+		"the key file), open, seal, volume, publish. Validate the image's LUKS2 header, activate\n"
 		"it (kernel engine: dm-integrity + dm-crypt from the validated header copy; the\n"
 		"tables are read back and checked), mount it at PARENT/.filesystem-I and publish\n"
 		"MOUNTPOINT as a relative symlink to it (as Microsoft's encfs sidecar does).\n"
@@ -432,6 +502,9 @@ const struct cli_command cmd_mount = {
 		"deactivates, detaches and writes the image back. Without root, --engine user\n"
 		"serves the files with fuse2fs (no loop, no mount).\n"
 		"\n"
+		"  --block fuse|nbd|auto how the image reaches the kernel: a FUSE file on a loop\n"
+		"                        device, or /dev/nbdN from the in-process NBD server; auto:\n"
+		"                        nbd where the kernel has it (docs/nbd.md)\n"
 		"  --key-file FILE       the LUKS passphrase: the file's bytes as they are\n"
 		"  key release options   as `sealmount key release` (without --out): the\n"
 		"                        passphrase never touches a file\n"
@@ -441,7 +514,8 @@ const struct cli_command cmd_mount = {
 		"  --pin-uuid UUID       refuse any other header UUID\n"
 		"  --cache-mb N          block cache in MiB (default 64)\n"
 		"  --ready-file F        write \"1\" to F (atomically) once MOUNTPOINT is published\n"
-		"  --index I             the I in .filesystem-I and the device name (default 0)\n"
+		"  --index I             the I in .filesystem-I and the device names (default: the\n"
+		"                        lowest one no other mount of this user uses)\n"
 		"  --work-dir DIR        private 0700 directory for the FUSE image file\n"
 		"                        (DIR/I/data); default /run/sealmount for root, else\n"
 		"                        $XDG_RUNTIME_DIR/sealmount or /tmp/sealmount-UID\n"
@@ -457,6 +531,11 @@ const struct cli_command cmd_mount = {
 		"  --bearer-token-file F an Entra ID token read from F at every request\n"
 		"  --url-private         a managed-identity token (--imds, --client-id), as the\n"
 		"                        sidecar's azure_url_private\n"
-		"  --disk-cache DIR      keep fetched (encrypted) bytes in DIR (read-only mounts)\n",
+		"  --disk-cache DIR      keep fetched (encrypted) bytes in DIR (read-only mounts)\n"
+		"Sealed images (docs/verity.md; read-only):\n"
+		"  --root-hash HEX       the root hash `image seal` printed: every block is checked\n"
+		"                        against it (kernel: dm-verity; user: the verity layer)\n"
+		"  --publisher-key KEY   or the publisher's public key (PEM or JWK file) and\n"
+		"  --min-version N       the lowest signed version accepted (`image sign`)\n",
 	.run = run,
 };

@@ -79,6 +79,20 @@ static const struct cause causes[] = {
 	{ PL_STEP_OPEN, 0,
 	  "azure_url (--url) is wrong or the storage account is unreachable (network, DNS, TLS "
 	  "roots)" },
+	{ PL_STEP_SEAL, -EBADMSG,
+	  "the image does not match what is pinned: another image, an older version of it, or a "
+	  "tampered one - or the root hash in the configuration (sealmount.root_hash, --root-hash) "
+	  "is not this image's (`image inspect --root-hash` checks)" },
+	{ PL_STEP_SEAL, -EKEYREJECTED,
+	  "the image is signed by another publisher key than the one pinned "
+	  "(sealmount.publisher_key, --publisher-key)" },
+	{ PL_STEP_SEAL, -ESTALE,
+	  "the image's signed version is below the minimum (sealmount.min_version, "
+	  "--min-version): an older image is being served" },
+	{ PL_STEP_SEAL, -ENOKEY,
+	  "a publisher key is pinned but the image carries no signature (`image sign`)" },
+	{ PL_STEP_SEAL, 0,
+	  "the seal could not be read: a damaged hash area, or the storage became unreachable" },
 	{ PL_STEP_VOLUME, -EKEYREJECTED,
 	  "the key does not open the image: a different key (kid, key file) than the image was "
 	  "made with, or for RSA keys a different key_derivation salt/label; a key file is used "

@@ -286,6 +286,7 @@ static int read_key_file(struct pl_fs *fs)
 					 "");
 		return pl_fail(fs, PL_STEP_RELEASE, r, &d);
 	}
+	fs->key_file_newline = fs->pass->data[fs->pass->len - 1] == '\n';
 	pl_done(fs, "passphrase from %s (%zu bytes)", fs->spec->key_file, fs->pass->len);
 	return 0;
 }

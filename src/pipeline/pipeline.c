@@ -14,9 +14,10 @@
 #include "sealmount/log.h"
 
 static const char *const step_names[PL_STEP__MAX] = {
-	[PL_STEP_ATTEST] = "attest",	 [PL_STEP_TOKEN] = "token",   [PL_STEP_RELEASE] = "release",
-	[PL_STEP_OPEN] = "open",	 [PL_STEP_VOLUME] = "volume", [PL_STEP_PUBLISH] = "publish",
-	[PL_STEP_TEARDOWN] = "teardown",
+	[PL_STEP_ATTEST] = "attest",   [PL_STEP_TOKEN] = "token",
+	[PL_STEP_RELEASE] = "release", [PL_STEP_OPEN] = "open",
+	[PL_STEP_SEAL] = "seal",       [PL_STEP_VOLUME] = "volume",
+	[PL_STEP_PUBLISH] = "publish", [PL_STEP_TEARDOWN] = "teardown",
 };
 
 const char *pl_step_name(enum pl_step s)
@@ -163,17 +164,35 @@ int pl_open(struct pl_fs *fs)
 	return 0;
 }
 
-static void volume_options_from(const struct pl_spec *s, struct volume_options *o)
+static void volume_options_from(const struct pl_spec *s, struct volume_options *o,
+				const struct volume_seal *seal)
 {
 	*o = (struct volume_options){ .mount_point = s->mount_point,
 				      .index = s->index,
 				      .engine = s->engine,
+				      .block = s->block,
 				      .rw = s->rw,
 				      .fs_type = s->fs_type,
 				      .policy = s->policy,
 				      .integrity_journal = s->integrity_journal,
 				      .work_dir = s->work_dir,
-				      .no_fsck = s->no_fsck };
+				      .no_fsck = s->no_fsck,
+				      .seal = seal };
+}
+
+/* Say which image, and the usual mistake behind a rejected key file. */
+static void explain_volume(const struct pl_fs *fs, int r, struct diag *d)
+{
+	const char *src = fs->spec->src.url;
+
+	if (r == -EBADMSG || r == -EPERM)
+		diag_prefix(d, "%.*s", (int)strcspn(src, "?"), src);
+	if (r == -EKEYREJECTED && fs->key_file_newline)
+		diag_append(d,
+			    "the key file %s ends with a newline, and a key file is used byte for "
+			    "byte (as cryptsetup --key-file does): if the key was written with "
+			    "echo, write it with printf or echo -n",
+			    fs->spec->key_file);
 }
 
 int pl_volume(struct pl_fs *fs)
@@ -187,12 +206,16 @@ int pl_volume(struct pl_fs *fs)
 	if (!fs->pass || !fs->stack.top || !fs->spec->mount_point)
 		return pl_fail(fs, PL_STEP_VOLUME, -EINVAL,
 			       &(struct diag){ .text = "volume before release and open" });
-	volume_options_from(fs->spec, &vo);
+	volume_options_from(
+		fs->spec, &vo,
+		fs->sealed ? &(struct volume_seal){ .img = &fs->seal_img, .root = fs->seal_root } :
+			     NULL);
 	/* volume_open() takes the stack in every case; the passphrase is wiped right after. */
 	r = volume_open(TAKE_PTR(fs->stack.top), fs->pass, &vo, &fs->vol, &d);
 	secret_free(TAKE_PTR(fs->pass));
 	if (r < 0) {
 		fs->stack.blob = fs->stack.disk = fs->stack.cache = NULL;
+		explain_volume(fs, r, &d);
 		return pl_fail(fs, PL_STEP_VOLUME, r, &d);
 	}
 	volume_get_status(fs->vol, &st);
@@ -201,9 +224,10 @@ int pl_volume(struct pl_fs *fs)
 			"the image has no integrity protection (a Microsoft-style image, accepted "
 			"because require_integrity is off): a modified sector decrypts to garbage "
 			"instead of failing");
-	pl_done(fs, "%s %s (%s engine, %s) at %s", st.fuse2fs ? "served by fuse2fs:" : "mounted",
-		st.device, volume_engine_name(st.engine), st.rw ? "read-write" : "read-only",
-		st.mount_path);
+	pl_done(fs, "%s %s (%s engine, %s block layer, %s) at %s",
+		st.fuse2fs ? "served by fuse2fs:" : "mounted", st.device,
+		volume_engine_name(st.engine), volume_block_name(st.block),
+		st.rw ? "read-write" : "read-only", st.mount_path);
 	return 0;
 }
 
@@ -217,6 +241,8 @@ int pl_publish(struct pl_fs *fs)
 		return pl_fail(fs, PL_STEP_PUBLISH, -EINVAL,
 			       &(struct diag){ .text = "publish before the volume step" });
 	r = volume_publish(fs->vol, &d);
+	if (r == 0)
+		r = pl_record_write(fs, &d);
 	if (r < 0)
 		return pl_fail(fs, PL_STEP_PUBLISH, r, &d);
 	pl_done(fs, "published %s", fs->spec->mount_point);
@@ -234,6 +260,9 @@ int pl_teardown(struct pl_fs *fs)
 		if (r < 0)
 			(void)pl_fail(fs, PL_STEP_TEARDOWN, r, &d);
 	}
+	if (r == 0)
+		pl_record_remove(
+			fs); /* a failed teardown keeps it: the leftovers are named there */
 	pl_stack_close(&fs->stack);
 	pl_vault_close(&fs->vault);
 	secret_free(TAKE_PTR(fs->pass));

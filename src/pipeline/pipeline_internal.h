@@ -10,6 +10,7 @@
 
 #include "sealmount/attest.h"
 #include "sealmount/pipeline.h"
+#include "sealmount/verity.h"
 
 struct pl_attest_once {
 	pthread_mutex_t lock;
@@ -26,7 +27,12 @@ struct pl_fs {
 	const struct attest_result *att; /* &own_att or a pl_attest_once's result */
 	struct pl_vault vault;
 	struct secret *pass; /* from release until the volume step */
+	bool key_file_newline; /* the key file's last byte is a newline (a likely mistake) */
+	bool record_written; /* the crash record is in spec->state_dir */
 	struct pl_stack stack;
+	bool sealed; /* seal_img and seal_root hold a checked seal */
+	struct verity_image seal_img;
+	uint8_t seal_root[VERITY_DIGEST_SIZE];
 	struct volume *vol;
 	struct pl_failure fail;
 	pl_observer_fn observer;
@@ -37,9 +43,14 @@ struct pl_fs {
 	unsigned warned; /* bit per warning kind already returned */
 };
 
+/* The crash record (state.c): written by the publish step, removed by teardown. */
+_must_check_ int pl_record_write(struct pl_fs *fs, struct diag *d) _nonnull_(1);
+void pl_record_remove(struct pl_fs *fs) _nonnull_(1);
+
 /* Tell the observer that step s starts. */
 static inline void pl_begin(struct pl_fs *fs, enum pl_step s)
 {
+	fs->done_text[0] = '\0';
 	if (fs->observer)
 		fs->observer(fs->observer_data, s);
 }
@@ -50,4 +61,8 @@ int pl_fail(struct pl_fs *fs, enum pl_step s, int err, const struct diag *d) _no
 void pl_done(struct pl_fs *fs, const char *fmt, ...) _printf_(2, 3) _nonnull_(1);
 void pl_warn(struct pl_fs *fs, unsigned kind, const char *fmt, ...) _printf_(3, 4) _nonnull_(1);
 
-enum { PL_WARN_SIMULATED = 1u << 0, PL_WARN_NO_INTEGRITY = 1u << 1 };
+enum {
+	PL_WARN_SIMULATED = 1u << 0,
+	PL_WARN_NO_INTEGRITY = 1u << 1,
+	PL_WARN_SEAL_UNCHECKED = 1u << 2,
+};

@@ -115,6 +115,10 @@ static void dump_fs(FILE *f, size_t i, const struct sm_filesystem *fs)
 	fprintf(f, "%s = %" PRIu64 "\n", K("cache_mb"), fs->cache_mb);
 	dump_str(f, K("require_integrity"), fs->require_integrity ? "true" : "false");
 	dump_str(f, K("fs_type"), fs->fs_type ? fs->fs_type : "ext4");
+	dump_str(f, K("block"),
+		 fs->block == SM_BLOCK_NBD  ? "nbd" :
+		 fs->block == SM_BLOCK_FUSE ? "fuse" :
+					      "auto");
 	if (fs->has_header_sha256)
 		hex_encode(fs->header_sha256, sizeof(fs->header_sha256), hex);
 	dump_str(f, K("header_sha256"), fs->has_header_sha256 ? hex : NULL);
@@ -127,6 +131,8 @@ static void dump_fs(FILE *f, size_t i, const struct sm_filesystem *fs)
 		fs->kdf_max_seconds ? fs->kdf_max_seconds : LUKS2_KDF_MAX_MS_DEFAULT / 1000,
 		fs->kdf_max_seconds ? "" : " (default)");
 	dump_str(f, K("fsck"), fs->fsck ? "true" : "false");
+	dump_str(f, K("root_hash"), fs->root_hash);
+	dump_str(f, K("publisher_key"), fs->publisher_key ? "(set)" : NULL);
 #undef K
 }
 

@@ -72,6 +72,7 @@ static int mount_one(struct sc_slot *s)
 	r = r ?: next(s, pl_token(fs));
 	r = r ?: next(s, pl_release(fs));
 	r = r ?: next(s, pl_open(fs));
+	r = r ?: next(s, pl_seal(fs));
 	r = r ?: next(s, pl_volume(fs));
 	r = r ?: next(s, pl_publish(fs));
 	if (r < 0)
@@ -134,6 +135,10 @@ static void snapshot_one(const struct sc_slot *s, struct health_fs *h)
 		return;
 	volume_get_status(pl_fs_volume(s->fs), &vs);
 	snprintf(h->engine, sizeof(h->engine), "%s", volume_engine_name(vs.engine));
+	snprintf(h->block, sizeof(h->block), "%s", volume_block_name(vs.block));
+	h->has_nbd = vs.block == VOLUME_BLOCK_NBD;
+	h->nbd_connections = vs.nbd_connections;
+	h->nbd_live_connections = vs.nbd_live;
 	h->size = vs.size;
 	h->integrity_errors = vs.integrity_errors;
 	h->rw = vs.rw;

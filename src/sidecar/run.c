@@ -82,6 +82,8 @@ static int sidecar_init(struct sidecar *sc, const struct sm_config *c)
 	int r;
 
 	sc->cfg = c;
+	(void)snprintf(sc->state_dir, sizeof(sc->state_dir), "%s/mounts",
+		       c->work_dir ? c->work_dir : "/run/sealmount");
 	if (c->log_level > log_get_level())
 		log_set_level(c->log_level);
 	if (c->log_file) {
@@ -145,6 +147,45 @@ static int mount_all(struct sidecar *sc)
 			ret = s->error;
 	}
 	return ret;
+}
+
+/* A sidecar that crashed (or was killed) left its mounts behind: clean up what its records name
+ * before mounting again. A live owner (another sidecar) of a mount point is an error. */
+static void show_recovery(void *userdata, const char *what)
+{
+	log_info("%s: %s", (const char *)userdata, what);
+}
+
+static int recover_leftovers(struct sidecar *sc)
+{
+	for (size_t i = 0; i < sc->cfg->n_fs; i++) {
+		const char *mp = sc->cfg->fs[i].mount_point;
+		struct pl_record rec = { 0 };
+		struct diag d = { 0 };
+		int r = pl_record_find(sc->state_dir, mp, &rec);
+
+		if (r == -ENOENT)
+			continue;
+		if (r == 0 && rec.alive)
+			r = log_error_errno(-EBUSY,
+					    "Filesystem %zu: %s is served by another process "
+					    "(%d) already",
+					    i, mp, (int)rec.pid);
+		else if (r == 0) {
+			log_warn("Filesystem %zu: process %d that served %s is gone (a crash?): "
+				 "cleaning up what it left",
+				 i, (int)rec.pid, mp);
+			r = pl_record_recover(&rec, show_recovery, (void *)mp, &d);
+			if (r < 0)
+				log_error("Filesystem %zu: cleaning up after process %d was "
+					  "incomplete: %s",
+					  i, (int)rec.pid, diag_or_strerror(&d, r));
+		}
+		pl_record_done(&rec);
+		if (r < 0 && r != -EBADMSG)
+			return r;
+	}
+	return 0;
 }
 
 /* The pipeline runs in its own thread, so that the main thread stays free for signals. */
@@ -334,6 +375,8 @@ int sidecar_run(const struct sm_config *c)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
 	r = sidecar_init(&sc, c);
+	if (r == 0)
+		r = recover_leftovers(&sc);
 	if (r == 0)
 		r = start_health(&sc, &health);
 	if (r == 0)

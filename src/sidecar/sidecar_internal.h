@@ -40,6 +40,7 @@ struct sc_slot {
 
 struct sidecar {
 	const struct sm_config *cfg;
+	char state_dir[4096]; /* crash records: <work_dir>/mounts (pipeline.h) */
 	struct http_client *http;
 	struct pl_attest_once **once; /* one per distinct MAA endpoint */
 	size_t n_once;

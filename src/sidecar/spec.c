@@ -59,6 +59,9 @@ int sc_spec_fill(struct sc_slot *s, enum unwrap_enc enc)
 	p->release.enc = enc;
 	p->rw = fs->read_write;
 	p->engine = engines[fs->engine];
+	p->block = fs->block == SM_BLOCK_NBD  ? VOLUME_BLOCK_NBD :
+		   fs->block == SM_BLOCK_FUSE ? VOLUME_BLOCK_FUSE :
+						VOLUME_BLOCK_AUTO;
 	p->fs_type = fs->fs_type;
 	p->policy.require_integrity = fs->require_integrity;
 	if (fs->has_header_sha256) {
@@ -73,5 +76,9 @@ int sc_spec_fill(struct sc_slot *s, enum unwrap_enc enc)
 	p->policy.kdf_max_ms = fs->kdf_max_seconds * 1000; /* <= 3600 s */
 	p->no_fsck = !fs->fsck;
 	p->work_dir = c->work_dir;
+	p->state_dir = s->sc->state_dir;
+	p->root_hash = fs->root_hash;
+	p->publisher_key = fs->publisher_key;
+	p->min_version = fs->min_version;
 	return 0;
 }

@@ -127,7 +127,16 @@ static int parse_bin(const uint8_t *data, size_t len, uint64_t off, struct bin_h
 	if (read_fields(&rd, b) < 0)
 		return luks2_fail(v, -EBADMSG, "hdr.truncated", "%s header truncated", which);
 	if (memcmp(b->magic, want, sizeof(b->magic)) != 0)
-		return luks2_fail(v, -EBADMSG, "hdr.magic", "%s header magic wrong", which);
+		return off == 0 ?
+			       luks2_fail(v, -EBADMSG, "hdr.magic",
+					  "not a LUKS2 image (no LUKS header at its start: "
+					  "another file, a plain filesystem, or still encrypted "
+					  "differently)") :
+			       luks2_fail(v, -EBADMSG, "hdr.magic", "%s header magic wrong", which);
+	if (b->version == 1 && off == 0)
+		return luks2_fail(v, -EBADMSG, "hdr.version",
+				  "a LUKS1 image: only LUKS2 is supported (convert it with "
+				  "`cryptsetup convert --type luks2`, or re-create it)");
 	if (b->version != 2)
 		return luks2_fail(v, -EBADMSG, "hdr.version", "%s version %u", which, b->version);
 	if (!b->pad_ok)
@@ -384,7 +393,8 @@ int luks2_hdr_load(struct bdev *dev, const struct luks2_policy *policy, struct l
 
 	*v = (struct luks2_verdict){ .rule = "" };
 	if (size < LUKS2_BIN_HDR_SIZE)
-		return luks2_fail(v, -EBADMSG, "hdr.truncated", "device of %llu bytes",
+		return luks2_fail(v, -EBADMSG, "hdr.truncated",
+				  "device of %llu bytes: not a LUKS2 image (too small)",
 				  (unsigned long long)size);
 	r = bdev_read(dev, bin, sizeof(bin), 0);
 	if (r < 0)

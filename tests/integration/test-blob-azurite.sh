@@ -18,7 +18,6 @@ printf '%s\n' 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 BADKEY="$TEST_TMP/badkey"
 printf '%s\n' 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==' >"$BADKEY"
 
-step() { echo "--- $*"; }
 tool() { node "$EMULATORS/blob-tool.mjs" "$AZ_PORT" "$@"; }
 
 # attach URL DIR [ARGS...]: start `sealmount blob attach` in the background, wait for the mount.
@@ -204,7 +203,13 @@ except OSError:
     pass
 EOF
 WRITER=$!
-sleep 2
+# SIGTERM once the writer is under way (a loaded host may take seconds to start python).
+for ((i = 0; i < 300; i++)); do
+	grep -q ' ok$' "$TEST_TMP/acked" 2>/dev/null && break
+	kill -0 "$WRITER" 2>/dev/null || break
+	sleep 0.1
+done
+sleep 1
 kill -TERM "$ATTACH_PID"
 wait "$ATTACH_PID" || true
 wait "$WRITER" || true

@@ -11,7 +11,6 @@ requires node python3 mountpoint fusermount3 cmp
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 [ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse" >&2; exit 77; }
 
-step() { echo "--- $*"; }
 T="$TEST_TMP"
 emu_start azurite AZ_PORT
 URL="http://127.0.0.1:$AZ_PORT/devstoreaccount1/imgs/page.img"

@@ -8,6 +8,7 @@
 #   - a release refused: the key's policy wants another host   -> step 'release', HTTP 403
 #   - no such blob                                              -> step 'open', 404
 #   - a header refused: an image without integrity             -> step 'volume', policy
+#   - a sealed image with another root hash pinned             -> step 'seal', root mismatch
 # and the success path's step lines agree as well. No privileges needed: every case fails before
 # anything is mounted (the success case mounts with fuse2fs or a loop device when it can).
 
@@ -37,7 +38,9 @@ echo "same pipeline" >"$W/src/hello.txt"
 "$SEALMOUNT" image create --from-dir "$W/src" --size 16M --key-file "$W/fe-good.key" \
 	--pbkdf-iterations 1000 --integrity none -o "$W/plain.img" >/dev/null 2>&1 ||
 	fail "image create plain"
-for i in good plain; do
+"$SEALMOUNT" image create --from-dir "$W/src" --size 16M --key-file "$W/fe-good.key" \
+	--pbkdf-iterations 1000 --verity -o "$W/sealed.img" >/dev/null 2>&1 || fail "image create sealed"
+for i in good plain sealed; do
 	tool upload-block imgs "$i.img" "$W/$i.img" >/dev/null || fail "upload $i"
 done
 url() { echo "http://127.0.0.1:$AZ_PORT/devstoreaccount1/imgs/$1?$(tool sas imgs "$1" r)"; }
@@ -56,12 +59,13 @@ failure_line()
 		on { print }' "$1" | sed -E 's/x-ms-request-id [0-9a-f-]+/x-ms-request-id ID/g'
 }
 
-# via_mount URL KID LOG: sealmount mount; exit code in RC
+# via_mount URL KID LOG: sealmount mount (--root-hash $ROOT when set); exit code in RC
 via_mount()
 {
 	RC=0
 	timeout 120 "$SEALMOUNT" mount --engine user --url "$1" "${REL[@]}" --kid "$2" \
-		--snp "sim:$SIM" --work-dir "$W/work" "$MP" >"$3" 2>&1 || RC=$?
+		--snp "sim:$SIM" --work-dir "$W/work" ${ROOT:+--root-hash "$ROOT"} "$MP" >"$3" 2>&1 ||
+		RC=$?
 }
 
 # via_run URL KID LOG: sealmount run with the same filesystem in its configuration
@@ -72,7 +76,7 @@ via_run()
   {"mount_point": "$MP", "azure_url": "$1",
    "key": {"kid": "$2", "kty": "oct-HSM", "authority": {"endpoint": "$MAA"},
            "akv": {"endpoint": "$VAULT"}},
-   "sealmount": {"engine": "user"}}],
+   "sealmount": {"engine": "user"${ROOT:+, \"root_hash\": \"$ROOT\"}}}],
  "sealmount": {"snp": "sim:$SIM", "ca_file": "$HSM_CA", "imds_endpoint": "$IMDS",
    "work_dir": "$W/work"}}
 JSON
@@ -105,6 +109,8 @@ same_failure wrong-key "$(url good.img)" fe-other volume 'Wrong passphrase|Requi
 same_failure release-403 "$(url good.img)" fe-403 release 'HTTP 403'
 same_failure blob-404 "$(url missing.img)" fe-good open 'No such file or directory'
 same_failure header-refused "$(url plain.img)" fe-good volume 'refused by rule policy'
+ROOT=$(printf '%064d' 7) same_failure seal-mismatch "$(url sealed.img)" fe-good seal \
+	'does not lead to the trusted root hash'
 
 # steps LOG: the info lines' first words after "Filesystem 0:", one per step that ran
 steps() { grep -o "\[info\]: Filesystem 0: [a-z][a-z]*" "$1" | cut -d' ' -f4 | tr '\n' ' '; }
@@ -141,4 +147,32 @@ if serve_once ok-mount mount; then
 	expect_eq "$STEPS" "attested vault released opened mounted published " "the sidecar's steps"
 else
 	echo "(no mount possible here: the success path is covered by test-mount-user)"
+fi
+
+echo "--- a sidecar killed with SIGKILL: the next one cleans up what it left, then mounts"
+if [ -n "${STEPS:-}" ]; then
+	via_run_bg() # like via_run, without timeout(1): the pid is the sidecar's
+	{
+		"$SEALMOUNT" run --config "$W/run.json" >"$1" 2>&1 &
+		SC_PID=$!
+		for ((i = 0; i < 600; i++)); do
+			grep -q "Ready: " "$1" && return 0
+			kill -0 "$SC_PID" 2>/dev/null || return 1
+			sleep 0.1
+		done
+		return 1
+	}
+	# run.json still holds the good filesystem from serve_once
+	via_run_bg "$W/crash1.log" || fail "sidecar: $(cat "$W/crash1.log")"
+	kill -KILL "$SC_PID"
+	wait "$SC_PID" 2>/dev/null || true
+	[ -L "$MP" ] || fail "SIGKILL left no link behind (nothing to test)"
+	via_run_bg "$W/crash2.log" || fail "the restarted sidecar: $(cat "$W/crash2.log")"
+	grep -q "is gone (a crash?): cleaning up what it left" "$W/crash2.log" ||
+		fail "no clean-up by the restarted sidecar: $(cat "$W/crash2.log")"
+	expect_eq "$(cat "$MP/hello.txt")" "same pipeline" "hello.txt after the restart"
+	kill -TERM "$SC_PID"
+	wait "$SC_PID" || fail "the restarted sidecar exited $? on SIGTERM"
+	[ -z "$(ls -A "$SHARE")" ] || fail "left in $SHARE: $(ls -A "$SHARE")"
+	! grep -qF " $SHARE/" /proc/mounts || fail "a mount is left after the restart"
 fi

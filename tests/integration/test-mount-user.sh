@@ -18,7 +18,6 @@ requires mkfs.ext4 losetup sha256sum
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (loop device, mount)" >&2; exit 77; }
 [ -e /dev/loop-control ] && [ -e /dev/fuse ] || { echo "SKIP: no loop or fuse" >&2; exit 77; }
 
-step() { echo "--- $*"; }
 W=$TEST_TMP
 PUB=$W/pub
 MP=$PUB/share
@@ -102,6 +101,11 @@ wait "$MOUNT_PID" || true
 
 step "refusals"
 refuse "wrong passphrase" "Wrong passphrase" --engine user --image "$W/img" --key-file "$W/wrong"
+{ cat "$W/key"; echo; } >"$W/key-nl" # the key as `echo` would write it
+refuse "key file with a newline" "ends with a newline" --engine user --image "$W/img" \
+	--key-file "$W/key-nl"
+refuse "not a LUKS2 image" "$W/src/hello.txt: .*not a LUKS2 image" --engine user \
+	--image "$W/src/hello.txt" --key-file "$W/key"
 
 step "tamper: flip one ciphertext byte in the middle of big (image offset $TAMPER)"
 [ "$TAMPER" -lt $((32 * 1048576)) ] || fail "big is not in the first data area"

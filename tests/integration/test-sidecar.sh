@@ -19,11 +19,6 @@
 
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 
-step()
-{
-	echo "--- $*"
-}
-
 # run ARGS...: run sealmount; sets OUT, ERR, RC.
 run()
 {

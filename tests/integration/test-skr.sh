@@ -13,11 +13,6 @@
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 requires node
 
-step()
-{
-	echo "--- $*"
-}
-
 # run ARGS...: run sealmount; sets OUT, ERR, RC.
 run()
 {

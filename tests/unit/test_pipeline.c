@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "sealmount/pipeline.h"
 #include "unit.h"
 
@@ -48,8 +50,8 @@ static void put(const char *name, const void *data, size_t len, char *path, size
 
 START_TEST(step_names_are_the_documented_ones)
 {
-	static const char *const want[] = { "attest", "token",	 "release", "open",
-					    "volume", "publish", "teardown" };
+	static const char *const want[] = { "attest", "token",	"release", "open",
+					    "seal",   "volume", "publish", "teardown" };
 
 	for (int s = 0; s < PL_STEP__MAX; s++)
 		ck_assert_str_eq(pl_step_name((enum pl_step)s), want[s]);
@@ -276,6 +278,81 @@ START_TEST(attest_once_shares_the_failure)
 }
 END_TEST
 
+/* Crash records written by hand: found by mount point, listed, alive or dead by pid and start
+ * time, an unreadable one skipped, a live owner's never recovered. */
+static void put_record(const char *mp, pid_t pid, uint64_t start, unsigned index)
+{
+	char name[256], text[1024], path[512];
+	unsigned char md[32];
+	unsigned mdlen = 0;
+	char hex[65];
+
+	ck_assert(EVP_Digest(mp, strlen(mp), md, &mdlen, EVP_sha256(), NULL));
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(name, sizeof(name), "%s.json", hex);
+	snprintf(text, sizeof(text),
+		 "{\"version\": 1, \"pid\": %d, \"start_time\": %llu, \"mount_point\": \"%s\", "
+		 "\"index\": %u, \"source\": \"/img\", \"volume\": {\"engine\": \"user\", "
+		 "\"block\": \"fuse\", \"mount_point\": \"%s\"}}",
+		 (int)pid, (unsigned long long)start, mp, index, mp);
+	put(name, text, strlen(text), path, sizeof(path));
+}
+
+START_TEST(records_find_list_and_refuse_live_owners)
+{
+	struct pl_record rec = { 0 }, *list = NULL;
+	char path[256];
+	unsigned idx = 99;
+	size_t n = 0;
+
+	setup();
+	ck_assert_uint_ne(pl_process_start_time(getpid()), 0);
+	ck_assert_uint_eq(pl_process_start_time(999999999), 0);
+	put_record("/mnt/live", getpid(), pl_process_start_time(getpid()), 0);
+	put_record("/mnt/dead", getpid(), pl_process_start_time(getpid()) + 1, 3);
+	put("0000000000000000000000000000000000000000000000000000000000000000.json", "{nope", 5,
+	    path, sizeof(path));
+	/* indexes 0 (alive) and 3 (dead) are taken: the lowest free one is 1 */
+	ck_assert_int_eq(pl_records_first_free_index(dir, &idx), 0);
+	ck_assert_uint_eq(idx, 1);
+	put_record("/mnt/one", getpid(), pl_process_start_time(getpid()), 1);
+	put_record("/mnt/two", getpid(), pl_process_start_time(getpid()), 2);
+	ck_assert_int_eq(pl_records_first_free_index(dir, &idx), 0);
+	ck_assert_uint_eq(idx, 4);
+	ck_assert_int_eq(pl_record_find(dir, "/mnt/one", &rec), 0);
+	ck_assert_int_eq(unlink(rec.path), 0);
+	pl_record_done(&rec);
+	ck_assert_int_eq(pl_record_find(dir, "/mnt/two", &rec), 0);
+	ck_assert_int_eq(unlink(rec.path), 0);
+	pl_record_done(&rec);
+	ck_assert_int_eq(pl_records_first_free_index("/nonexistent/dir", &idx), 0);
+	ck_assert_uint_eq(idx, 0);
+	ck_assert_int_eq(pl_record_find(dir, "/mnt/live", &rec), 0);
+	ck_assert(rec.alive);
+	ck_assert_str_eq(rec.engine, "user");
+	/* a live owner's record is never acted on */
+	ck_assert_int_eq(pl_record_recover(&rec, NULL, NULL, NULL), -EBUSY);
+	pl_record_done(&rec);
+	ck_assert_int_eq(pl_record_find(dir, "/mnt/dead", &rec), 0);
+	ck_assert(!rec.alive); /* same pid, another start time: a reused pid */
+	ck_assert_uint_eq(rec.index, 3);
+	/* nothing of the recorded volume exists: recovering only removes the record */
+	ck_assert_int_eq(pl_record_recover(&rec, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(access(rec.path, F_OK), -1);
+	pl_record_done(&rec);
+	ck_assert_int_eq(pl_record_find(dir, "/mnt/dead", &rec), -ENOENT);
+	ck_assert_int_eq(pl_record_find(dir, "/mnt/other", &rec), -ENOENT);
+	ck_assert_int_eq(pl_records_list(dir, &list, &n), 0);
+	ck_assert_uint_eq(n, 1); /* the unreadable one is skipped */
+	ck_assert_str_eq(list[0].mount_point, "/mnt/live");
+	pl_records_free(list, n);
+	ck_assert_int_eq(pl_records_list("/nonexistent/dir", &list, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	teardown();
+}
+END_TEST
+
 static Suite *pipeline_suite(void)
 {
 	Suite *s = suite_create("pipeline");
@@ -289,6 +366,7 @@ static Suite *pipeline_suite(void)
 	tcase_add_test(tc, stack_credentials_fail_with_the_file_named);
 	tcase_add_test(tc, key_file_release_and_steps_out_of_order);
 	tcase_add_test(tc, attest_once_shares_the_failure);
+	tcase_add_test(tc, records_find_list_and_refuse_live_owners);
 	suite_add_tcase(s, tc);
 	return s;
 }

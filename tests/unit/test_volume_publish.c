@@ -6,6 +6,7 @@
  * volume_open()'s refusals before anything is set up.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -95,6 +96,19 @@ static void put_file(const char *path, const char *text)
 	fclose(f);
 }
 
+static int count_entries(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += !streq(e->d_name, ".") && !streq(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
 START_TEST(publish_link_is_relative_and_resolves)
 {
 	struct vol_paths p;
@@ -117,7 +131,7 @@ START_TEST(publish_link_is_relative_and_resolves)
 	snprintf(path, sizeof(path), "%s/hello", p.mount_point);
 	ck_assert_int_eq(access(path, R_OK), 0);
 	/* No temporary name is left behind. */
-	ck_assert_int_eq(lstat(p.link_tmp, &st), -1);
+	ck_assert_int_eq(count_entries(), 2); /* .filesystem-2 and share */
 	/* Publishing again replaces our own link atomically. */
 	ck_assert_int_eq(vol_publish_link(&p), 0);
 	ck_assert_int_eq(vol_unpublish_link(&p), 0);
@@ -129,24 +143,26 @@ START_TEST(publish_link_is_relative_and_resolves)
 }
 END_TEST
 
-START_TEST(publish_replaces_only_empty_dirs_and_stale_links)
+START_TEST(publish_replaces_only_stale_links)
 {
 	struct vol_paths p;
 	char path[192];
 	struct stat st;
 
 	paths_in_dir("share", 0, &p);
-	/* An empty directory is replaced. */
-	ck_assert_int_eq(mkdir(p.mount_point, 0755), 0);
+	ck_assert_int_eq(vol_publish_link(&p), -EBADF); /* the parent is not open yet */
+	ck_assert_int_eq(vol_fs_dir_prepare(&p), 0);
+	/* A stale link of an earlier run (another index) is replaced. */
+	ck_assert_int_eq(symlink(".filesystem-7", p.mount_point), 0);
 	ck_assert_int_eq(vol_publish_link(&p), 0);
 	ck_assert_int_eq(lstat(p.mount_point, &st), 0);
 	ck_assert(S_ISLNK(st.st_mode));
-	/* A stale link of an earlier run (another index) is replaced. */
+	/* An empty directory, a link elsewhere, a file, a non-empty directory are not: the mount
+	 * point must not exist (an empty directory would be gone after unmount). */
 	ck_assert_int_eq(unlink(p.mount_point), 0);
-	ck_assert_int_eq(symlink(".filesystem-7", p.mount_point), 0);
-	ck_assert_int_eq(vol_publish_link(&p), 0);
-	/* A link elsewhere, a file, a non-empty directory are not. */
-	ck_assert_int_eq(unlink(p.mount_point), 0);
+	ck_assert_int_eq(mkdir(p.mount_point, 0755), 0);
+	ck_assert_int_eq(vol_publish_link(&p), -EEXIST);
+	ck_assert_int_eq(rmdir(p.mount_point), 0);
 	ck_assert_int_eq(symlink("/etc", p.mount_point), 0);
 	ck_assert_int_eq(vol_publish_link(&p), -EEXIST);
 	ck_assert_int_eq(unlink(p.mount_point), 0);
@@ -171,6 +187,7 @@ END_TEST
 START_TEST(fs_dir_refuses_a_mount_point_and_files)
 {
 	struct vol_paths p;
+	char path[160], link[160];
 
 	ck_assert(vol_is_mount_point("/proc"));
 	ck_assert(!vol_is_mount_point(dir));
@@ -181,6 +198,39 @@ START_TEST(fs_dir_refuses_a_mount_point_and_files)
 	paths_in_dir("share", 1, &p);
 	put_file(p.fs_dir, "not a dir");
 	ck_assert_int_eq(vol_fs_dir_prepare(&p), -ENOTDIR);
+	vol_paths_done(&p);
+	/* A symlink in place of .filesystem-<i> is refused, never followed: not even to a real,
+	 * empty directory. */
+	paths_in_dir("share", 4, &p);
+	ck_assert_int_eq(mkdir(p.mount_point, 0755), 0);
+	ck_assert_int_eq(symlink("share", p.fs_dir), 0);
+	ck_assert_int_eq(vol_fs_dir_prepare(&p), -ENOTDIR);
+	ck_assert(!p.made_dir);
+	/* Nothing of ours to remove or unmount. */
+	ck_assert_int_eq(vol_fs_dir_remove(&p), 0);
+	ck_assert_int_eq(vol_umount(&p), 0);
+	ck_assert_int_eq(unlink(p.fs_dir), 0);
+	ck_assert_int_eq(rmdir(p.mount_point), 0);
+	vol_paths_done(&p);
+	/* The parent must not be a symlink either. */
+	snprintf(path, sizeof(path), "%s/realparent", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(link, sizeof(link), "%s/linkparent", dir);
+	ck_assert_int_eq(symlink("realparent", link), 0);
+	paths_in_dir("linkparent/share", 5, &p);
+	ck_assert_int_eq(vol_fs_dir_prepare(&p), -ENOTDIR);
+	vol_paths_done(&p);
+	/* The directory we made is removed; one we did not make is left. */
+	paths_in_dir("share", 6, &p);
+	ck_assert_int_eq(vol_fs_dir_prepare(&p), 0);
+	ck_assert(p.made_dir);
+	ck_assert_int_eq(vol_fs_dir_remove(&p), 0);
+	ck_assert_int_eq(access(p.fs_dir, F_OK), -1);
+	ck_assert_int_eq(mkdir(p.fs_dir, 0755), 0);
+	ck_assert_int_eq(vol_fs_dir_prepare(&p), 0);
+	ck_assert(!p.made_dir);
+	ck_assert_int_eq(vol_fs_dir_remove(&p), 0);
+	ck_assert_int_eq(access(p.fs_dir, F_OK), 0);
 	vol_paths_done(&p);
 	/* umount of something not mounted is not an error. */
 	ck_assert_int_eq(vol_umount_retry(dir), 0);
@@ -225,8 +275,8 @@ END_TEST
 
 START_TEST(teardown_order_is_the_documented_one)
 {
-	static const char *const want[] = { "unmount",	   "unpublish",	   "deactivate-dm",
-					    "detach-loop", "unmount-fuse", "release-stack" };
+	static const char *const want[] = { "unmount",	     "unpublish",    "deactivate-dm",
+					    "detach-device", "unmount-fuse", "release-stack" };
 
 	/* volume.h's order, against the table volume_close() runs */
 	ck_assert_uint_eq(vol_teardown_len, ELEMENTSOF(want));
@@ -323,7 +373,7 @@ static Suite *volume_publish_suite(void)
 	tcase_add_test(tc, mount_opts);
 	tcase_add_test(tc, paths);
 	tcase_add_test(tc, publish_link_is_relative_and_resolves);
-	tcase_add_test(tc, publish_replaces_only_empty_dirs_and_stale_links);
+	tcase_add_test(tc, publish_replaces_only_stale_links);
 	tcase_add_test(tc, fs_dir_refuses_a_mount_point_and_files);
 	tcase_add_test(tc, teardown_runs_every_step_in_order);
 	tcase_add_test(tc, teardown_order_is_the_documented_one);

@@ -21,7 +21,6 @@ if [ -z "${VM_JOB:-}" ]; then
 fi
 . "$here/../integration/functions.sh"
 
-step() { echo "--- $* ($(cut -d' ' -f1 /proc/uptime) s)"; }
 for c in cryptsetup mkfs.ext4 dmsetup losetup python3 node curl; do
 	command -v "$c" >/dev/null || { echo "SKIP: $c missing in the VM" >&2; exit 77; }
 done
