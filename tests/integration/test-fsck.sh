@@ -11,9 +11,6 @@
 #   - an integrity image is not checked (its sectors are authenticated instead).
 # Needs root, /dev/fuse and a loop device (the kernel mounts the user engine's plaintext).
 #
-# NOTE: vol_fsck() (src/volume/fsck.c) is called from volume_open() in src/volume/volume.c,
-# between the activation and mount_here(); until that call is there this test fails, so it is
-# registered in tests/integration/meson.build together with it.
 
 . "$(dirname "$0")/functions.sh"
 
