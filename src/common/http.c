@@ -299,7 +299,7 @@ static int call_run(struct http_call *k, unsigned *ret_attempts)
 	_cleanup_(curl_url_cleanupp) CURLU *u = NULL;
 	int r;
 
-	r = http_url_parse(k->req->url, &u);
+	r = http_url_parse(k->req->url, k->req->imds, &u);
 	if (r < 0)
 		return r;
 	r = http_headers_build(k->req, &hdrs);

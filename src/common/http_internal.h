@@ -111,7 +111,7 @@ _must_check_ int http_setup_exchange(struct http_call *k, struct curl_slist *hdr
  * libcurl (CURLOPT_CURLU) so what was checked is exactly what is fetched. -EINVAL when refused
  * (debug log says why, without the query string), -ENOMEM.
  */
-_must_check_ int http_url_parse(const char *url, CURLU **ret) _nonnull_(1, 2);
+_must_check_ int http_url_parse(const char *url, bool imds, CURLU **ret) _nonnull_(1, 3);
 
 /* Is this an http (not https) URL? Only meaningful after http_url_parse() accepted it. */
 bool http_url_is_plain(CURLU *u) _nonnull_(1);

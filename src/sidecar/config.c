@@ -111,8 +111,9 @@ static int get_uint(struct pctx *p, const json_t *o, const char *key, uint32_t m
 	return 0;
 }
 
-/* A host name (optionally with :port) or an http(s) URL without path, query or user info. */
-static int check_endpoint(struct pctx *p, const char *key, const char *v)
+/* A host name (optionally with :port) or an http(s) URL without path, query or user info; plain
+ * http only to loopback, or to 169.254.169.254 for IMDS (imds). */
+static int check_endpoint(struct pctx *p, const char *key, const char *v, bool imds)
 {
 	const char *host = v;
 	char url[600];
@@ -126,8 +127,9 @@ static int check_endpoint(struct pctx *p, const char *key, const char *v)
 		    strlen(host))
 		return failf(p, key, "'%s' is not a host name or a scheme://host URL", v);
 	snprintf(url, sizeof(url), "%s%s/", host == v ? "https://" : "", v);
-	if (http_url_check(url) < 0)
-		return failf(p, key, "'%s' is not allowed (plain http only to loopback)", v);
+	if ((imds ? http_url_check_imds(url) : http_url_check(url)) < 0)
+		return failf(p, key, "'%s' is not allowed (plain http only to loopback%s)", v,
+			     imds ? " or 169.254.169.254" : "");
 	return 0;
 }
 
@@ -173,7 +175,7 @@ static int parse_key(struct pctx *p, const json_t *key, struct sm_filesystem *fs
 	if (r == 0)
 		r = get_str(p, auth, "endpoint", true, &fs->maa_endpoint);
 	if (r == 0)
-		r = check_endpoint(p, "endpoint", fs->maa_endpoint);
+		r = check_endpoint(p, "endpoint", fs->maa_endpoint, false);
 	pop(p, old + 4);
 	if (r < 0)
 		goto out;
@@ -182,7 +184,7 @@ static int parse_key(struct pctx *p, const json_t *key, struct sm_filesystem *fs
 	if (r == 0)
 		r = get_str(p, akv, "endpoint", true, &fs->akv_endpoint);
 	if (r == 0)
-		r = check_endpoint(p, "endpoint", fs->akv_endpoint);
+		r = check_endpoint(p, "endpoint", fs->akv_endpoint, false);
 	if (r == 0)
 		r = get_str(p, akv, "bearer_token", false, &fs->bearer_token);
 out:
@@ -521,7 +523,7 @@ static int parse_top_ext(struct pctx *p, const json_t *ext, struct sm_config *c)
 	if (r == 0)
 		r = get_str(p, ext, "imds_endpoint", false, &c->imds_endpoint);
 	if (r == 0 && c->imds_endpoint)
-		r = check_endpoint(p, "imds_endpoint", c->imds_endpoint);
+		r = check_endpoint(p, "imds_endpoint", c->imds_endpoint, true);
 	if (r == 0)
 		r = get_str(p, ext, "work_dir", false, &c->work_dir);
 	if (r == 0 && c->work_dir && (c->work_dir[0] != '/' || strstr(c->work_dir, "/..")))

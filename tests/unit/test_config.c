@@ -159,6 +159,11 @@ START_TEST(config_errors_name_the_field)
 		     "azure_filesystems[0].key.authority.endpoint");
 	expect_error("\"myhsm.managedhsm.azure.net\"", "\"my hsm\"",
 		     "azure_filesystems[0].key.akv.endpoint");
+	/* IMDS's plain http address is for IMDS alone: not MAA, the vault or Blob */
+	expect_error("\"sharedneu.neu.attest.azure.net\"", "\"http://169.254.169.254\"",
+		     "azure_filesystems[0].key.authority.endpoint");
+	expect_error("\"myhsm.managedhsm.azure.net\"", "\"http://169.254.169.254:80\"",
+		     "azure_filesystems[0].key.akv.endpoint");
 	expect_error("\"00aaFF\"", "\"abc\"", "azure_filesystems[0].key_derivation.salt");
 	expect_error("\"read_write\": true", "\"read_write\": \"yes\"",
 		     "azure_filesystems[0].read_write");
@@ -257,6 +262,21 @@ START_TEST(config_extension_errors)
 	ck_assert_msg(parse(buf, &c, err) == 0, "%s", err);
 	ck_assert_str_eq(c->imds_endpoint, "http://127.0.0.1:8080");
 	sm_config_free(c);
+	snprintf(buf, sizeof(buf),
+		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
+		 "\"https://a.blob.core.windows.net/c/b\",\"key\":{\"kid\":\"k\","
+		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}],"
+		 "\"sealmount\":{\"imds_endpoint\":\"http://169.254.169.254\"}}");
+	ck_assert_msg(parse(buf, &c, err) == 0, "%s", err);
+	sm_config_free(c);
+	/* ... but a blob there is not IMDS */
+	snprintf(buf, sizeof(buf),
+		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
+		 "\"http://169.254.169.254/c/b\",\"key\":{\"kid\":\"k\","
+		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}]}");
+	c = NULL;
+	ck_assert_int_eq(parse(buf, &c, err), -EINVAL);
+	ck_assert_msg(strstr(err, "azure_url") != NULL, "%s", err);
 }
 END_TEST
 

@@ -35,13 +35,18 @@ static const char *const good_urls[] = {
 	"http://[::1]:9000/path",
 	"http://localhost/",
 	"http://LocalHost:3000/x",
-	"http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01",
 };
 
 static const char *const bad_urls[] = {
 	"http://example.com/",
 	"http://10.0.0.1/",
 	"http://169.254.169.253/",
+	/* IMDS's address takes plain http only for an IMDS request (http_url_check_imds) */
+	"http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01",
+	"http://169.254.169.254/",
+	"http://169.254.169.254:80/attest/SevSnpVm?api-version=2022-08-01",
+	"http://169.254.169.254/keys/k/release?api-version=7.4",
+	"http://169.254.169.254/container/blob.img",
 	"http://0.0.0.0:80/",
 	"http://[::]/",
 	"http://[::ffff:127.0.0.1]/",
@@ -86,6 +91,34 @@ END_TEST
 START_TEST(http_url_check_refuses)
 {
 	ck_assert_msg(http_url_check(bad_urls[_i]) == -EINVAL, "accepted: %s", bad_urls[_i]);
+}
+END_TEST
+
+/* The IMDS exception: 169.254.169.254 over plain http for an IMDS request, and nothing else
+ * gains from it. */
+START_TEST(http_url_check_imds_only_there)
+{
+	static const char *const imds_ok[] = {
+		"http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01",
+		"http://169.254.169.254/metadata/THIM/amd/certification",
+		"http://127.0.0.1:8080/metadata/identity/oauth2/token",
+		"https://169.254.169.254/",
+	};
+	static const char *const imds_bad[] = {
+		"http://169.254.169.253/",  "http://169.254.169.254.evil.com/",
+		"http://imds.example.com/", "http://user@169.254.169.254/",
+		"ftp://169.254.169.254/",
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(imds_ok); i++) {
+		ck_assert_msg(http_url_check_imds(imds_ok[i]) == 0, "refused: %s", imds_ok[i]);
+		if (strncmp(imds_ok[i], "http://169", 10) == 0)
+			ck_assert_msg(http_url_check(imds_ok[i]) == -EINVAL, "accepted: %s",
+				      imds_ok[i]);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(imds_bad); i++)
+		ck_assert_msg(http_url_check_imds(imds_bad[i]) == -EINVAL, "accepted: %s",
+			      imds_bad[i]);
 }
 END_TEST
 
@@ -955,6 +988,9 @@ START_TEST(http_request_refuses_bad_requests)
 		{ .method = "GET", .url = u, .headers = space },
 		{ .method = "GET", .url = "http://example.com/" },
 		{ .method = "GET", .url = "file:///etc/passwd" },
+		/* IMDS's address over plain http, but not an IMDS request (MAA, vault, Blob) */
+		{ .method = "GET", .url = "http://169.254.169.254/keys/k/release" },
+		{ .method = "GET", .url = "http://169.254.169.254/metadata/identity/oauth2/token" },
 	};
 	struct http_client *c = client_new(3, 20);
 
@@ -1091,6 +1127,7 @@ static Suite *http_suite(void)
 
 	tcase_add_loop_test(policy, http_url_check_accepts, 0, (int)ELEMENTSOF(good_urls));
 	tcase_add_loop_test(policy, http_url_check_refuses, 0, (int)ELEMENTSOF(bad_urls));
+	tcase_add_test(policy, http_url_check_imds_only_there);
 	tcase_add_test(policy, http_url_check_refuses_overlong);
 	tcase_add_test(policy, http_url_check_numeric_forms_follow_normalisation);
 	tcase_add_test(policy, http_url_log_len_stops_at_query);
