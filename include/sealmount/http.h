@@ -22,7 +22,8 @@
  * Errors (curl's CURLcode is translated here, once): -EINVAL (bad URL or scheme refused, bad
  * request), -ETIMEDOUT (connect, total or low-speed timeout), -ECONNREFUSED, -EHOSTUNREACH
  * (DNS), -ECONNRESET (connection dropped, nothing received), -EPROTO (TLS or protocol failure,
- * including certificate verification and malformed response headers), -EFBIG (over a cap),
+ * including certificate verification and malformed response headers; http_last_error() says
+ * which certificate problem), -EFBIG (over a cap),
  * -ENOMEM, -EIO. An HTTP error status is NOT an error: http_request() returns 0 and the caller
  * reads status.
  *
@@ -120,6 +121,17 @@ _must_check_ int http_request(struct http_client *c, const struct http_request *
 void http_response_done(struct http_response *r) _nonnull_(1);
 /* Case-insensitive header lookup on the response; NULL if absent. */
 const char *http_response_header(const struct http_response *r, const char *name) _nonnull_(1, 2);
+
+/*
+ * Why the last http_request() on this thread failed with err, when libcurl knew more than the
+ * errno says: a TLS failure names the certificate problem (self-signed, issuer unknown, host
+ * name mismatch, expired, not yet valid) and the CA settings to check (docs/http.md, "TLS
+ * errors"). "" when that request succeeded, failed with another errno, or there is nothing to
+ * add. Thread-local: valid until this thread's next http_request(). Coordinators add it to
+ * what they report (the pipeline's pl_fail()).
+ */
+#define HTTP_WHY_MAX 512
+const char *http_last_error(int err);
 
 /* Is this URL allowed by the policy above? 0 or -EINVAL (with a debug log saying why).
  * http_url_check_imds() is the same for an IMDS request (request.imds). */

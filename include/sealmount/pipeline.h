@@ -191,7 +191,8 @@ void pl_stack_close(struct pl_stack *s) _nonnull_(1);
  * src's URL and credentials as blob options, for the commands that talk to a blob without a
  * stack (`blob stat`, `image upload`). *ret_ctx holds what the options point at (the account
  * key, the token provider): free it with pl_auth_free() after the last request. After a failed
- * request, pl_auth_explain() adds what the token service said to d (nothing without IMDS).
+ * request, pl_auth_explain() adds what the http module knows about d's error (a TLS
+ * certificate problem) and what the token service said (nothing without IMDS) to d.
  */
 _must_check_ int pl_blob_options(const struct pl_source *src, struct http_client *http,
 				 struct blob_options *o, struct pl_auth_ctx **ret_ctx,

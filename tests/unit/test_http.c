@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/x509_vfy.h>
+
 #include "sealmount/http.h"
 #include "src/common/http_internal.h"
 #include "unit.h"
@@ -119,6 +121,56 @@ START_TEST(http_url_check_imds_only_there)
 	for (size_t i = 0; i < ELEMENTSOF(imds_bad); i++)
 		ck_assert_msg(http_url_check_imds(imds_bad[i]) == -EINVAL, "accepted: %s",
 			      imds_bad[i]);
+}
+END_TEST
+
+/* TLS failures in words: each certificate problem named, the CA settings pointed at; other
+ * failures get nothing. */
+START_TEST(http_tls_explain_names_the_problem)
+{
+	static const struct {
+		CURLcode cc;
+		long v;
+		const char *text, *want;
+	} cases[] = {
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "",
+		  "is self-signed" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, "",
+		  "self-signed root that is not trusted" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "",
+		  "unknown CA" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_CERT_HAS_EXPIRED, "", "has expired" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_CERT_NOT_YET_VALID, "",
+		  "not yet valid" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_OK,
+		  "SSL: no alternative certificate subject name matches target host name 'h'",
+		  "host name mismatch" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_CERT_REVOKED, "", "revoked" },
+		{ CURLE_SSL_CACERT_BADFILE, X509_V_OK, "", "CA bundle cannot be read" },
+	};
+	char out[HTTP_WHY_MAX];
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		ck_assert_int_gt(http_tls_explain(cases[i].cc, cases[i].v, "h.example",
+						  cases[i].text, out, sizeof(out)),
+				 0);
+		ck_assert_msg(strstr(out, cases[i].want), "case %zu: %s", i, out);
+		ck_assert_msg(strstr(out, "TLS to h.example"), "case %zu: %s", i, out);
+		if (i != 5)
+			ck_assert_msg(strstr(out, "sealmount.ca_file (--ca-file)"), "%s", out);
+	}
+	out[0] = '\0';
+	ck_assert_int_eq(http_tls_explain(CURLE_COULDNT_CONNECT, 0, "h", NULL, out, sizeof(out)),
+			 0);
+	ck_assert_int_eq(http_tls_explain(CURLE_OPERATION_TIMEDOUT, 0, "h", "", out, sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, "");
+	/* The per-thread record answers only for the errno it was set with. */
+	http_last_error_set(-EPROTO, "TLS to h: why");
+	ck_assert_str_eq(http_last_error(-EPROTO), "TLS to h: why");
+	ck_assert_str_eq(http_last_error(-EIO), "");
+	http_last_error_set(-EPROTO, "");
+	ck_assert_str_eq(http_last_error(-EPROTO), "");
 }
 END_TEST
 
@@ -1128,6 +1180,7 @@ static Suite *http_suite(void)
 	tcase_add_loop_test(policy, http_url_check_accepts, 0, (int)ELEMENTSOF(good_urls));
 	tcase_add_loop_test(policy, http_url_check_refuses, 0, (int)ELEMENTSOF(bad_urls));
 	tcase_add_test(policy, http_url_check_imds_only_there);
+	tcase_add_test(policy, http_tls_explain_names_the_problem);
 	tcase_add_test(policy, http_url_check_refuses_overlong);
 	tcase_add_test(policy, http_url_check_numeric_forms_follow_normalisation);
 	tcase_add_test(policy, http_url_log_len_stops_at_query);
