@@ -45,6 +45,14 @@ struct luks2_policy;
 #define CLI_KDF_MAX_SECONDS 3600u
 int cli_kdf_max_memory_mb(const char *cmd, const char *arg, struct luks2_policy *p);
 int cli_kdf_max_seconds(const char *cmd, const char *arg, struct luks2_policy *p);
+/* The same as getopt_long entries returning 'M' and 'T', and their handler: 0 or CLI_EXIT_USAGE
+ * for those, 1 for any other c. */
+/* clang-format off */
+#define CLI_KDF_OPTIONS								\
+	{ "kdf-max-memory-mb", required_argument, NULL, 'M' },			\
+	{ "kdf-max-seconds", required_argument, NULL, 'T' }
+/* clang-format on */
+int cli_kdf_opt(const char *cmd, int c, const char *arg, struct luks2_policy *p);
 
 /* For getopt_long's '?' and ':' returns (optstring starting with ':'): one clear line naming the
  * unknown option or the option missing its value; returns CLI_EXIT_USAGE. */

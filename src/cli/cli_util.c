@@ -83,6 +83,15 @@ int cli_kdf_max_seconds(const char *cmd, const char *arg, struct luks2_policy *p
 	return 0;
 }
 
+int cli_kdf_opt(const char *cmd, int c, const char *arg, struct luks2_policy *p)
+{
+	if (c == 'M')
+		return cli_kdf_max_memory_mb(cmd, arg, p) != 0 ? CLI_EXIT_USAGE : 0;
+	if (c == 'T')
+		return cli_kdf_max_seconds(cmd, arg, p) != 0 ? CLI_EXIT_USAGE : 0;
+	return 1;
+}
+
 int cli_parse_size(const char *s, uint64_t *ret)
 {
 	static const struct {

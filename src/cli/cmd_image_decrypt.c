@@ -159,8 +159,7 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 		{ "output", required_argument, NULL, 'o' },
 		{ "require-integrity", no_argument, NULL, 'i' },
 		{ "account-key-file", required_argument, NULL, 'a' },
-		{ "kdf-max-memory-mb", required_argument, NULL, 'M' },
-		{ "kdf-max-seconds", required_argument, NULL, 'T' },
+		CLI_KDF_OPTIONS,
 		IMAGE_VERITY_OPTIONS,
 		{},
 	};
@@ -184,16 +183,10 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 		case 'a':
 			a->account_key_file = optarg;
 			break;
-		case 'M':
-			if (cli_kdf_max_memory_mb("image decrypt", optarg, &a->policy) != 0)
-				return CLI_EXIT_USAGE;
-			break;
-		case 'T':
-			if (cli_kdf_max_seconds("image decrypt", optarg, &a->policy) != 0)
-				return CLI_EXIT_USAGE;
-			break;
 		default:
-			r = image_verity_opt(c, optarg, "image decrypt", &a->verity);
+			r = cli_kdf_opt("image decrypt", c, optarg, &a->policy);
+			if (r == 1)
+				r = image_verity_opt(c, optarg, "image decrypt", &a->verity);
 			if (r == 0)
 				break;
 			return r > 1 ? r : cli_bad_option("image decrypt", c, argv);

@@ -222,8 +222,7 @@ static int parse_inspect(int argc, char **argv, struct inspect_args *a)
 		{ "pin-sha256", required_argument, NULL, 's' },
 		{ "account-key-file", required_argument, NULL, 'k' },
 		{ "export-header", required_argument, NULL, 'x' },
-		{ "kdf-max-memory-mb", required_argument, NULL, 'M' },
-		{ "kdf-max-seconds", required_argument, NULL, 'T' },
+		CLI_KDF_OPTIONS,
 		IMAGE_VERITY_OPTIONS,
 		{},
 	};
@@ -259,16 +258,10 @@ static int parse_inspect(int argc, char **argv, struct inspect_args *a)
 		case 'x':
 			a->export_path = optarg;
 			break;
-		case 'M':
-			if (cli_kdf_max_memory_mb("image inspect", optarg, &a->policy) != 0)
-				return CLI_EXIT_USAGE;
-			break;
-		case 'T':
-			if (cli_kdf_max_seconds("image inspect", optarg, &a->policy) != 0)
-				return CLI_EXIT_USAGE;
-			break;
 		default:
-			r = image_verity_opt(c, optarg, "image inspect", &a->verity);
+			r = cli_kdf_opt("image inspect", c, optarg, &a->policy);
+			if (r == 1)
+				r = image_verity_opt(c, optarg, "image inspect", &a->verity);
 			if (r == 0)
 				break;
 			return r > 1 ? r : cli_bad_option("image inspect", c, argv);

@@ -212,6 +212,21 @@ START_TEST(config_rejects_bad_documents)
 }
 END_TEST
 
+#define URL_OK "https://a.blob.core.windows.net/c/b"
+
+/* One filesystem at url with minimal key settings, and the top-level "sealmount" members ext. */
+static int parse_one(const char *url, const char *ext, struct sm_config **c, char *err)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":\"%s\","
+		 "\"key\":{\"kid\":\"k\",\"authority\":{\"endpoint\":\"m\"},\"akv\":{"
+		 "\"endpoint\":\"v\"}}}],\"sealmount\":{%s}}",
+		 url, ext);
+	return parse(buf, c, err);
+}
+
 START_TEST(config_extension_errors)
 {
 	static const char *const bad[][2] = {
@@ -239,43 +254,25 @@ START_TEST(config_extension_errors)
 		ck_assert_int_eq(parse(buf, &c, err), -EINVAL);
 		ck_assert_msg(strstr(err, bad[i][1]) != NULL, "%s", err);
 	}
-	snprintf(buf, sizeof(buf),
-		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
-		 "\"https://a.blob.core.windows.net/c/b\",\"key\":{\"kid\":\"k\","
-		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}],"
-		 "\"sealmount\":{\"health_address\":\"0.0.0.0:80\"}}");
-	ck_assert_int_eq(parse(buf, &c, err), -EINVAL);
+	ck_assert_int_eq(parse_one(URL_OK, "\"health_address\":\"0.0.0.0:80\"", &c, err), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "sealmount.health_address"));
-	/* imds_endpoint: plain http only to loopback (and IMDS's own address) */
-	snprintf(buf, sizeof(buf),
-		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
-		 "\"https://a.blob.core.windows.net/c/b\",\"key\":{\"kid\":\"k\","
-		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}],"
-		 "\"sealmount\":{\"imds_endpoint\":\"http://imds.example.com\"}}");
-	ck_assert_int_eq(parse(buf, &c, err), -EINVAL);
+	/* imds_endpoint: plain http only to loopback and IMDS's own address */
+	ck_assert_int_eq(
+		parse_one(URL_OK, "\"imds_endpoint\":\"http://imds.example.com\"", &c, err),
+		-EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "sealmount.imds_endpoint"));
-	snprintf(buf, sizeof(buf),
-		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
-		 "\"https://a.blob.core.windows.net/c/b\",\"key\":{\"kid\":\"k\","
-		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}],"
-		 "\"sealmount\":{\"imds_endpoint\":\"http://127.0.0.1:8080\"}}");
-	ck_assert_msg(parse(buf, &c, err) == 0, "%s", err);
+	ck_assert_msg(parse_one(URL_OK, "\"imds_endpoint\":\"http://127.0.0.1:8080\"", &c, err) ==
+			      0,
+		      "%s", err);
 	ck_assert_str_eq(c->imds_endpoint, "http://127.0.0.1:8080");
 	sm_config_free(c);
-	snprintf(buf, sizeof(buf),
-		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
-		 "\"https://a.blob.core.windows.net/c/b\",\"key\":{\"kid\":\"k\","
-		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}],"
-		 "\"sealmount\":{\"imds_endpoint\":\"http://169.254.169.254\"}}");
-	ck_assert_msg(parse(buf, &c, err) == 0, "%s", err);
+	ck_assert_msg(parse_one(URL_OK, "\"imds_endpoint\":\"http://169.254.169.254\"", &c, err) ==
+			      0,
+		      "%s", err);
 	sm_config_free(c);
 	/* ... but a blob there is not IMDS */
-	snprintf(buf, sizeof(buf),
-		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
-		 "\"http://169.254.169.254/c/b\",\"key\":{\"kid\":\"k\","
-		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}]}");
 	c = NULL;
-	ck_assert_int_eq(parse(buf, &c, err), -EINVAL);
+	ck_assert_int_eq(parse_one("http://169.254.169.254/c/b", "", &c, err), -EINVAL);
 	ck_assert_msg(strstr(err, "azure_url") != NULL, "%s", err);
 }
 END_TEST
