@@ -59,11 +59,12 @@ failure_line()
 		on { print }' "$1" | sed -E 's/x-ms-request-id [0-9a-f-]+/x-ms-request-id ID/g'
 }
 
-# via_mount URL KID LOG: sealmount mount (--root-hash $ROOT when set); exit code in RC
+# via_mount URL KID LOG: sealmount mount (--root-hash $ROOT when set); exit code in RC. --index 0
+# as `run` numbers its only filesystem: mount's default is the first index free on this machine.
 via_mount()
 {
 	RC=0
-	timeout 120 "$SEALMOUNT" mount --engine user --url "$1" "${REL[@]}" --kid "$2" \
+	timeout 120 "$SEALMOUNT" mount --engine user --index 0 --url "$1" "${REL[@]}" --kid "$2" \
 		--snp "sim:$SIM" --work-dir "$W/work" ${ROOT:+--root-hash "$ROOT"} "$MP" >"$3" 2>&1 ||
 		RC=$?
 }
