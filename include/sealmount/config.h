@@ -64,6 +64,9 @@ struct sm_filesystem {
 	uint8_t header_sha256[32];
 	bool has_header_sha256;
 	char *header_uuid;
+	uint32_t kdf_max_memory_mb; /* the unlock budget (luks2.h); 0 = default */
+	uint32_t kdf_max_seconds;
+	bool fsck; /* e2fsck -n before mounting an image without integrity (default true) */
 	/* sealed images (docs/verity.md): a pinned root hash (64 hex), or a publisher key (PEM, or
 	 * a JWK object or its JSON text) with the lowest version accepted */
 	char *root_hash;

@@ -49,8 +49,35 @@
 _must_check_ int hsm_vault_parse(const char *endpoint, char **ret_base, char **ret_host)
 	_nonnull_(1, 2, 3);
 /* The IMDS resource for a vault: HSM_RESOURCE_MHSM when the endpoint contains "managedhsm"
- * (as Microsoft's sidecar decides), else HSM_RESOURCE_VAULT. Static string. */
+ * (as Microsoft's sidecar decides), else HSM_RESOURCE_VAULT. Static string. A first guess: the
+ * vault's 401 challenge (below) corrects it for hosts that do not say what they are. */
 const char *hsm_token_resource(const char *endpoint) _nonnull_(1);
+
+/* ---- the 401 challenge (docs/skr.md, The 401 challenge) ---- */
+
+#define HSM_CHALLENGE_MAX 4096u /* longer WWW-Authenticate values are refused */
+#define HSM_CHALLENGE_VALUE_MAX 512u /* one parameter value, with its NUL */
+
+struct hsm_challenge {
+	char resource[HSM_CHALLENGE_VALUE_MAX]; /* resource=, or scope= without "/.default" */
+	char authorization
+		[HSM_CHALLENGE_VALUE_MAX]; /* authorization= / authorization_uri=, or "" */
+};
+
+/*
+ * Parse a WWW-Authenticate value (len bytes, not NUL-terminated) strictly: the first challenge
+ * is "Bearer" with RFC 9110 auth-params (token or quoted-string values, at most
+ * HSM_CHALLENGE_VALUE_MAX - 1 bytes each); it names resource= or scope="RESOURCE/.default" (both:
+ * they must agree); names are case-insensitive, unknown ones ignored, repeated ones refused; only
+ * printable ASCII, spaces and tabs. The resource is not judged here: hsm_resource_allowed().
+ * -EFBIG over HSM_CHALLENGE_MAX, -EBADMSG.
+ */
+_must_check_ int hsm_challenge_parse(const char *value, size_t len, struct hsm_challenge *ret)
+	_nonnull_(1, 3);
+/* The canonical Azure Key Vault / Managed HSM token resource that resource names (public cloud,
+ * Azure China, Azure US Government; case-insensitive host, one trailing '/' ignored), as a
+ * static string; NULL for anything else. */
+const char *hsm_resource_allowed(const char *resource) _nonnull_(1);
 /* Key names are 1..HSM_NAME_MAX of [0-9A-Za-z-]; versions 32 hex digits. */
 bool hsm_is_valid_name(const char *name) _nonnull_(1);
 bool hsm_is_valid_version(const char *version) _nonnull_(1);
@@ -129,10 +156,13 @@ _must_check_ int hsm_client_get_key(struct hsm_client *c, const char *name, cons
 _must_check_ int hsm_client_import(struct hsm_client *c, const char *name, const struct buf *body,
 				   const char *bearer, json_t **ret) _nonnull_(1, 2, 3, 4, 5);
 /* HTTP status, "code: message" of the last error body (or NULL), and x-ms-request-id (or
- * NULL) of the last response. Borrowed until the next call. */
+ * NULL) of the last response, and after a 401 its WWW-Authenticate value (NULL if there was
+ * none; at most HSM_CHALLENGE_MAX + 1 bytes are kept, so an overlong one still fails to parse).
+ * Borrowed until the next call. */
 long hsm_client_last_status(const struct hsm_client *c) _nonnull_(1);
 const char *hsm_client_last_error(const struct hsm_client *c) _nonnull_(1);
 const char *hsm_client_last_request_id(const struct hsm_client *c) _nonnull_(1);
+const char *hsm_client_last_challenge(const struct hsm_client *c) _nonnull_(1);
 
 /* Parse a Key Vault error body {"error":{"code","message"}} into "code: message" (malloc'd).
  * -EBADMSG when the body is not of that form. */

@@ -4,8 +4,10 @@
  *
  * Policy, fixed here and not configurable by callers:
  *   - https only, with peer and host verification always on (TLS 1.2 or later); plain http is
- *     allowed only to loopback (127.0.0.0/8, [::1], "localhost") and to the IMDS address
- *     169.254.169.254, written out in those forms; URLs with user information are refused.
+ *     allowed only to loopback (127.0.0.0/8, [::1], "localhost") and, for a request marked
+ *     request.imds (the IMDS client, THIM) alone, to the IMDS address 169.254.169.254 - written
+ *     out in those forms; MAA, the vault and Blob Storage get https there like anywhere else.
+ *     URLs with user information are refused.
  *     The URL is parsed once, by libcurl's own parser, and that parsed form is what is fetched;
  *   - no redirects (a 3xx is returned to the caller as a status, never followed);
  *   - every response body is capped (request.max_response, default HTTP_DEFAULT_MAX_RESPONSE);
@@ -20,7 +22,8 @@
  * Errors (curl's CURLcode is translated here, once): -EINVAL (bad URL or scheme refused, bad
  * request), -ETIMEDOUT (connect, total or low-speed timeout), -ECONNREFUSED, -EHOSTUNREACH
  * (DNS), -ECONNRESET (connection dropped, nothing received), -EPROTO (TLS or protocol failure,
- * including certificate verification and malformed response headers), -EFBIG (over a cap),
+ * including certificate verification and malformed response headers; http_last_error() says
+ * which certificate problem), -EFBIG (over a cap),
  * -ENOMEM, -EIO. An HTTP error status is NOT an error: http_request() returns 0 and the caller
  * reads status.
  *
@@ -90,6 +93,9 @@ struct http_request {
 	 * describes the resource, not this response. */
 	size_t max_response;
 	bool no_retry; /* do not retry this request at all (non-idempotent) */
+	/* An Azure IMDS request (managed identity tokens, THIM): the one kind allowed plain http
+	 * to 169.254.169.254 (Azure serves IMDS there over http only). */
+	bool imds;
 	/*
 	 * Optional: where a 2xx answer's body goes instead of response.body (for bulk data; the
 	 * other layers keep no copy). The body may fill at most the sink's total length; more, or
@@ -116,8 +122,21 @@ void http_response_done(struct http_response *r) _nonnull_(1);
 /* Case-insensitive header lookup on the response; NULL if absent. */
 const char *http_response_header(const struct http_response *r, const char *name) _nonnull_(1, 2);
 
-/* Is this URL allowed by the policy above? 0 or -EINVAL (with a debug log saying why). */
+/*
+ * Why the last http_request() on this thread failed with err, when libcurl knew more than the
+ * errno says: a TLS failure names the certificate problem (self-signed, issuer unknown, host
+ * name mismatch, expired, not yet valid) and the CA settings to check (docs/http.md, "TLS
+ * errors"). "" when that request succeeded, failed with another errno, or there is nothing to
+ * add. Thread-local: valid until this thread's next http_request(). Coordinators add it to
+ * what they report (the pipeline's pl_fail()).
+ */
+#define HTTP_WHY_MAX 512
+const char *http_last_error(int err);
+
+/* Is this URL allowed by the policy above? 0 or -EINVAL (with a debug log saying why).
+ * http_url_check_imds() is the same for an IMDS request (request.imds). */
 _must_check_ int http_url_check(const char *url) _nonnull_(1);
+_must_check_ int http_url_check_imds(const char *url) _nonnull_(1);
 
 /* Parse a Retry-After value relative to now (seconds since the epoch): delta-seconds (values
  * past UINT_MAX saturate) or an IMF-fixdate (a past date gives 0). The obsolete RFC 850 and

@@ -25,12 +25,16 @@
  *           keyslots area, with a cipher/integrity pair from the allowlist (luks2_policy.c);
  *           exactly one pbkdf2-sha256 digest (32 bytes: LUKS1-converted 20-byte digests are
  *           refused) naming that segment and every keyslot.
- *   policy  require_integrity; optional pins of the UUID and of the header digest.
+ *   policy  require_integrity; optional pins of the UUID and of the header digest; the unlock
+ *           budget (luks2_budget.c, docs/luks2.md "KDF budget"): no keyslot's argon2 memory above
+ *           luks2_policy_memory_budget_kib() ("kdf.budget.memory"), and the worst-case unlock,
+ *           luks2_unlock_estimate_ms(), within kdf_max_ms ("kdf.budget.time").
  *
  * cipher_null cannot pass: it is on no allowlist (keyslot area, segment, integrity).
  *
- * Errors: every refusal returns -EBADMSG (malformed or disallowed header), -EPERM (a policy pin
- * or require_integrity refused an otherwise valid header), or the bdev's read error; -ENOMEM.
+ * Errors: every refusal returns -EBADMSG (malformed or disallowed header), -EPERM (a policy pin,
+ * require_integrity or the unlock budget refused an otherwise valid header), or the bdev's read
+ * error; -ENOMEM.
  * The rule that failed is named in the optional struct luks2_verdict and logged at debug level.
  */
 #pragma once
@@ -57,12 +61,25 @@
 #define LUKS2_PBKDF2_MIN_ITER 1000u
 #define LUKS2_PBKDF2_MAX_ITER 20000000u
 /* Argon2: cryptsetup's own limits are time >= 4 (benchmarked), memory 32 KiB..4 GiB and 1..4
- * threads by default. We accept time 1..64, memory 32 KiB..4 GiB (policy may lower it: the
- * container must be able to allocate it) and 1..16 lanes. */
+ * threads by default. We accept time 1..64, memory 32 KiB..4 GiB and 1..16 lanes as well-formed;
+ * the policy's unlock budget (below) then bounds what one unlock may cost. */
 #define LUKS2_ARGON2_MAX_TIME 64u
 #define LUKS2_ARGON2_MIN_MEMORY_KIB 32u
 #define LUKS2_ARGON2_MAX_MEMORY_KIB (4u * 1024 * 1024)
 #define LUKS2_ARGON2_MAX_CPUS 16u
+
+/*
+ * The unlock budget (docs/luks2.md, KDF budget). Defaults: argon2 memory at most 1 GiB per keyslot
+ * (cryptsetup's default maximum, LUKS2_KDF_MAX_MEMORY_KIB_DEFAULT) and one unlock estimated at
+ * most 10 s. The estimate uses rates measured on the 2-core machines sealmount is built and
+ * tested on: PBKDF2-HMAC-SHA256 iterations and Argon2 KiB x passes per CPU-second of one lane,
+ * with Argon2's lanes spread over at most LUKS2_KDF_CORES cores.
+ */
+#define LUKS2_KDF_MAX_MEMORY_KIB_DEFAULT (1024u * 1024)
+#define LUKS2_KDF_MAX_MS_DEFAULT 10000u
+#define LUKS2_KDF_PBKDF2_ITER_PER_S 4000000u
+#define LUKS2_KDF_ARGON2_KIB_PER_S 450000u
+#define LUKS2_KDF_CORES 2u
 
 enum luks2_kdf_type {
 	LUKS2_KDF_PBKDF2 = 0,
@@ -144,7 +161,11 @@ struct luks2_policy {
 	char pin_uuid[LUKS2_UUID_LEN + 1]; /* compared case-insensitively */
 	bool pin_sha256_set;
 	uint8_t pin_sha256[32]; /* luks2_hdr.sha256 */
-	uint32_t argon2_max_memory_kib; /* 0 = LUKS2_ARGON2_MAX_MEMORY_KIB */
+	/* The unlock budget. */
+	uint32_t kdf_max_memory_kib; /* argon2 memory per keyslot; 0 = the 1 GiB default */
+	uint32_t kdf_max_ms; /* estimated unlock; 0 = LUKS2_KDF_MAX_MS_DEFAULT */
+	uint64_t memory_limit; /* bytes this process can get (luks2_process_memory_limit());
+				* 0 = unknown: only kdf_max_memory_kib applies */
 };
 
 /* Why a header was refused: rule is a static dotted name ("segment.encryption"); detail says
@@ -154,8 +175,32 @@ struct luks2_verdict {
 	char detail[192];
 };
 
-/* Defaults: require_integrity = true, no pins. */
+/* Defaults: require_integrity = true, no pins, the default unlock budget, and memory_limit
+ * from luks2_process_memory_limit() (read once per process). */
 void luks2_policy_init(struct luks2_policy *p) _nonnull_(1);
+
+/* ---- the unlock budget (luks2_budget.c) ---- */
+
+/* Estimated milliseconds of one KDF run / of the worst-case unlock of h: every keyslot's KDF,
+ * each followed by the digest's PBKDF2 (a wrong passphrase tries them all). */
+uint64_t luks2_kdf_estimate_ms(const struct luks2_kdf *k) _nonnull_(1);
+uint64_t luks2_unlock_estimate_ms(const struct luks2_hdr *h) _nonnull_(1);
+
+/* The argon2 memory allowed per keyslot, in KiB: kdf_max_memory_kib (or the 1 GiB default),
+ * and with a known memory_limit at most that limit less room for the rest of the process
+ * (a quarter of it, at least 128 MiB). */
+uint32_t luks2_policy_memory_budget_kib(const struct luks2_policy *p) _nonnull_(1);
+
+/*
+ * The lowest cgroup memory limit of this process, in bytes (UINT64_MAX: none): every level
+ * from its cgroup up to the hierarchy's root, cgroup v2 memory.max and v1 memory.limit_in_bytes,
+ * as /proc/self/cgroup names them. root is prepended to /proc and /sys ("" for this system; a
+ * directory with proc/self/cgroup and sys/fs/cgroup/... in tests). -errno when root's
+ * proc/self/cgroup cannot be read.
+ */
+_must_check_ int luks2_memory_limit(const char *root, uint64_t *ret) _nonnull_(1, 2);
+/* min(luks2_memory_limit(""), the RAM) in bytes; 0 when neither is known. */
+uint64_t luks2_process_memory_limit(void);
 
 /*
  * Read both header copies from dev (primary at 0, secondary at the primary's hdr_size), check

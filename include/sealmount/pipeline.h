@@ -151,6 +151,7 @@ struct pl_spec {
 	struct luks2_policy policy; /* require_integrity, pins */
 	bool integrity_journal;
 	const char *work_dir; /* private directory for the FUSE files; NULL = volume.h's */
+	bool no_fsck; /* volume_options.no_fsck (sealmount.fsck: false, --no-fsck) */
 	/* Sealed images (docs/verity.md): the root hash (64 hex) pinned, or the publisher's public
 	 * key (PEM or JWK text, or a file) and the lowest version accepted. Neither: a sealed
 	 * image is read without checking its seal (with a warning). */
@@ -194,7 +195,8 @@ void pl_stack_close(struct pl_stack *s) _nonnull_(1);
  * src's URL and credentials as blob options, for the commands that talk to a blob without a
  * stack (`blob stat`, `image upload`). *ret_ctx holds what the options point at (the account
  * key, the token provider): free it with pl_auth_free() after the last request. After a failed
- * request, pl_auth_explain() adds what the token service said to d (nothing without IMDS).
+ * request, pl_auth_explain() adds what the http module knows about d's error (a TLS
+ * certificate problem) and what the token service said (nothing without IMDS) to d.
  */
 _must_check_ int pl_blob_options(const struct pl_source *src, struct http_client *http,
 				 struct blob_options *o, struct pl_auth_ctx **ret_ctx,

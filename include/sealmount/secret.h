@@ -53,3 +53,19 @@ _must_check_ int process_harden(void);
  * is not privileged to (the caller decides; nothing changed), -errno when mlockall failed.
  */
 _must_check_ int process_lock_memory(void);
+
+/*
+ * OpenSSL's secure heap (CRYPTO_secure_malloc_init): an mmap'd arena, mlock()ed, MADV_DONTDUMP,
+ * with guard pages, whose allocations are wiped on free. OpenSSL puts private key numbers there
+ * (BN_secure_new: the ephemeral RSA key's d, p, q, ..., and those of a released RSA key parsed
+ * from PKCS#8). SECRET_HEAP_SIZE when the process may lock without limit, SECRET_HEAP_SMALL when
+ * RLIMIT_MEMLOCK leaves at least SECRET_HEAP_MIN_RLIMIT (the rest stays for secret_new()),
+ * else none. Call once, early in main(). Returns 1 (set up and locked), 0 (not set up, or set
+ * up but not locked: OpenSSL then uses its normal heap or an unlocked arena), -ENOMEM.
+ * Not enough alone: OpenSSL also copies key numbers into ordinary memory (Montgomery contexts,
+ * temporaries) - the processes that hold keys also lock everything (process_lock_memory()).
+ */
+#define SECRET_HEAP_SIZE (256u * 1024)
+#define SECRET_HEAP_SMALL (64u * 1024)
+#define SECRET_HEAP_MIN_RLIMIT (1024u * 1024)
+_must_check_ int secret_heap_init(void);

@@ -29,8 +29,10 @@
 #include "sealmount/macros.h"
 
 /* Load the configuration: from the JSON file `path`, or (path NULL) from the environment
- * variable EncfsSideCarArgs; then LogFile/LogLevel from the environment. Logs the error, naming
- * the field, and returns -EINVAL/-EBADMSG/-ENOENT (no configuration given)/-errno. */
+ * variable EncfsSideCarArgs, which is then removed from the environment and wiped (it may hold
+ * a SAS and a bearer token: procenv.h); then LogFile/LogLevel from the environment. Call it
+ * before any thread is started. Logs the error, naming the field, and returns
+ * -EINVAL/-EBADMSG/-ENOENT (no configuration given)/-errno. */
 _must_check_ int sidecar_config_load(const char *path, struct sm_config **ret) _nonnull_(2);
 
 /* Print what the configuration means, one "key = value" per line, secrets redacted (bearer

@@ -50,6 +50,18 @@ _must_check_ int skr_auth_token(struct skr_auth *a, bool refresh, struct secret 
 const char *skr_auth_resource(const struct skr_auth *a) _nonnull_(1);
 char *skr_auth_last_error(struct skr_auth *a) _nonnull_(1);
 
+/*
+ * After a 401 from the vault (docs/skr.md, The 401 challenge): challenge is its WWW-Authenticate
+ * value (hsm_client_last_challenge(), NULL if none). Returns 1 when the caller should retry once
+ * with skr_auth_token(a, true, ...) - a token for the resource the challenge names, which must be
+ * an Azure Key Vault / Managed HSM resource (hsm_resource_allowed()) and becomes a's resource
+ * from now on, or, without a challenge, a fresh token for the same one - and 0 when it must not:
+ * a token given as is, or a challenge that does not parse or names another resource (then
+ * *ret_why, malloc'd, says so for the error message; no request has been made for it). -ENOMEM.
+ */
+_must_check_ int skr_auth_follow_challenge(struct skr_auth *a, const char *challenge,
+					   char **ret_why) _nonnull_(1, 3);
+
 /* ---- release ---- */
 
 struct skr_release {
@@ -76,11 +88,13 @@ struct skr_failure {
 	char *error; /* "code: message" from the vault, or NULL */
 	char *request_id; /* x-ms-request-id, or NULL */
 	char *explanation; /* after a 403: hsm_policy_explain() text, or NULL */
+	char *challenge; /* after a 401: why its challenge was not followed, or NULL */
 	const char *step; /* "token", "release", "unwrap" or "derive" */
 };
 void skr_failure_done(struct skr_failure *f) _nonnull_(1);
 
-/* Get a token, release (one retry with a fresh IMDS token after a 401), verify, unwrap, derive.
+/* Get a token, release (after a 401 one retry with the IMDS token its challenge asks for:
+ * skr_auth_follow_challenge()), verify, unwrap, derive.
  * On 0 the caller owns *ret (skr_result_done); on failure *fail (always reset first) says where
  * and why (skr_failure_done). */
 _must_check_ int skr_release_passphrase(struct hsm_client *hc, struct skr_auth *a,

@@ -96,6 +96,7 @@ struct volume_options {
 	const char *name; /* dm device name prefix; NULL = "sealmount" */
 	const char *work_dir; /* private dir for the FUSE file (<work_dir>/<index>/data);
 			       * NULL = /run/sealmount */
+	bool no_fsck; /* images without integrity: do not run e2fsck -n before mounting */
 	/* The stack is a sealed image to be read only through its dm-verity tree: the user
 	 * engine puts the `verity` layer under `luks`, the kernel engine dm-verity under
 	 * dm-crypt. The header is read through the tree too. A seal satisfies

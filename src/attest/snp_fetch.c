@@ -154,6 +154,7 @@ static int get(struct http_client *http, const char *url, bool imds, struct http
 		.url = url,
 		.headers = imds ? imds_headers : NULL,
 		.max_response = SNP_FETCH_MAX_BODY,
+		.imds = imds,
 	};
 	int e;
 

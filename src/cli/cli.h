@@ -37,6 +37,23 @@ _must_check_ int cli_parse_size(const char *s, uint64_t *ret) _nonnull_(1, 2);
 /* Strict unsigned decimal. -EINVAL / -ERANGE. */
 _must_check_ int cli_parse_uint(const char *s, uint64_t max, uint64_t *ret) _nonnull_(1, 3);
 
+/* The unlock budget options shared by `mount`, `image inspect` and `image decrypt`
+ * (docs/luks2.md, KDF budget): --kdf-max-memory-mb N (1..4096) and --kdf-max-seconds N
+ * (1..3600) into the header policy. 0, or CLI_EXIT_USAGE after one clear line. */
+struct luks2_policy;
+#define CLI_KDF_MAX_MEMORY_MB 4096u
+#define CLI_KDF_MAX_SECONDS 3600u
+int cli_kdf_max_memory_mb(const char *cmd, const char *arg, struct luks2_policy *p);
+int cli_kdf_max_seconds(const char *cmd, const char *arg, struct luks2_policy *p);
+/* The same as getopt_long entries returning 'M' and 'T', and their handler: 0 or CLI_EXIT_USAGE
+ * for those, 1 for any other c. */
+/* clang-format off */
+#define CLI_KDF_OPTIONS								\
+	{ "kdf-max-memory-mb", required_argument, NULL, 'M' },			\
+	{ "kdf-max-seconds", required_argument, NULL, 'T' }
+/* clang-format on */
+int cli_kdf_opt(const char *cmd, int c, const char *arg, struct luks2_policy *p);
+
 /* For getopt_long's '?' and ':' returns (optstring starting with ':'): one clear line naming the
  * unknown option or the option missing its value; returns CLI_EXIT_USAGE. */
 int cli_bad_option(const char *cmd, int c, char **argv);

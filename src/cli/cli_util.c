@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sealmount/luks2.h"
 #include "sealmount/log.h"
 #include "sealmount/pipeline.h"
 
@@ -58,6 +59,37 @@ int cli_parse_uint(const char *s, uint64_t max, uint64_t *ret)
 		return -EINVAL;
 	*ret = v;
 	return 0;
+}
+
+int cli_kdf_max_memory_mb(const char *cmd, const char *arg, struct luks2_policy *p)
+{
+	uint64_t v;
+
+	if (cli_parse_uint(arg, CLI_KDF_MAX_MEMORY_MB, &v) < 0 || v == 0)
+		return cli_usage_error(cmd,
+				       "--kdf-max-memory-mb takes 1..%u (MiB of argon2 memory)",
+				       CLI_KDF_MAX_MEMORY_MB);
+	p->kdf_max_memory_kib = (uint32_t)v * 1024;
+	return 0;
+}
+
+int cli_kdf_max_seconds(const char *cmd, const char *arg, struct luks2_policy *p)
+{
+	uint64_t v;
+
+	if (cli_parse_uint(arg, CLI_KDF_MAX_SECONDS, &v) < 0 || v == 0)
+		return cli_usage_error(cmd, "--kdf-max-seconds takes 1..%u", CLI_KDF_MAX_SECONDS);
+	p->kdf_max_ms = (uint32_t)v * 1000;
+	return 0;
+}
+
+int cli_kdf_opt(const char *cmd, int c, const char *arg, struct luks2_policy *p)
+{
+	if (c == 'M')
+		return cli_kdf_max_memory_mb(cmd, arg, p) != 0 ? CLI_EXIT_USAGE : 0;
+	if (c == 'T')
+		return cli_kdf_max_seconds(cmd, arg, p) != 0 ? CLI_EXIT_USAGE : 0;
+	return 1;
 }
 
 int cli_parse_size(const char *s, uint64_t *ret)

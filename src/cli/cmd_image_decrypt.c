@@ -28,7 +28,7 @@
 
 struct decrypt_args {
 	const char *image, *key_file, *account_key_file, *out;
-	bool require_integrity;
+	struct luks2_policy policy;
 	struct image_verity_args verity;
 };
 
@@ -102,19 +102,16 @@ static int decrypt(const struct decrypt_args *a)
 	_cleanup_(secret_freep) struct secret *pass = NULL;
 	_cleanup_(secret_freep) struct secret *vk = NULL;
 	_cleanup_close_ int fd = -1;
-	struct luks2_policy pol;
 	struct luks2_verdict v = { 0 };
 	struct luks_options o = { .rw = false };
 	int r;
 
-	luks2_policy_init(&pol);
-	pol.require_integrity = a->require_integrity;
 	if (image_open_source(a->image, a->account_key_file, &st) < 0)
 		return CLI_EXIT_FAILURE;
 	/* A sealed image is read through the verity layer (or, without a root hash, warned). */
 	if (image_verity_prepare(&st.top, a->image, &a->verity, false, true, &vs) < 0)
 		return CLI_EXIT_FAILURE;
-	r = luks2_hdr_load(st.top, &pol, &h, &v);
+	r = luks2_hdr_load(st.top, &a->policy, &h, &v);
 	if (r < 0 && !image_verity_explain(&vs)) {
 		log_error_errno(r, "%s: header refused: %s %s (%m)", a->image, v.rule ? v.rule : "",
 				v.detail);
@@ -162,6 +159,7 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 		{ "output", required_argument, NULL, 'o' },
 		{ "require-integrity", no_argument, NULL, 'i' },
 		{ "account-key-file", required_argument, NULL, 'a' },
+		CLI_KDF_OPTIONS,
 		IMAGE_VERITY_OPTIONS,
 		{},
 	};
@@ -180,13 +178,15 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 			a->out = optarg;
 			break;
 		case 'i':
-			a->require_integrity = true;
+			a->policy.require_integrity = true;
 			break;
 		case 'a':
 			a->account_key_file = optarg;
 			break;
 		default:
-			r = image_verity_opt(c, optarg, "image decrypt", &a->verity);
+			r = cli_kdf_opt("image decrypt", c, optarg, &a->policy);
+			if (r == 1)
+				r = image_verity_opt(c, optarg, "image decrypt", &a->verity);
 			if (r == 0)
 				break;
 			return r > 1 ? r : cli_bad_option("image decrypt", c, argv);
@@ -203,8 +203,11 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 static int decrypt_main(int argc, char **argv)
 {
 	struct decrypt_args a = { 0 };
-	int r = parse(argc, argv, &a);
+	int r;
 
+	luks2_policy_init(&a.policy);
+	a.policy.require_integrity = false;
+	r = parse(argc, argv, &a);
 	if (r < 0)
 		return CLI_EXIT_OK; /* --help */
 	if (r > 0)
@@ -219,11 +222,13 @@ const struct cli_command cmd_image_decrypt = {
 		"Usage: sealmount image decrypt IMAGE --key-file FILE -o OUT [--require-integrity]\n"
 		"                               [--account-key-file F] [--root-hash HEX |\n"
 		"                               --publisher-key KEY [--min-version N]]\n"
+		"                               [--kdf-max-memory-mb N] [--kdf-max-seconds N]\n"
 		"\n"
 		"Unlock IMAGE (file or blob URL) with the key FILE's bytes as the passphrase and\n"
 		"write its whole plaintext device, every dm-integrity tag verified, to the new file\n"
 		"OUT (- for stdout). A tag mismatch stops it with exit 1 naming the sector. A sealed\n"
 		"IMAGE is read through its dm-verity tree when a root hash is given (or signed): a\n"
-		"block that does not verify stops it with exit 1 naming the block.\n",
+		"block that does not verify stops it with exit 1 naming the block. The header must\n"
+		"pass the allowlist and the unlock budget (as for `image inspect`).\n",
 	.run = decrypt_main,
 };

@@ -44,7 +44,13 @@ static void print_kdf(const struct luks2_kdf *k)
 		       luks2_kdf_name(k->type), k->time, k->memory_kib, k->cpus);
 }
 
-static void print_text(const char *image, const struct luks2_hdr *h, const struct image_verity *vs)
+static unsigned kdf_max_s(const struct luks2_policy *p)
+{
+	return (p->kdf_max_ms ? p->kdf_max_ms : LUKS2_KDF_MAX_MS_DEFAULT) / 1000;
+}
+
+static void print_text(const char *image, const struct luks2_hdr *h,
+		       const struct luks2_policy *policy, const struct image_verity *vs)
 {
 	const struct luks2_segment *s = &h->segment;
 	char hex[65];
@@ -69,6 +75,10 @@ static void print_text(const char *image, const struct luks2_hdr *h, const struc
 	}
 	printf("digest %u:      pbkdf2-sha256, %" PRIu32 " iterations\n", h->digest.id,
 	       h->digest.iterations);
+	printf("unlock:        about %.1f s at most (every keyslot; budget %u s, argon2 memory "
+	       "%" PRIu32 " MiB)\n",
+	       (double)luks2_unlock_estimate_ms(h) / 1000, kdf_max_s(policy),
+	       luks2_policy_memory_budget_kib(policy) / 1024);
 	printf("journal:       %s\n", h->no_journal ? "off (no-journal flag)" : "on");
 	image_verity_print(vs);
 }
@@ -108,14 +118,14 @@ static int print_json(const char *image, const struct luks2_hdr *h, const struct
 		if (json_array_append_new(slots, keyslot_json(&h->keyslots[i])) < 0)
 			break;
 	o = json_pack("{s:s, s:b, s:s, s:s, s:s, s:I, s:s, s:s*, s:I, s:I, s:I, s:b, s:I, s:b, "
-		      "s:o}",
+		      "s:o, s:I}",
 		      "image", image, "ok", 1, "uuid", h->uuid, "label", h->label, "header_sha256",
 		      hex, "seqid", (json_int_t)h->seqid, "cipher", h->segment.cipher, "integrity",
 		      integrity_str(&h->segment), "sector_size", (json_int_t)h->segment.sector_size,
 		      "data_offset", (json_int_t)h->segment.offset, "data_size",
 		      (json_int_t)h->segment.size, "dynamic", h->segment.dynamic, "key_bits",
 		      (json_int_t)h->segment.key_size * 8, "no_journal", h->no_journal, "keyslots",
-		      slots);
+		      slots, "unlock_estimate_ms", (json_int_t)luks2_unlock_estimate_ms(h));
 	if (!o || image_verity_json(vs, o) < 0 || json_dumpf(o, stdout, JSON_INDENT(2)) < 0 ||
 	    puts("") < 0)
 		return -ENOMEM;
@@ -185,7 +195,7 @@ static int inspect(const struct inspect_args *a)
 		if (print_json(a->image, h, &v, &vs) < 0)
 			return CLI_EXIT_FAILURE;
 	} else if (h) {
-		print_text(a->image, h, &vs);
+		print_text(a->image, h, &a->policy, &vs);
 	}
 	if (r < 0)
 		return CLI_EXIT_FAILURE;
@@ -212,6 +222,7 @@ static int parse_inspect(int argc, char **argv, struct inspect_args *a)
 		{ "pin-sha256", required_argument, NULL, 's' },
 		{ "account-key-file", required_argument, NULL, 'k' },
 		{ "export-header", required_argument, NULL, 'x' },
+		CLI_KDF_OPTIONS,
 		IMAGE_VERITY_OPTIONS,
 		{},
 	};
@@ -248,7 +259,9 @@ static int parse_inspect(int argc, char **argv, struct inspect_args *a)
 			a->export_path = optarg;
 			break;
 		default:
-			r = image_verity_opt(c, optarg, "image inspect", &a->verity);
+			r = cli_kdf_opt("image inspect", c, optarg, &a->policy);
+			if (r == 1)
+				r = image_verity_opt(c, optarg, "image inspect", &a->verity);
 			if (r == 0)
 				break;
 			return r > 1 ? r : cli_bad_option("image inspect", c, argv);
@@ -282,6 +295,7 @@ const struct cli_command cmd_image_inspect = {
 		"Usage: sealmount image inspect IMAGE_OR_URL [--json] [--require-integrity]\n"
 		"                               [--pin-uuid UUID] [--pin-sha256 HEX]\n"
 		"                               [--account-key-file FILE] [--export-header FILE]\n"
+		"                               [--kdf-max-memory-mb N] [--kdf-max-seconds N]\n"
 		"                               [--root-hash HEX | --publisher-key KEY\n"
 		"                                [--min-version N]]\n"
 		"\n"
@@ -289,7 +303,9 @@ const struct cli_command cmd_image_inspect = {
 		"blob URL) and check them against sealmount's allowlist before any key is used:\n"
 		"checksums, agreeing copies, aes-xts-plain64 (+ hmac(sha256)) or aes-gcm-random +\n"
 		"aead, pbkdf2/argon2 keyslots within bounds, one segment, no tokens, no\n"
-		"reencryption, no unknown fields, never cipher_null.\n"
+		"reencryption, no unknown fields, never cipher_null; and an unlock within the\n"
+		"budget: argon2 memory at most 1 GiB and what this process can get, one unlock\n"
+		"estimated at most 10 s (rules kdf.budget.memory, kdf.budget.time).\n"
 		"\n"
 		"  --json                 print the result as JSON on stdout\n"
 		"  --require-integrity    refuse images without dm-integrity (as mounts do)\n"
@@ -299,6 +315,8 @@ const struct cli_command cmd_image_inspect = {
 		"  --account-key-file F   SharedKey account key for a blob URL\n"
 		"  --export-header FILE   also write the validated header (both copies and the\n"
 		"                         keyslots area) to a new FILE, for cryptsetup --header\n"
+		"  --kdf-max-memory-mb N  the argon2 memory budget per keyslot (default 1024)\n"
+		"  --kdf-max-seconds N    the estimated unlock budget (default 10)\n"
 		"  --root-hash HEX        a sealed image: check its whole dm-verity tree against HEX\n"
 		"                         (exit 1 naming the first bad block); the header is read\n"
 		"                         through the check\n"

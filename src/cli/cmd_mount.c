@@ -45,6 +45,9 @@ enum {
 	OPT_FS_TYPE,
 	OPT_WORK_DIR,
 	OPT_JOURNAL,
+	OPT_KDF_MEMORY,
+	OPT_KDF_SECONDS,
+	OPT_NO_FSCK,
 	OPT_ROOT_HASH,
 	OPT_PUBLISHER_KEY,
 	OPT_MIN_VERSION,
@@ -72,6 +75,9 @@ static const struct option mount_options[] = {
 	{ "fs-type", required_argument, NULL, OPT_FS_TYPE },
 	{ "work-dir", required_argument, NULL, OPT_WORK_DIR },
 	{ "integrity-journal", no_argument, NULL, OPT_JOURNAL },
+	{ "kdf-max-memory-mb", required_argument, NULL, OPT_KDF_MEMORY },
+	{ "kdf-max-seconds", required_argument, NULL, OPT_KDF_SECONDS },
+	{ "no-fsck", no_argument, NULL, OPT_NO_FSCK },
 	{ "root-hash", required_argument, NULL, OPT_ROOT_HASH },
 	{ "publisher-key", required_argument, NULL, OPT_PUBLISHER_KEY },
 	{ "min-version", required_argument, NULL, OPT_MIN_VERSION },
@@ -197,6 +203,13 @@ static int parse_volume_opt(struct mount_args *a, int c)
 		return 0;
 	case OPT_JOURNAL:
 		s->integrity_journal = true;
+		return 0;
+	case OPT_KDF_MEMORY:
+		return cli_kdf_max_memory_mb("mount", optarg, &s->policy);
+	case OPT_KDF_SECONDS:
+		return cli_kdf_max_seconds("mount", optarg, &s->policy);
+	case OPT_NO_FSCK:
+		s->no_fsck = true;
 		return 0;
 	case OPT_ROOT_HASH:
 		if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdefABCDEF") != 64)
@@ -474,6 +487,7 @@ const struct cli_command cmd_mount = {
 		"           [--require-integrity | --no-require-integrity] [--pin-sha256 HEX]\n"
 		"           [--pin-uuid UUID] [--ready-file F] [--index I] [--fs-type T]\n"
 		"           [--work-dir DIR] [--integrity-journal]\n"
+		"           [--kdf-max-memory-mb N] [--kdf-max-seconds N] [--no-fsck]\n"
 		"           [--account-key-file F | --bearer-token-file F | --url-private]\n"
 		"           [--disk-cache DIR [--disk-cache-mb N]]\n"
 		"           [--root-hash HEX | --publisher-key KEY [--min-version N]] MOUNTPOINT\n"
@@ -506,6 +520,12 @@ const struct cli_command cmd_mount = {
 		"                        (DIR/I/data); default /run/sealmount for root, else\n"
 		"                        $XDG_RUNTIME_DIR/sealmount or /tmp/sealmount-UID\n"
 		"  --integrity-journal   dm-integrity with its journal (default: no journal)\n"
+		"  --kdf-max-memory-mb N refuse keyslots whose argon2 needs more memory (default\n"
+		"                        1024, never more than this process's memory limit allows)\n"
+		"  --kdf-max-seconds N   refuse headers whose unlock is estimated to take longer\n"
+		"                        (default 10; docs/luks2.md, KDF budget)\n"
+		"  --no-fsck             images without integrity: mount without checking the\n"
+		"                        filesystem with e2fsck -n first (default: checked)\n"
 		"Storage credentials for --url (default: anonymous, or the SAS in the URL):\n"
 		"  --account-key-file F  SharedKey with the base64 account key in F\n"
 		"  --bearer-token-file F an Entra ID token read from F at every request\n"

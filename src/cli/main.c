@@ -4,6 +4,12 @@
  * the hardware has proven what is running.
  *
  * main() hardens the process, parses the global options and dispatches to a subcommand.
+ *
+ * Memory (docs/threat-model.md, Locked memory): OpenSSL's secure heap for every command, and for
+ * the commands that obtain or hold keys the whole process locked from the start - as root, as
+ * the sidecar and `mount` run - so that what OpenSSL copies of a key into its ordinary heap
+ * (the ephemeral RSA key's Montgomery contexts, a released key's PKCS#8 parse, cipher key
+ * schedules) is never swappable either, whichever engine runs.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -53,6 +59,40 @@ static void print_main_usage(FILE *f)
 		   "  -h, --help         show this help; 'sealmount COMMAND --help' for a command\n"
 		   "\n"
 		   "Exit codes: 0 success, 1 failure, 2 usage error.\n");
+}
+
+/* The commands that obtain or hold key material: attest (the ephemeral RSA key), key (release,
+ * import), run and mount (both, and the volume key), image (create, decrypt), blob (an account
+ * key while attached). */
+static bool holds_keys(const struct cli_command *cmd)
+{
+	static const char *const names[] = { "run", "mount", "key", "attest", "image", "blob" };
+
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (strcmp(cmd->name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static int protect_memory(const struct cli_command *cmd)
+{
+	int r = secret_heap_init();
+
+	if (r < 0)
+		return log_error_errno(r, "Cannot set up OpenSSL's secure heap: %m");
+	log_debug("OpenSSL secure heap: %s", r ? "locked" : "not used (no room to lock it)");
+	if (!holds_keys(cmd))
+		return 0;
+	/* Fails closed: the keys this command will hold must not be swappable. Without the
+	 * privilege to lock without limit (root, CAP_IPC_LOCK) nothing is changed: secret_new()
+	 * still locks each secret, the secure heap the key numbers (when it fits). */
+	r = process_lock_memory();
+	if (r < 0)
+		return log_error_errno(
+			r, "Cannot lock this process's memory (mlockall): %m - the keys "
+			   "it will hold could be swapped out");
+	log_debug("Process memory %s", r ? "locked (mlockall)" : "not locked (not privileged)");
+	return 0;
 }
 
 static const struct cli_command *find_command(const char *name)
@@ -130,6 +170,8 @@ int main(int argc, char **argv)
 	cmd = find_command(argv[idx]);
 	if (!cmd)
 		return cli_usage_error(NULL, "unknown command '%s'", argv[idx]);
+	if (protect_memory(cmd) < 0)
+		return CLI_EXIT_FAILURE;
 	r = http_global_init();
 	if (r < 0) {
 		log_error_errno(r, "Cannot initialise the HTTP library: %m");

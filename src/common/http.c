@@ -252,6 +252,14 @@ static int attempt_perform(struct http_call *k, unsigned n, bool *ret_transient)
 	log_debug_errno(r, "http[%lu] %s %.*s: failed, attempt %u/%u, %ld ms: %s: %m", k->id, m,
 			http_url_log_len(url), url, n, k->max_attempts, elapsed_ms(&t0),
 			a->errbuf[0] ? a->errbuf : curl_easy_strerror(cc));
+	k->why[0] = '\0';
+	if (a->cb_error >= 0) {
+		long v = 0;
+
+		if (curl_easy_getinfo(k->h, CURLINFO_SSL_VERIFYRESULT, &v) != CURLE_OK)
+			v = 0;
+		(void)http_tls_explain(cc, v, k->host, a->errbuf, k->why, sizeof(k->why));
+	}
 	return r;
 }
 
@@ -297,11 +305,15 @@ static int call_run(struct http_call *k, unsigned *ret_attempts)
 {
 	_cleanup_(http_slist_wipe_freep) struct curl_slist *hdrs = NULL;
 	_cleanup_(curl_url_cleanupp) CURLU *u = NULL;
+	char *host = NULL;
 	int r;
 
-	r = http_url_parse(k->req->url, &u);
+	r = http_url_parse(k->req->url, k->req->imds, &u);
 	if (r < 0)
 		return r;
+	if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		(void)snprintf(k->host, sizeof(k->host), "%s", host);
+	curl_free(host);
 	r = http_headers_build(k->req, &hdrs);
 	if (r < 0)
 		return r;
@@ -328,6 +340,7 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 	unsigned attempts = 0;
 	int r;
 
+	http_last_error_set(0, NULL);
 	r = http_request_validate(req);
 	if (r < 0)
 		return r;
@@ -341,6 +354,7 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 	if (r >= 0)
 		r = buf_append(&k.a.body, "", 0); /* body.data is never NULL, even when empty */
 	if (r < 0) {
+		http_last_error_set(r, k.why);
 		http_attempt_done(&k.a);
 		return r;
 	}

@@ -66,6 +66,8 @@ struct http_call {
 	unsigned long id; /* for the debug log */
 	unsigned max_attempts;
 	struct http_attempt a;
+	char host[256]; /* the URL's host, for http_tls_explain() */
+	char why[HTTP_WHY_MAX]; /* the last attempt's failure in words (http_tls.c), or "" */
 };
 
 /* ---- http_transfer.c ---- */
@@ -103,6 +105,20 @@ void http_slist_wipe_freep(struct curl_slist **l) _nonnull_(1);
 _must_check_ int http_setup_transport(struct http_call *k, CURLU *u) _nonnull_(1, 2);
 _must_check_ int http_setup_exchange(struct http_call *k, struct curl_slist *hdrs) _nonnull_(1);
 
+/* ---- http_tls.c ---- */
+
+/*
+ * Why a transfer that ended with cc failed, when it is TLS: the certificate problem named from
+ * OpenSSL's verify result (self-signed, issuer unknown, expired, not yet valid, host name
+ * mismatch; libcurl's own name check leaves the result X509_V_OK) and the CA settings to check,
+ * into out. Returns what snprintf() returns, 0 (out untouched) when cc is not a TLS failure.
+ * curl_text is libcurl's error buffer (may be NULL or "").
+ */
+int http_tls_explain(CURLcode cc, long verify_result, const char *host, const char *curl_text,
+		     char *out, size_t len) _nonnull_(3, 5);
+/* Record (text "" or NULL: forget) why the current http_request() on this thread failed. */
+void http_last_error_set(int err, const char *text);
+
 /* ---- http_policy.c ---- */
 
 /*
@@ -111,7 +127,7 @@ _must_check_ int http_setup_exchange(struct http_call *k, struct curl_slist *hdr
  * libcurl (CURLOPT_CURLU) so what was checked is exactly what is fetched. -EINVAL when refused
  * (debug log says why, without the query string), -ENOMEM.
  */
-_must_check_ int http_url_parse(const char *url, CURLU **ret) _nonnull_(1, 2);
+_must_check_ int http_url_parse(const char *url, bool imds, CURLU **ret) _nonnull_(1, 3);
 
 /* Is this an http (not https) URL? Only meaningful after http_url_parse() accepted it. */
 bool http_url_is_plain(CURLU *u) _nonnull_(1);

@@ -45,10 +45,11 @@ static void curl_url_cleanupp(CURLU **u)
 	curl_url_cleanup(*u);
 }
 
-/* Strictly 127.0.0.0/8 or 169.254.169.254 in dotted-quad form, [::1], or "localhost" (which
- * libcurl >= 7.78 resolves to loopback itself, without asking DNS). inet_pton() refuses the
+/* Strictly 127.0.0.0/8 in dotted-quad form, [::1], or "localhost" (which libcurl >= 7.78
+ * resolves to loopback itself, without asking DNS); and 169.254.169.254 for an IMDS request
+ * alone - Azure serves IMDS over plain http only, nothing else there. inet_pton() refuses the
  * shorthand forms ("127.1", "0x7f.1") and anything with a suffix ("127.0.0.1.evil.com"). */
-static bool host_allows_plain_http(const char *host)
+static bool host_allows_plain_http(const char *host, bool imds)
 {
 	char v6[INET6_ADDRSTRLEN];
 	struct in6_addr a6;
@@ -58,7 +59,7 @@ static bool host_allows_plain_http(const char *host)
 	if (strcasecmp(host, "localhost") == 0)
 		return true;
 	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127 || ntohl(a4.s_addr) == IMDS_ADDR;
+		return (ntohl(a4.s_addr) >> 24) == 127 || (imds && ntohl(a4.s_addr) == IMDS_ADDR);
 	if (n < 3 || host[0] != '[' || host[n - 1] != ']' || n - 2 >= sizeof(v6))
 		return false;
 	memcpy(v6, host + 1, n - 2);
@@ -80,7 +81,7 @@ static bool url_has_userinfo(CURLU *u)
 	return false;
 }
 
-static int url_policy(CURLU *u, const char **ret_why)
+static int url_policy(CURLU *u, bool imds, const char **ret_why)
 {
 	_cleanup_curl_free_ char *scheme = NULL, *host = NULL, *zone = NULL;
 
@@ -100,14 +101,15 @@ static int url_policy(CURLU *u, const char **ret_why)
 		return -EINVAL;
 	}
 	if (curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK ||
-	    !host_allows_plain_http(host)) {
-		*ret_why = "plain http only to loopback or IMDS";
+	    !host_allows_plain_http(host, imds)) {
+		*ret_why = imds ? "plain http only to loopback or IMDS (169.254.169.254)" :
+				  "plain http only to loopback (169.254.169.254 only for IMDS)";
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int http_url_parse(const char *url, CURLU **ret)
+int http_url_parse(const char *url, bool imds, CURLU **ret)
 {
 	_cleanup_(curl_url_cleanupp) CURLU *u = NULL;
 	const char *why = "unparsable";
@@ -125,7 +127,7 @@ int http_url_parse(const char *url, CURLU **ret)
 	uc = curl_url_set(u, CURLUPART_URL, url, 0);
 	if (uc == CURLUE_OUT_OF_MEMORY)
 		return -ENOMEM;
-	r = uc == CURLUE_OK ? url_policy(u, &why) : -EINVAL;
+	r = uc == CURLUE_OK ? url_policy(u, imds, &why) : -EINVAL;
 	if (r < 0) {
 		log_debug("http: URL \"%.*s\" refused: %s", http_url_log_len(url), url, why);
 		return r;
@@ -134,16 +136,26 @@ int http_url_parse(const char *url, CURLU **ret)
 	return 0;
 }
 
-int http_url_check(const char *url)
+static int url_check(const char *url, bool imds)
 {
 	CURLU *u = NULL;
 	int r;
 
-	r = http_url_parse(url, &u);
+	r = http_url_parse(url, imds, &u);
 	if (r < 0)
 		return r;
 	curl_url_cleanup(u);
 	return 0;
+}
+
+int http_url_check(const char *url)
+{
+	return url_check(url, false);
+}
+
+int http_url_check_imds(const char *url)
+{
+	return url_check(url, true);
 }
 
 bool http_url_is_plain(CURLU *u)

@@ -151,6 +151,27 @@ static bool may_lock_unlimited(void)
 	return found && (caps & (1ULL << 14));
 }
 
+int secret_heap_init(void)
+{
+	struct rlimit rl;
+	size_t size = 0;
+	int r;
+
+	if (CRYPTO_secure_malloc_initialized())
+		return 1;
+	if (may_lock_unlimited())
+		size = SECRET_HEAP_SIZE;
+	else if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur >= SECRET_HEAP_MIN_RLIMIT)
+		size = SECRET_HEAP_SMALL;
+	if (size == 0)
+		return 0;
+	/* minsize 64: RSA-4096 numbers are 256..512 bytes; the buddy allocator rounds up. */
+	r = CRYPTO_secure_malloc_init(size, 64);
+	if (r == 0)
+		return -ENOMEM;
+	return r == 1 ? 1 : 0; /* 2: usable but mlock() failed */
+}
+
 int process_lock_memory(void)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

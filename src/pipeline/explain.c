@@ -102,10 +102,17 @@ static const struct cause causes[] = {
 	  "the source does not hold a valid LUKS2 image (wrong blob or file, or a corrupted or "
 	  "tampered header)" },
 	{ PL_STEP_VOLUME, -EPERM,
-	  "the LUKS2 header was refused by policy (cipher, integrity, pinned digest/UUID): a "
-	  "tampered image, or an image without integrity while require_integrity is true (set "
-	  "sealmount.require_integrity: false, --no-require-integrity, to accept Microsoft-style "
-	  "images)" },
+	  "the LUKS2 header was refused by policy (cipher, integrity, pinned digest/UUID, unlock "
+	  "budget): a tampered image, or an image without integrity while require_integrity is "
+	  "true (set sealmount.require_integrity: false, --no-require-integrity, to accept "
+	  "Microsoft-style images), or a keyslot whose KDF needs more memory or time than allowed "
+	  "(rules kdf.budget.*: sealmount.kdf_max_memory_mb / kdf_max_seconds, "
+	  "--kdf-max-memory-mb / --kdf-max-seconds)" },
+	{ PL_STEP_VOLUME, -EUCLEAN,
+	  "the image has no integrity protection and e2fsck -n found errors in its filesystem: it "
+	  "was modified or damaged, or not unmounted cleanly (a journal to replay); it is refused "
+	  "before the kernel parses it - check it offline (image decrypt, e2fsck), re-create it "
+	  "with integrity, or skip the check (sealmount.fsck: false, --no-fsck)" },
 	{ PL_STEP_VOLUME, -ENODEV,
 	  "the engine is not available here: no device-mapper (use engine user or auto), no loop "
 	  "device or /dev/fuse (run the sidecar privileged)" },

@@ -264,6 +264,8 @@ static int release_failed(struct pl_fs *fs, int r, const struct skr_failure *f)
 			"Key release from %s failed: %m (no answer: check the endpoint, and the TLS "
 			"trust roots - sealmount.ca_file or --ca-file adds some)",
 			vault);
+	if (r == -EACCES && f->challenge)
+		diag_append(&d, "%s", f->challenge);
 	if (r == -EPERM && f->explanation)
 		diag_append(&d, "the key's release policy against this attestation:\n%s",
 			    f->explanation);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "pipeline_internal.h"
+#include "sealmount/http.h"
 #include "sealmount/log.h"
 
 static const char *const step_names[PL_STEP__MAX] = {
@@ -62,11 +63,20 @@ void pl_fs_free(struct pl_fs *fs)
 	free(fs);
 }
 
+void pl_http_why(struct diag *d, int err)
+{
+	const char *why = http_last_error(err);
+
+	if (*why && !strstr(d->text, why))
+		diag_append(d, "%s", why);
+}
+
 int pl_fail(struct pl_fs *fs, enum pl_step s, int err, const struct diag *d)
 {
 	fs->fail = (struct pl_failure){ .step = s, .err = err };
 	if (d)
 		fs->fail.diag = *d;
+	pl_http_why(&fs->fail.diag, err);
 	log_debug("pipeline: filesystem %u: step %s failed: %s", fs->spec->index, pl_step_name(s),
 		  diag_or_strerror(d, err));
 	return err;
@@ -176,6 +186,7 @@ static void volume_options_from(const struct pl_spec *s, struct volume_options *
 				      .policy = s->policy,
 				      .integrity_journal = s->integrity_journal,
 				      .work_dir = s->work_dir,
+				      .no_fsck = s->no_fsck,
 				      .seal = seal };
 }
 

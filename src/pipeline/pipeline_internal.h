@@ -55,7 +55,11 @@ static inline void pl_begin(struct pl_fs *fs, enum pl_step s)
 		fs->observer(fs->observer_data, s);
 }
 
-/* Record a failure of step s (err, with d's text) in fs; returns err. */
+/* Append to d why the last HTTP request of this thread failed with err, when the http module
+ * knows more than the errno (a TLS certificate problem: http_last_error()), unless d has it. */
+void pl_http_why(struct diag *d, int err) _nonnull_(1);
+/* Record a failure of step s (err, with d's text) in fs; returns err. The http module's
+ * explanation of err (pl_http_why()) is added. */
 int pl_fail(struct pl_fs *fs, enum pl_step s, int err, const struct diag *d) _nonnull_(1);
 /* Set fs's done text / pending warning (printf-style). */
 void pl_done(struct pl_fs *fs, const char *fmt, ...) _printf_(2, 3) _nonnull_(1);

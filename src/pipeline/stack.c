@@ -9,10 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pipeline_internal.h"
 #include "sealmount/blob.h"
 #include "sealmount/cache.h"
 #include "sealmount/diskcache.h"
 #include "sealmount/fsutil.h"
+#include "sealmount/http.h"
 #include "sealmount/imds.h"
 #include "sealmount/log.h"
 #include "sealmount/pipeline.h"
@@ -149,6 +151,8 @@ void pl_auth_explain(struct pl_auth_ctx *c, struct diag *d)
 {
 	_cleanup_free_ char *why = NULL;
 
+	if (d)
+		pl_http_why(d, d->err);
 	if (!c || !c->imds)
 		return;
 	why = imds_client_last_error(c->imds);

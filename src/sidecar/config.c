@@ -20,6 +20,8 @@
 #include "sealmount/secret.h"
 
 #define MAX_CACHE_MB (64u * 1024)
+#define MAX_KDF_MEMORY_MB 4096u /* LUKS2_ARGON2_MAX_MEMORY_KIB */
+#define MAX_KDF_SECONDS 3600u
 
 struct pctx {
 	char *err;
@@ -97,8 +99,21 @@ static int get_bool(struct pctx *p, const json_t *o, const char *key, bool *ret)
 	return jsonx_opt_bool(o, key, ret) < 0 ? failf(p, key, "must be true or false") : 0;
 }
 
-/* A host name (optionally with :port) or an http(s) URL without path, query or user info. */
-static int check_endpoint(struct pctx *p, const char *key, const char *v)
+/* An optional integer 1..max (absent: *ret unchanged). */
+static int get_uint(struct pctx *p, const json_t *o, const char *key, uint32_t max, uint32_t *ret)
+{
+	const json_t *j = json_object_get(o, key);
+	uint64_t v = *ret;
+
+	if (jsonx_opt_u64(o, key, &v) < 0 || (j && !json_is_null(j) && (v == 0 || v > max)))
+		return failf(p, key, "must be an integer from 1 to %u", max);
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+/* A host name (optionally with :port) or an http(s) URL without path, query or user info; plain
+ * http only to loopback, or to 169.254.169.254 for IMDS (imds). */
+static int check_endpoint(struct pctx *p, const char *key, const char *v, bool imds)
 {
 	const char *host = v;
 	char url[600];
@@ -112,8 +127,9 @@ static int check_endpoint(struct pctx *p, const char *key, const char *v)
 		    strlen(host))
 		return failf(p, key, "'%s' is not a host name or a scheme://host URL", v);
 	snprintf(url, sizeof(url), "%s%s/", host == v ? "https://" : "", v);
-	if (http_url_check(url) < 0)
-		return failf(p, key, "'%s' is not allowed (plain http only to loopback)", v);
+	if ((imds ? http_url_check_imds(url) : http_url_check(url)) < 0)
+		return failf(p, key, "'%s' is not allowed (plain http only to loopback%s)", v,
+			     imds ? " or 169.254.169.254" : "");
 	return 0;
 }
 
@@ -159,7 +175,7 @@ static int parse_key(struct pctx *p, const json_t *key, struct sm_filesystem *fs
 	if (r == 0)
 		r = get_str(p, auth, "endpoint", true, &fs->maa_endpoint);
 	if (r == 0)
-		r = check_endpoint(p, "endpoint", fs->maa_endpoint);
+		r = check_endpoint(p, "endpoint", fs->maa_endpoint, false);
 	pop(p, old + 4);
 	if (r < 0)
 		goto out;
@@ -168,7 +184,7 @@ static int parse_key(struct pctx *p, const json_t *key, struct sm_filesystem *fs
 	if (r == 0)
 		r = get_str(p, akv, "endpoint", true, &fs->akv_endpoint);
 	if (r == 0)
-		r = check_endpoint(p, "endpoint", fs->akv_endpoint);
+		r = check_endpoint(p, "endpoint", fs->akv_endpoint, false);
 	if (r == 0)
 		r = get_str(p, akv, "bearer_token", false, &fs->bearer_token);
 out:
@@ -276,9 +292,10 @@ static int parse_fs_seal(struct pctx *p, const json_t *ext, struct sm_filesystem
 static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem *fs)
 {
 	static const char *const keys[] = {
-		"engine",      "cache_mb",  "require_integrity", "fs_type",	"header_sha256",
-		"header_uuid", "root_hash", "publisher_key",	 "min_version", "block",
-		NULL
+		"engine",	 "cache_mb",	"require_integrity", "fs_type",
+		"header_sha256", "header_uuid", "root_hash",	     "publisher_key",
+		"min_version",	 "block",	"kdf_max_memory_mb", "kdf_max_seconds",
+		"fsck",		 NULL
 	};
 	_cleanup_free_ char *engine = NULL, *digest = NULL, *block = NULL;
 	size_t old = push(p, ".sealmount");
@@ -308,6 +325,13 @@ static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem 
 	if (r == 0)
 		r = get_str(p, ext, "header_uuid", false, &fs->header_uuid);
 	if (r == 0)
+		r = get_uint(p, ext, "kdf_max_memory_mb", MAX_KDF_MEMORY_MB,
+			     &fs->kdf_max_memory_mb);
+	if (r == 0)
+		r = get_uint(p, ext, "kdf_max_seconds", MAX_KDF_SECONDS, &fs->kdf_max_seconds);
+	if (r == 0)
+		r = get_bool(p, ext, "fsck", &fs->fsck);
+	if (r == 0)
 		r = parse_fs_seal(p, ext, fs);
 	if (r == 0)
 		r = get_str(p, ext, "block", false, &block);
@@ -322,6 +346,7 @@ static void fs_defaults(struct sm_filesystem *fs)
 	fs->engine = SM_ENGINE_AUTO;
 	fs->cache_mb = 64;
 	fs->require_integrity = true;
+	fs->fsck = true;
 }
 
 static int parse_filesystem(struct pctx *p, const json_t *o, struct sm_filesystem *fs)
@@ -509,7 +534,7 @@ static int parse_top_ext(struct pctx *p, const json_t *ext, struct sm_config *c)
 	if (r == 0)
 		r = get_str(p, ext, "imds_endpoint", false, &c->imds_endpoint);
 	if (r == 0 && c->imds_endpoint)
-		r = check_endpoint(p, "imds_endpoint", c->imds_endpoint);
+		r = check_endpoint(p, "imds_endpoint", c->imds_endpoint, true);
 	if (r == 0)
 		r = get_str(p, ext, "work_dir", false, &c->work_dir);
 	if (r == 0 && c->work_dir && (c->work_dir[0] != '/' || strstr(c->work_dir, "/..")))

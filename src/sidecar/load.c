@@ -12,6 +12,8 @@
 #include "sealmount/buf.h"
 #include "sealmount/codec.h"
 #include "sealmount/log.h"
+#include "sealmount/luks2.h"
+#include "sealmount/procenv.h"
 #include "sealmount/sidecar.h"
 
 static int load_file(const char *path, struct sm_config **ret, char *err)
@@ -78,6 +80,9 @@ int sidecar_config_load(const char *path, struct sm_config **ret)
 				-ENOENT, "No configuration: set EncfsSideCarArgs (base64 of the "
 					 "JSON configuration) or give --config FILE");
 		r = sm_config_parse_base64(args, &c, err);
+		/* It may hold a SAS and a vault token: gone from the environment, and from what
+		 * /proc/PID/environ shows, as soon as it is parsed (procenv.h). */
+		proc_env_forget("EncfsSideCarArgs");
 		if (r < 0)
 			return log_error_errno(r, "Invalid EncfsSideCarArgs: %s", err);
 	}
@@ -145,6 +150,14 @@ static void dump_fs(FILE *f, size_t i, const struct sm_filesystem *fs)
 		hex_encode(fs->header_sha256, sizeof(fs->header_sha256), hex);
 	dump_str(f, K("header_sha256"), fs->has_header_sha256 ? hex : NULL);
 	dump_str(f, K("header_uuid"), fs->header_uuid);
+	fprintf(f, "%s = %" PRIu32 "%s\n", K("kdf_max_memory_mb"),
+		fs->kdf_max_memory_mb ? fs->kdf_max_memory_mb :
+					LUKS2_KDF_MAX_MEMORY_KIB_DEFAULT / 1024,
+		fs->kdf_max_memory_mb ? "" : " (default)");
+	fprintf(f, "%s = %" PRIu32 "%s\n", K("kdf_max_seconds"),
+		fs->kdf_max_seconds ? fs->kdf_max_seconds : LUKS2_KDF_MAX_MS_DEFAULT / 1000,
+		fs->kdf_max_seconds ? "" : " (default)");
+	dump_str(f, K("fsck"), fs->fsck ? "true" : "false");
 	dump_str(f, K("root_hash"), fs->root_hash);
 	dump_str(f, K("publisher_key"), fs->publisher_key ? "(set)" : NULL);
 #undef K

@@ -137,6 +137,9 @@ int sc_spec_fill(struct sc_slot *s, enum unwrap_enc enc)
 		p->policy.pin_uuid_set = true;
 		snprintf(p->policy.pin_uuid, sizeof(p->policy.pin_uuid), "%s", fs->header_uuid);
 	}
+	p->policy.kdf_max_memory_kib = fs->kdf_max_memory_mb * 1024; /* <= 4096 MiB */
+	p->policy.kdf_max_ms = fs->kdf_max_seconds * 1000; /* <= 3600 s */
+	p->no_fsck = !fs->fsck;
 	p->work_dir = c->work_dir;
 	p->state_dir = s->sc->state_dir;
 	p->root_hash = fs->root_hash;

@@ -24,6 +24,7 @@ struct hsm_client {
 	long last_status;
 	char *last_error;
 	char *last_request_id;
+	char *last_challenge;
 };
 
 static void curlu_cleanupp(CURLU **u)
@@ -194,6 +195,7 @@ void hsm_client_free(struct hsm_client *c)
 	X509_STORE_free(c->store);
 	free(c->last_error);
 	free(c->last_request_id);
+	free(c->last_challenge);
 	free(c);
 }
 
@@ -215,6 +217,11 @@ const char *hsm_client_last_error(const struct hsm_client *c)
 const char *hsm_client_last_request_id(const struct hsm_client *c)
 {
 	return c->last_request_id;
+}
+
+const char *hsm_client_last_challenge(const struct hsm_client *c)
+{
+	return c->last_challenge;
 }
 
 static int status_errno(long status)
@@ -247,7 +254,8 @@ static int call(struct hsm_client *c, const char *method, const char *url, const
 
 	free(c->last_error);
 	free(c->last_request_id);
-	c->last_error = c->last_request_id = NULL;
+	free(c->last_challenge);
+	c->last_error = c->last_request_id = c->last_challenge = NULL;
 	c->last_status = 0;
 	if (!*bearer || strpbrk(bearer, "\r\n"))
 		return -EINVAL;
@@ -271,6 +279,8 @@ static int call(struct hsm_client *c, const char *method, const char *url, const
 	id = http_response_header(resp, "x-ms-request-id");
 	c->last_request_id = id ? strdup(id) : NULL;
 	r = status_errno(resp->status);
+	if (r == -EACCES && (id = http_response_header(resp, "WWW-Authenticate")))
+		c->last_challenge = strndup(id, HSM_CHALLENGE_MAX + 1);
 	if (r < 0) {
 		if (hsm_error_parse(resp->body.data, resp->body.len, &c->last_error) < 0)
 			c->last_error = NULL;

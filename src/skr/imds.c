@@ -110,7 +110,7 @@ int imds_client_new(struct http_client *http, const struct imds_options *opts,
 			return -ENOMEM;
 		c->o.client_id = NULL;
 	}
-	r = http_url_check(c->endpoint);
+	r = http_url_check_imds(c->endpoint);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(c);
@@ -396,7 +396,8 @@ static int fetch_once(struct imds_client *c, const char *url, const char *resour
 					.body = c->wid_file ? body.data : NULL,
 					.body_len = body.len,
 					.max_response = IMDS_RESPONSE_MAX,
-					.no_retry = true },
+					.no_retry = true,
+					.imds = !c->wid_file },
 		resp);
 	if (r < 0)
 		return r;

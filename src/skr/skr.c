@@ -15,8 +15,15 @@
 struct skr_auth {
 	struct imds_client *imds;
 	struct secret *fixed;
-	const char *resource; /* static (hsm_token_resource) */
+	/* static: hsm_token_resource()'s guess, then what a 401 challenge named
+	 * (hsm_resource_allowed()); read and written with __atomic builtins */
+	const char *resource;
 };
+
+static const char *auth_resource(const struct skr_auth *a)
+{
+	return __atomic_load_n(&a->resource, __ATOMIC_ACQUIRE);
+}
 
 /* A NUL-terminated secret copy of n bytes (the NUL is not counted). */
 static int token_copy(const uint8_t *p, size_t n, struct secret **ret)
@@ -71,13 +78,49 @@ int skr_auth_token(struct skr_auth *a, bool refresh, struct secret **ret)
 	if (a->fixed)
 		return token_copy(a->fixed->data, a->fixed->len, ret);
 	if (refresh)
-		imds_invalidate(a->imds, a->resource);
-	return imds_get_token(a->imds, a->resource, ret);
+		imds_invalidate(a->imds, auth_resource(a));
+	return imds_get_token(a->imds, auth_resource(a), ret);
 }
 
 const char *skr_auth_resource(const struct skr_auth *a)
 {
-	return a->resource;
+	return auth_resource(a);
+}
+
+int skr_auth_follow_challenge(struct skr_auth *a, const char *challenge, char **ret_why)
+{
+	struct hsm_challenge ch;
+	const char *res;
+	int r;
+
+	*ret_why = NULL;
+	if (!a->imds)
+		return 0; /* a token given as is: there is no other to get */
+	if (!challenge) {
+		log_debug("401 without a challenge: retrying once with a fresh token for %s",
+			  auth_resource(a));
+		return 1;
+	}
+	r = hsm_challenge_parse(challenge, strlen(challenge), &ch);
+	if (r < 0)
+		return asprintf(ret_why, "its 401 challenge (WWW-Authenticate) %s: not retried",
+				r == -EFBIG ? "is over 4096 bytes" : "does not parse") < 0 ?
+			       -ENOMEM :
+			       0;
+	res = hsm_resource_allowed(ch.resource);
+	if (!res)
+		return asprintf(ret_why,
+				"its 401 challenge asks for a token for '%.80s', which is not an "
+				"Azure Key Vault or Managed HSM resource: not retried",
+				ch.resource) < 0 ?
+			       -ENOMEM :
+			       0;
+	if (res != auth_resource(a))
+		log_debug("401 challenge: a token for %s, not %s", res, auth_resource(a));
+	else
+		log_debug("401 challenge for %s: retrying once with a fresh token", res);
+	__atomic_store_n(&a->resource, res, __ATOMIC_RELEASE);
+	return 1;
 }
 
 char *skr_auth_last_error(struct skr_auth *a)
@@ -98,6 +141,7 @@ void skr_failure_done(struct skr_failure *f)
 	free(f->error);
 	free(f->request_id);
 	free(f->explanation);
+	free(f->challenge);
 	*f = (struct skr_failure){};
 }
 
@@ -145,7 +189,7 @@ static int release(struct hsm_client *hc, struct skr_auth *a, const struct skr_r
 						.enc = req->enc,
 						.nonce = req->nonce };
 	_cleanup_(secret_freep) struct secret *bearer = NULL;
-	int r;
+	int r, r2;
 
 	for (int attempt = 0;; attempt++) {
 		secret_free(TAKE_PTR(bearer));
@@ -155,9 +199,15 @@ static int release(struct hsm_client *hc, struct skr_auth *a, const struct skr_r
 			return r;
 		f->step = "release";
 		r = hsm_client_release(hc, &hr, (const char *)bearer->data, rel);
-		if (r != -EACCES || attempt > 0 || !a->imds)
+		if (r != -EACCES || attempt > 0)
 			break;
-		log_debug("401 from the vault: retrying once with a fresh IMDS token");
+		/* Which token the vault wants: its challenge (docs/skr.md, The 401 challenge). */
+		free(f->challenge);
+		r2 = skr_auth_follow_challenge(a, hsm_client_last_challenge(hc), &f->challenge);
+		if (r2 <= 0) {
+			r = r2 < 0 ? r2 : r;
+			break;
+		}
 	}
 	if (r >= 0)
 		return 0;

@@ -20,11 +20,10 @@
 
 #include "sealmount/log.h"
 #include "sealmount/luks.h"
+#include "sealmount/procenv.h"
 #include "volume_internal.h"
 
 #define FUSE2FS_WAIT_TRIES 200 /* 20 s */
-
-extern char **environ;
 
 int vol_user_open(struct bdev *stack, const struct luks2_hdr *h, const struct secret *pass, bool rw,
 		  struct bdev **ret)
@@ -153,7 +152,7 @@ int vol_fuse2fs_start(const char *file, struct vol_paths *p, bool rw, struct bde
 	 * we hold, not a name an app container could swap. */
 	r = -posix_spawn_file_actions_adddup2(&fa, p->dir_fd, FUSE2FS_DIR_FD);
 	if (r == 0)
-		r = -posix_spawnp(&pid, "fuse2fs", &fa, NULL, argv, environ);
+		r = -posix_spawnp(&pid, "fuse2fs", &fa, NULL, argv, proc_child_env());
 	posix_spawn_file_actions_destroy(&fa);
 	if (r < 0)
 		return r == -ENOENT ? -ENODEV : r;
@@ -192,7 +191,7 @@ int vol_fuse_unmount(const char *dir)
 	r = vol_umount_retry(dir);
 	if (r != -EPERM && r != -EACCES)
 		return r;
-	if (posix_spawnp(&um, "fusermount3", NULL, NULL, argv, environ) != 0)
+	if (posix_spawnp(&um, "fusermount3", NULL, NULL, argv, proc_child_env()) != 0)
 		return r;
 	if (waitpid(um, &st, 0) == um && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;

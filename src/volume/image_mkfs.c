@@ -21,6 +21,7 @@
 
 #include "image_internal.h"
 #include "sealmount/log.h"
+#include "sealmount/procenv.h"
 
 #define MIB (1024u * 1024)
 #define FS_BLOCK 4096u
@@ -92,8 +93,27 @@ static int tmpfile_in(const char *output, int *ret)
 	return 0;
 }
 
-static _Noreturn void exec_mke2fs(const char *mke2fs, const char *dir, int fd, bool quiet)
+static _Noreturn void exec_mke2fs(const char *mke2fs, const char *dir, int fd, bool quiet,
+				  char *const *envp)
 {
+	/* 4 KiB blocks whatever the size (the sector size of the image may be 4096); no reserved
+	 * blocks (the image is made to hold DIR); no discards on a file; the root directory owned
+	 * by whoever creates the image (an unprivileged user can then write to it, rootless). */
+	char *const argv[] = { (char *)mke2fs,
+			       (char *)"-q",
+			       (char *)"-F",
+			       (char *)"-t",
+			       (char *)"ext4",
+			       (char *)"-b",
+			       (char *)"4096",
+			       (char *)"-m",
+			       (char *)"0",
+			       (char *)"-E",
+			       (char *)"nodiscard,root_owner",
+			       (char *)"-d",
+			       (char *)dir,
+			       (char *)"/proc/self/fd/3",
+			       NULL };
 	int devnull;
 
 	if (dup2(fd, 3) < 0 || fcntl(3, F_SETFD, 0) < 0)
@@ -104,23 +124,21 @@ static _Noreturn void exec_mke2fs(const char *mke2fs, const char *dir, int fd, b
 		if (quiet)
 			(void)dup2(devnull, STDERR_FILENO);
 	}
-	/* 4 KiB blocks whatever the size (the sector size of the image may be 4096); no reserved
-	 * blocks (the image is made to hold DIR); no discards on a file; the root directory owned
-	 * by whoever creates the image (an unprivileged user can then write to it, rootless). */
-	execlp(mke2fs, mke2fs, "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-E",
-	       "nodiscard,root_owner", "-d", dir, "/proc/self/fd/3", (char *)NULL);
+	/* Only PATH: nothing of our environment reaches the helper (procenv.h). */
+	execvpe(mke2fs, argv, envp);
 	_exit(127);
 }
 
 static int run_mke2fs(const char *mke2fs, const char *dir, int fd, bool quiet)
 {
+	char *const *envp = proc_child_env(); /* before fork: the child only execs */
 	int status;
 	pid_t pid = fork();
 
 	if (pid < 0)
 		return -errno;
 	if (pid == 0)
-		exec_mke2fs(mke2fs, dir, fd, quiet);
+		exec_mke2fs(mke2fs, dir, fd, quiet, envp);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -errno;

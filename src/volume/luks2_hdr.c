@@ -231,9 +231,14 @@ static int load_json(const uint8_t *area, size_t area_len, json_t **ret, struct 
 static int check_policy(const struct luks2_hdr *h, const struct luks2_policy *p,
 			struct luks2_verdict *v)
 {
+	int r;
+
 	if (p->require_integrity && h->segment.integrity == LUKS2_INTEGRITY_NONE)
 		return luks2_fail(v, -EPERM, "policy.require-integrity",
 				  "segment has no integrity protection");
+	r = luks2_budget_check(h, p, v);
+	if (r < 0)
+		return r;
 	if (p->pin_uuid_set && strcasecmp(p->pin_uuid, h->uuid) != 0)
 		return luks2_fail(v, -EPERM, "policy.pin-uuid", "uuid %s is not the pinned %s",
 				  h->uuid, p->pin_uuid);

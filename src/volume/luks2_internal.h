@@ -41,3 +41,8 @@ _must_check_ int luks2_parse_id(const char *s, unsigned max, unsigned *ret) _non
 _must_check_ int luks2_json_validate(const json_t *root, const struct luks2_policy *p,
 				     struct luks2_hdr *h, struct luks2_verdict *v)
 	_nonnull_(1, 2, 3, 4);
+
+/* The policy's unlock budget over a validated header (luks2_budget.c): -EPERM with v naming
+ * "kdf.budget.memory" or "kdf.budget.time". */
+_must_check_ int luks2_budget_check(const struct luks2_hdr *h, const struct luks2_policy *p,
+				    struct luks2_verdict *v) _nonnull_(1, 2, 3);

@@ -298,12 +298,10 @@ static int validate_segment(const json_t *segs, struct luks2_hdr *h, struct luks
 static int validate_kdf(const json_t *kdf, const struct luks2_policy *p, struct luks2_kdf *k,
 			struct luks2_verdict *v)
 {
-	uint64_t maxmem = LUKS2_ARGON2_MAX_MEMORY_KIB, x;
+	uint64_t x;
 	const char *type;
 	int r;
 
-	if (p->argon2_max_memory_kib && p->argon2_max_memory_kib < maxmem)
-		maxmem = p->argon2_max_memory_kib;
 	if ((r = get_str(kdf, "type", "keyslot.kdf.type", v, &type)) < 0)
 		return r;
 	if (streq(type, "pbkdf2")) {
@@ -321,8 +319,8 @@ static int validate_kdf(const json_t *kdf, const struct luks2_policy *p, struct 
 				   &x)) < 0)
 			return r;
 		k->time = (uint32_t)x;
-		if ((r = get_range(kdf, "memory", LUKS2_ARGON2_MIN_MEMORY_KIB, maxmem,
-				   "keyslot.kdf.memory", v, &x)) < 0)
+		if ((r = get_range(kdf, "memory", LUKS2_ARGON2_MIN_MEMORY_KIB,
+				   LUKS2_ARGON2_MAX_MEMORY_KIB, "keyslot.kdf.memory", v, &x)) < 0)
 			return r;
 		k->memory_kib = (uint32_t)x;
 		if ((r = get_range(kdf, "cpus", 1, LUKS2_ARGON2_MAX_CPUS, "keyslot.kdf.cpus", v,

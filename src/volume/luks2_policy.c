@@ -9,6 +9,7 @@
  * row here plus engine support.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,9 +30,18 @@ static const struct luks2_cipher_rule cipher_rules[] = {
 	{ "aes-gcm-random", "aead", LUKS2_INTEGRITY_AEAD, 32, 28 },
 };
 
+static uint64_t memory_limit;
+static pthread_once_t memory_limit_once = PTHREAD_ONCE_INIT;
+
+static void read_memory_limit(void)
+{
+	memory_limit = luks2_process_memory_limit();
+}
+
 void luks2_policy_init(struct luks2_policy *p)
 {
-	*p = (struct luks2_policy){ .require_integrity = true };
+	(void)pthread_once(&memory_limit_once, read_memory_limit);
+	*p = (struct luks2_policy){ .require_integrity = true, .memory_limit = memory_limit };
 }
 
 const char *luks2_kdf_name(enum luks2_kdf_type t)

@@ -543,6 +543,24 @@ static int mount_fs(struct volume *v)
 	return 0;
 }
 
+/* An image without integrity (no dm-integrity, no seal) is checked with e2fsck -n before the
+ * kernel parses its metadata (docs/threat-model.md, Images without integrity). */
+static int check_fs(struct volume *v, const struct volume_options *o)
+{
+	const char *dev;
+
+	if (v->seal || v->hdr->segment.integrity != LUKS2_INTEGRITY_NONE)
+		return 0;
+	if (o->no_fsck) {
+		log_debug("fsck: disabled (no_fsck): %s is mounted unchecked", v->name);
+		return 0;
+	}
+	dev = v->mount_dev ? v->mount_dev : v->data_path;
+	if (!dev)
+		return diag_set(v->diag, -EINVAL, "No device to check %s with e2fsck", v->name);
+	return vol_fsck(dev, v->fs_type, v->diag);
+}
+
 static int mount_here(struct volume *v)
 {
 	int r;
@@ -629,6 +647,9 @@ int volume_open(struct bdev *stack, const struct secret *passphrase, const struc
 	if (r < 0)
 		return r;
 	r = v->engine == VOLUME_ENGINE_KERNEL ? activate_kernel(v, passphrase, o) : attach_user(v);
+	if (r < 0)
+		return r;
+	r = check_fs(v, o);
 	if (r < 0)
 		return r;
 	r = mount_here(v);

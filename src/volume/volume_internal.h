@@ -190,6 +190,28 @@ int vol_fuse_unmount(const char *dir) _nonnull_(1);
  * (NULL: none). */
 int vol_fuse2fs_stop(struct vol_paths *p, pid_t pid, struct bdev *guard) _nonnull_(1);
 
+/* ---- images without integrity (fsck.c; docs/threat-model.md, Images without integrity) ---- */
+
+#define VOL_FSCK_TIMEOUT_S 600u
+
+/* Run `e2fsck -n -f device` as a helper: environment PATH only, no new privileges, no
+ * capabilities. What it printed (newlines as spaces, other bytes outside printable ASCII as '?',
+ * at most 1 KiB) goes to out; *status is its wait status. 0, -ETIMEDOUT (killed after timeout_s;
+ * out holds what it said until then), or fork/pipe's -errno. */
+_must_check_ int vol_fsck_run(const char *device, unsigned timeout_s, char *out, size_t out_len,
+			      int *status) _nonnull_(1, 3, 5);
+
+/*
+ * Check the plaintext filesystem of an image WITHOUT integrity before it is mounted: device is
+ * the FUSE file (user engine) or /dev/mapper/NAME (kernel engine). ext2/3/4 are checked with
+ * vol_fsck_run(); other types (xfs) are not checked (0, debug log). 0 when e2fsck finds the
+ * filesystem clean; -EUCLEAN when it finds errors or cannot read it as ext2/3/4, -ENOENT without
+ * e2fsck, -ETIMEDOUT after VOL_FSCK_TIMEOUT_S, or -errno; d (may be NULL) says what e2fsck said.
+ * volume.c calls it after activation (kernel) or once the FUSE file exists (user), before the
+ * mount, unless volume_options.no_fsck.
+ */
+_must_check_ int vol_fsck(const char *device, const char *fs_type, struct diag *d) _nonnull_(1, 2);
+
 /* ---- teardown (volume.c) ---- */
 
 struct vol_step {

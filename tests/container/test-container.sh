@@ -4,7 +4,8 @@
 # (scripts/build-container.sh: debootstrap base + podman), then inside it: `sealmount version`,
 # `run --check-config` (0 for Microsoft's example, 1 naming the field for a bad one), and a full
 # run - privileged, against the stand-ins on the host's loopback - that publishes the image's
-# files in the container's /mnt/remote and exits 0 on `podman stop` (SIGTERM) with nothing left.
+# files in the container's /mnt/remote, is PID 1 (the entrypoint exec's it) with no credential
+# left in any process environment, and exits 0 on `podman stop` (SIGTERM) with nothing left.
 #
 #   meson test -C build --suite container       (scripts/test.sh runs it, once, on the normal build)
 #   SEALMOUNT=build/src/cli/sealmount tests/container/test-container.sh
@@ -97,6 +98,17 @@ done
 "${PODMAN[@]}" logs "$NAME" >"$TEST_TMP/ctr.log" 2>&1
 expect_eq "$("${PODMAN[@]}" exec "$NAME" cat /mnt/remote/share/hello.txt 2>/dev/null)" \
 	"hello from inside the container" "hello.txt in the container ($(cat "$TEST_TMP/ctr.log"))"
+step "the entrypoint exec'd the sidecar, which holds no credential in its environment"
+expect_eq "$("${PODMAN[@]}" exec "$NAME" cat /proc/1/comm)" sealmount "PID 1 of the container"
+# PID 1 and its children (not this exec session: podman exec gives it the container's env).
+"${PODMAN[@]}" exec "$NAME" sh -c 'for p in 1 $(cat /proc/1/task/*/children); do
+	tr "\0" "\n" <"/proc/$p/environ"; done' >"$TEST_TMP/ctr.environ" 2>/dev/null || true
+grep -q '^PATH=' "$TEST_TMP/ctr.environ" || fail "could not read the sidecar's environment"
+SIG=$(sed -n 's/.*sig=\([^&]*\).*/\1/p' <<<"$SAS")
+[ -n "$SIG" ] || fail "no SAS signature in '$SAS'"
+! grep -qF -- "$SIG" "$TEST_TMP/ctr.environ" || fail "the SAS signature is in a process environment"
+! grep -q '^EncfsSideCarArgs=.' "$TEST_TMP/ctr.environ" ||
+	fail "EncfsSideCarArgs is still set in a process of the container"
 step "podman stop (SIGTERM): exit 0, nothing mounted"
 "${PODMAN[@]}" stop -t 30 "$NAME" >/dev/null
 expect_eq "$("${PODMAN[@]}" inspect -f '{{.State.ExitCode}}' "$NAME")" 0 "exit code after SIGTERM"

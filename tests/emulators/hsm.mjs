@@ -284,8 +284,14 @@ async function release(ctx, name, version, body, apiVersion) {
 
 // ---- HTTP ----
 
+// The 401 challenge (docs/skr.md, The 401 challenge): Key Vault's form with resource=, or with
+// challengeScope the scope="RESOURCE/.default" form; challenge replaces it verbatim (tests of
+// hostile challenges: another resource, garbage, a huge value).
 function challenge(ctx) {
-  return `Bearer authorization="https://login.microsoftonline.com/${TENANT}", resource="${ctx.opts.resource}"`;
+  if (ctx.opts.challenge !== undefined) return ctx.opts.challenge;
+  const auth = `authorization="https://login.microsoftonline.com/${TENANT}"`;
+  if (ctx.opts.challengeScope) return `Bearer ${auth}, scope="${ctx.opts.resource}/.default"`;
+  return `Bearer ${auth}, resource="${ctx.opts.resource}"`;
 }
 
 // The bearer token: a JWT for our resource that has not expired.
@@ -350,7 +356,9 @@ function send(res, status, obj, headers = {}) {
 // names (extra DNS names for the TLS and signing certificates besides localhost/127.0.0.1),
 // failRelease (answer the first N release calls with 503), rogueSigner (sign release JWSs
 // under another, untrusted CA), signerName (the JWS certificate names this host instead of
-// localhost), denyGet (GET /keys answers 403, as for a release-only role). Resolves to {port, base, caPem,
+// localhost), denyGet (GET /keys answers 403, as for a release-only role), challengeScope (401s
+// carry scope="RESOURCE/.default" instead of resource=), challenge (the WWW-Authenticate value of
+// 401s, verbatim). Each request is logged to stderr as "[hsm] METHOD PATH -> STATUS". Resolves to {port, base, caPem,
 // ca, close()}; base is https://localhost:PORT, the name the certificates carry.
 export async function startHsm(opts = {}) {
   const host = opts.host ?? '127.0.0.1';
@@ -369,13 +377,17 @@ export async function startHsm(opts = {}) {
   };
   ctx.base = () => `https://localhost:${ctx.port}`;
   if (opts.caOut) writeFileSync(opts.caOut, ca.rootPem);
+  // One line per request on stderr (the launcher's log): what tests count.
+  const note = (req, status) => process.stderr.write(`[hsm] ${req.method} ${req.url.replace(/\?.*/, '')} -> ${status}\n`);
   const onRequest = async (req, res) => {
     try {
       const url = new URL(req.url, 'https://x');
       const out = await route(ctx, req, url);
+      note(req, out.status);
       send(res, out.status, out.body);
     } catch (e) {
       const status = e instanceof HttpError ? e.status : 500;
+      note(req, status);
       if (!(e instanceof HttpError)) process.stderr.write(`[hsm] internal error: ${e.stack}\n`);
       if (!res.headersSent && !res.destroyed)
         send(res, status, { error: { code: e.code ?? 'InternalError', message: e.message } },

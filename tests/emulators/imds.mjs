@@ -124,7 +124,8 @@ export async function startImds(opts = {}) {
     req.on('end', () => {
       try {
         const out = handle(ctx, req, Buffer.concat(parts));
-        process.stderr.write(`[imds] ${req.method} ${req.url.replace(/\?.*/, '')} -> ${out.status}\n`);
+        const res0 = new URL(req.url, 'http://x').searchParams.get('resource');
+        process.stderr.write(`[imds] ${req.method} ${req.url.replace(/\?.*/, '')}${res0 !== null ? ` resource=${res0}` : ''} -> ${out.status}\n`);
         if (out.raw) {
           res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': out.raw.length });
           res.end(out.raw);

@@ -22,7 +22,8 @@
 //               Options: --trust-root PEM (repeatable; added to AMD's built-in ARKs),
 //               --no-amd-roots, --tls-cert F --tls-key F, --issuer-host NAME (host in iss),
 //               --lifetime SECONDS, --compliance-status VALUE, --signing-key PEM,
-//               --issuer URL (the whole iss, e.g. a proxy's address).
+//               --issuer URL (the whole iss, e.g. a proxy's address), --runtime-keys-out F
+//               (append the modulus of every RSA key in runtimeData, hex: memory scans).
 //   imds        tests/emulators/imds.mjs, IMDS managed-identity tokens and THIM. Options:
 //               --port N, --lifetime SECONDS | RESOURCE=SECONDS (repeatable), --client-id ID
 //               (repeatable), --no-system-identity, --fail-first N, --thim FILE,
@@ -30,7 +31,10 @@
 //   hsm         tests/emulators/hsm.mjs, Managed HSM keys and Secure Key Release (https).
 //               Options: --ca-out FILE (the test root CA, default DIR/ca.pem), --resource URL,
 //               --fail-release N, --name DNS (repeatable), --rogue-signer, --signer-name DNS,
-//               --deny-get (GET /keys answers 403, as for a release-only role).
+//               --deny-get (GET /keys answers 403, as for a release-only role),
+//               --challenge-scope (401 challenges with scope= instead of resource=),
+//               --challenge VALUE | --challenge-file F (the 401s' WWW-Authenticate, verbatim).
+//               Logs "[hsm] METHOD PATH -> STATUS" per request.
 //   hostile     tests/emulators/hostile.mjs, a hostile server for the hostile-input tests (modes
 //               set through GET /__hostile/mode?m=NAME). Options: --upstream URL (a stand-in to
 //               forward to and tamper with; also settable later through
@@ -141,13 +145,14 @@ async function startMaaService({ args }) {
   const complianceStatus = takeOption(args, '--compliance-status');
   const signingKey = takeOption(args, '--signing-key');
   const issuer = takeOption(args, '--issuer');
+  const runtimeKeysOut = takeOption(args, '--runtime-keys-out');
   if (args.length) usage(`maa: unknown options ${args.join(' ')}`);
   if (!cert !== !key) usage('maa: --tls-cert and --tls-key go together');
   if (lifetime !== undefined && !/^[0-9]+$/.test(lifetime)) usage('maa: --lifetime takes seconds');
   const srv = await startMaa({
     host: HOST, tls: cert ? { cert, key } : null, trustRoots, amdRoots, issuerHost,
     lifetime: lifetime === undefined ? undefined : Number(lifetime), complianceStatus,
-    signingKeyPem: signingKey ? readFileSync(signingKey) : undefined, issuer,
+    signingKeyPem: signingKey ? readFileSync(signingKey) : undefined, issuer, runtimeKeysOut,
   });
   return { port: srv.port, probeUrl: `${srv.scheme}://${HOST}:${srv.port}/certs`, stop: srv.close };
 }
@@ -187,10 +192,15 @@ async function startHsmService({ dir, args }) {
   const rogueSigner = takeFlag(args, '--rogue-signer');
   const signerName = takeOption(args, '--signer-name');
   const denyGet = takeFlag(args, '--deny-get');
+  const challengeScope = takeFlag(args, '--challenge-scope');
+  let challenge = takeOption(args, '--challenge');
+  const challengeFile = takeOption(args, '--challenge-file');
+  if (challengeFile !== undefined) challenge = readFileSync(challengeFile, 'latin1');
   if (args.length) usage(`hsm: unknown options ${args.join(' ')}`);
   if (fail !== undefined && !/^[0-9]+$/.test(fail)) usage('hsm: --fail-release takes a count');
   const srv = await startHsm({
     host: HOST, caOut, names, failRelease: Number(fail ?? 0), rogueSigner, signerName, denyGet,
+    challengeScope, ...(challenge !== undefined ? { challenge } : {}),
     ...(resource ? { resource } : {}),
   });
   return { port: srv.port, probeUrl: `https://${HOST}:${srv.port}/`, stop: srv.close };

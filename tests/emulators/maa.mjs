@@ -20,7 +20,7 @@
 // "AttestationFailed" for evidence that does not verify): Microsoft's exact codes are unverified.
 
 import crypto from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 
@@ -207,6 +207,11 @@ async function handle(ctx, req, res) {
   if (!API_VERSIONS.has(v)) throw new HttpError(400, 'InvalidApiVersionParameter', `api-version ${v} is not supported`);
   const r = parseRequest(await readBody(req));
   const rep = verifyEvidence(r, ctx.trustRoots);
+  // Tests look for the private half of the client's ephemeral key in its memory: its modulus.
+  if (ctx.opts.runtimeKeysOut)
+    for (const k of r.runtime?.json?.keys ?? [])
+      if (k?.kty === 'RSA' && typeof k.n === 'string')
+        appendFileSync(ctx.opts.runtimeKeysOut, `${Buffer.from(k.n, 'base64url').toString('hex')}\n`);
   return { status: 200, body: { token: ctx.signer.sign(ctx.issuer(), makeClaims(ctx.opts, ctx.issuer(), r, rep)) } };
 }
 
@@ -224,7 +229,8 @@ function loadRoots(opts) {
 // trustRoots [PEM files], amdRoots (default true), issuerHost (host name used in iss, e.g.
 // 'localhost' to match a TLS certificate; default host), lifetime (s, default 28800),
 // complianceStatus (forces x-ms-compliance-status), signingKeyPem, issuer (the whole iss URL, for
-// a stand-in reached through a proxy; overrides issuerHost).
+// a stand-in reached through a proxy; overrides issuerHost), runtimeKeysOut (a file to append the
+// modulus of each RSA key in runtimeData to, hex).
 // Resolves to {port, scheme, issuer, signer, close()}.
 export async function startMaa(opts = {}) {
   const host = opts.host ?? '127.0.0.1';

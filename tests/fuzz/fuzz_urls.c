@@ -25,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = 0;
 	(void)http_url_check(s);
+	(void)http_url_check_imds(s);
 	(void)http_parse_retry_after(s, 1700000000, &secs); /* saturates; callers cap it */
 	if (blob_url_parse(s, &u) == 0)
 		blob_url_done(&u);

@@ -235,6 +235,8 @@ static int run_once(struct http_client *c, const struct probe *p)
 	if (r < 0) {
 		printf("error=%d %s elapsed_ms=%ld\n", r, strerrorname_np(-r) ?: "?",
 		       now_ms() - t0);
+		if (*http_last_error(r))
+			printf("why=%s\n", http_last_error(r));
 		return r;
 	}
 	r = report(p, &resp, now_ms() - t0);

@@ -135,6 +135,34 @@ def m_weak_kdf(d):
                      "salt": ks0(d)["kdf"]["salt"]}
 
 
+def argon2(d, time, memory, cpus):
+    for ks in d["keyslots"].values():
+        ks["kdf"] = {"type": "argon2id", "time": time, "memory": memory, "cpus": cpus,
+                     "salt": ks["kdf"]["salt"]}
+
+
+def m_argon2_4g(d):
+    "every keyslot argon2id with 4 GiB and 64 passes (a memory and CPU bomb)"
+    argon2(d, 64, 4 * 1024 * 1024, 4)
+
+
+def m_argon2_64_passes(d):
+    "every keyslot argon2id with 1 GiB (within the memory budget) and 64 passes"
+    argon2(d, 64, 1024 * 1024, 4)
+
+
+def m_argon2_cryptsetup_max(d):
+    "every keyslot argon2id as cryptsetup's defaults reach on a fast machine: 1 GiB, 4 passes, 4 lanes"
+    argon2(d, 4, 1024 * 1024, 4)
+
+
+def m_pbkdf2_20m(d):
+    "every keyslot and the digest pbkdf2 with 20 million iterations"
+    for ks in d["keyslots"].values():
+        ks["kdf"]["iterations"] = 20000000
+    d["digests"]["0"]["iterations"] = 20000000
+
+
 def m_kdf_sha1(d):
     "pbkdf2 with sha1"
     ks0(d)["kdf"]["hash"] = "sha1"

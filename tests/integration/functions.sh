@@ -13,6 +13,8 @@
 #                            most, $EMU_START_TIMEOUT if set) for its port, export it as $VAR;
 #                            stopped on exit
 #   emu_launch NAME VAR [ARGS]; emu_wait VAR   the same in two halves, to start several at once
+#   emu_log VAR              the path of the stand-in's log (its stderr: request lines of the
+#                            IMDS and Managed HSM stand-ins, "[imds] ...", "[hsm] ...")
 #   fail MSG                 print MSG and exit 1
 #   expect_eq ACTUAL EXPECTED [WHAT]
 #   tmpdir                   a per-script scratch directory ($TEST_TMP), removed on exit
@@ -161,17 +163,33 @@ emu_start()
 	emu_wait "$2"
 }
 
+emu_log()
+{
+	echo "${_emu_dirs[$1]}/log"
+}
+
 # ---- key release stand-ins and secret hygiene (test-secret-hygiene*.sh, test-mount-user.sh) ----
 #
-#   release_standins DIR     simulated SNP in DIR/sim and the MAA, IMDS (with THIM) and Managed
-#                            HSM stand-ins; sets SIM, MAA, IMDS, VAULT, HSM_CA, HOSTDATA and the
-#                            array REL (--vault --maa --imds --ca-file)
+#   release_standins DIR [MAA_OPTION...]   simulated SNP in DIR/sim and the MAA (with the
+#                            options), IMDS (with THIM) and Managed HSM stand-ins; sets
+#                            SIM, MAA, IMDS, VAULT, HSM_CA, HOSTDATA and the array REL (--vault
+#                            --maa --imds --ca-file)
 #   secret_forms FILE        every text form of FILE's bytes (hex, HEX, base64 with and without
 #                            padding, base64url), one per line
 #   assert_absent SECRET FILE...   no form of SECRET's bytes (nor the raw bytes) in any FILE
 #   scan_memory PID SPEC...  as root: read PID's memory; SPEC is locked:FILE (FILE's raw bytes
-#                            must be there, only in mappings with Locked > 0) or absent:FILE (no
-#                            form of FILE's bytes anywhere, raw included)
+#                            must be there, only in mappings with Locked > 0), lockedif:FILE (if
+#                            they are there at all, only in locked mappings), absent:FILE (no
+#                            form of FILE's bytes anywhere, raw included) or factor:FILE (FILE
+#                            holds an RSA modulus in hex: a prime factor of it - the private
+#                            key, as OpenSSL keeps it in BIGNUMs (little-endian, 8-byte aligned)
+#                            or in DER - must be there, only in locked mappings)
+#   hold_server VAR DIR      a loopback HTTP server (its port in $VAR) that answers every
+#                            request with a status line and then one endless header, 256 bytes
+#                            a second - a client is held in that request, alive, with no
+#                            breakpoint and inside every low-speed limit, for minutes (until
+#                            its header cap); each request line is appended to DIR/requests;
+#                            `touch DIR/go` ends the answers (the clients then fail)
 
 # stop_bg PID: SIGTERM a background process and reap it (registered as a cleanup).
 stop_bg()
@@ -216,7 +234,8 @@ release_standins()
 	HSM_CA=$1/hsm-ca.pem
 	mkdir -p "$SIM"
 	"$SEALMOUNT" sim init "$SIM" 2>/dev/null
-	emu_launch maa MAA_PORT --trust-root "$SIM/ark.pem" --compliance-status azure-compliant-uvm
+	emu_launch maa MAA_PORT --trust-root "$SIM/ark.pem" --compliance-status azure-compliant-uvm \
+		"${@:2}"
 	emu_launch imds IMDS_PORT --thim "$SIM/thim.json"
 	emu_launch hsm HSM_PORT --ca-out "$HSM_CA" --resource https://vault.azure.net
 	emu_wait MAA_PORT
@@ -268,15 +287,46 @@ scan_memory()
 
 	shift
 	for spec in "$@"; do
-		args+=("${spec%%:*}" "${spec#*:}" "$(secret_forms "${spec#*:}" | tr '\n' ' ')")
+		if [ "${spec%%:*}" = factor ]; then
+			args+=(factor "${spec#*:}" "")
+		else
+			args+=("${spec%%:*}" "${spec#*:}" "$(secret_forms "${spec#*:}" | tr '\n' ' ')")
+		fi
 	done
 	python3 - "$pid" "${args[@]}" <<'PY'
 import re, sys
 pid, specs = sys.argv[1], sys.argv[2:]
-secrets = []
+secrets, moduli = [], []
 for i in range(0, len(specs), 3):
+    if specs[i] == "factor":
+        moduli.append((specs[i + 1], int(open(specs[i + 1]).read().strip(), 16)))
+        continue
     texts = [t.encode() for t in specs[i + 2].split() if len(t) >= 16]
     secrets.append((specs[i], specs[i + 1], open(specs[i + 1], "rb").read(), texts))
+
+ZERO_PAGE = bytes(4096)
+
+def factors(data, base, n):
+    """Offsets (base + off) of nontrivial factors of n in data: little-endian BIGNUM words at
+    8-byte alignment (odd, top bit set: an RSA prime of half the modulus size) and DER INTEGERs."""
+    plen = (n.bit_length() + 15) // 16
+    hits = []
+    for page in range(0, len(data), 4096):
+        if data[page:page + 4096] == ZERO_PAGE:
+            continue
+        for off in range(page, min(page + 4096, len(data) - plen + 1), 8):
+            if data[off] & 1 and data[off + plen - 1] >= 0x80:
+                c = int.from_bytes(data[off:off + plen], "little")
+                if 1 < c < n and n % c == 0:
+                    hits.append(base + off)
+    hdr = b"\x02" + (b"\x81" + bytes([plen + 1]) if plen + 1 < 256 else b"\x82" + (plen + 1).to_bytes(2, "big")) + b"\x00"
+    at = data.find(hdr)
+    while at >= 0:
+        c = int.from_bytes(data[at + len(hdr):at + len(hdr) + plen], "big")
+        if 1 < c < n and n % c == 0:
+            hits.append(base + at)
+        at = data.find(hdr, at + 1)
+    return hits
 locked, rss, maps, cur = {}, {}, [], None
 for line in open(f"/proc/{pid}/smaps"):
     m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
@@ -310,7 +360,18 @@ with open(f"/proc/{pid}/mem", "rb", 0) as mem:
         if hi - lo > HUGE:
             continue
         found = set()
+        off = lo
         for data in contents(mem, lo, hi):
+            for path, n in moduli:
+                for where in factors(data, off, n):
+                    key = (path, where)
+                    if key in found:
+                        continue
+                    found.add(key)
+                    hits[path] = hits.get(path, 0) + 1
+                    if locked.get(m, 0) == 0:
+                        bad.append(f"{path}: a prime factor at {where:x} in unlocked {lo:x}-{hi:x} {perms} {name}")
+            off += CHUNK
             for kind, path, raw, texts in secrets:
                 for t in texts:
                     if t in data and (path, t) not in found:
@@ -325,12 +386,55 @@ with open(f"/proc/{pid}/mem", "rb", 0) as mem:
                     elif locked.get(m, 0) == 0:
                         bad.append(f"{path}: raw bytes in unlocked {where}")
 for kind, path, raw, texts in secrets:
-    if kind == "locked":
+    if kind in ("locked", "lockedif"):
         print(f"  memory: {path.rsplit('/', 1)[-1]} in {hits.get(path, 0)} mapping(s)")
-        if hits.get(path, 0) == 0:
+        if kind == "locked" and hits.get(path, 0) == 0:
             bad.append(f"{path}: not found in memory at all (is the scan working?)")
+for path, n in moduli:
+    print(f"  memory: a prime factor of {path.rsplit('/', 1)[-1]} at {hits.get(path, 0)} place(s)")
+    if hits.get(path, 0) == 0:
+        bad.append(f"{path}: no prime factor found in memory at all (is the scan working?)")
 for b in bad:
     print("  " + b)
 sys.exit(1 if bad else 0)
 PY
+}
+
+hold_server()
+{
+	local var=$1 dir=$2 i
+
+	mkdir -p "$dir"
+	rm -f "$dir/port" "$dir/go" "$dir/requests"
+	python3 - "$dir" <<'PY' &
+import os, socket, sys, threading, time
+d = sys.argv[1]
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(16)
+def serve(c):
+    try:
+        req = c.recv(65536).split(b"\r\n", 1)[0]
+        with open(os.path.join(d, "requests"), "ab") as f:
+            f.write(req + b"\n")
+        c.sendall(b"HTTP/1.1 200 OK\r\nX-Hold: ")
+        while not os.path.exists(os.path.join(d, "go")):
+            c.sendall(b"a" * 64)  # 256 bytes a second: above any low-speed limit
+            time.sleep(0.25)
+    except OSError:
+        pass
+    c.close()
+open(os.path.join(d, "port.tmp"), "w").write(str(srv.getsockname()[1]))
+os.rename(os.path.join(d, "port.tmp"), os.path.join(d, "port"))
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+	cleanup_fn stop_bg $!
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$dir/port" ] && break
+		sleep 0.1
+	done
+	[ -s "$dir/port" ] || fail "hold_server did not start"
+	printf -v "$var" '%s' "$(cat "$dir/port")"
 }

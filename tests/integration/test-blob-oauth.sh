@@ -131,7 +131,7 @@ CID=0b4f7e2a-1111-4222-8333-944455556666
 emu_start imds IMDS_PORT --lifetime https://devstoreaccount1.blob.core.windows.net=8 \
 	--client-id "$CID"
 IMDS_LOG=$(ls "$TEST_TMP"/emu-imds.*/log)
-token_requests() { grep -c 'oauth2/token -> 200' "$IMDS_LOG" || true; }
+token_requests() { grep -c 'oauth2/token.* -> 200' "$IMDS_LOG" || true; }
 AUTH=(--imds "http://127.0.0.1:$IMDS_PORT" --ca-file "$T/ca.pem")
 OUT=$("$SEALMOUNT" blob stat "$BASE/page.img" "${AUTH[@]}")
 grep -qx "type: PageBlob" <<<"$OUT" || fail "stat with an IMDS token: $OUT"

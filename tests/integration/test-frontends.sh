@@ -59,7 +59,8 @@ failure_line()
 		on { print }' "$1" | sed -E 's/x-ms-request-id [0-9a-f-]+/x-ms-request-id ID/g'
 }
 
-# via_mount URL KID LOG: sealmount mount (--root-hash $ROOT when set); exit code in RC
+# via_mount URL KID LOG: sealmount mount (--root-hash $ROOT when set); exit code in RC. --index 0
+# as `run` numbers its only filesystem: mount's default is the first index free on this machine.
 via_mount()
 {
 	RC=0

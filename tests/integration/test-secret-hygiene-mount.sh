@@ -147,18 +147,67 @@ step "sealmount run with a config: LogLevel=debug, LogFile"
 emu_wait AZ_PORT
 node "$EMULATORS/blob-tool.mjs" "$AZ_PORT" upload-page imgs hyg.img "$W/img" >/dev/null
 SAS=$(node "$EMULATORS/blob-tool.mjs" "$AZ_PORT" sas imgs hyg.img r)
-mkdir "$W/remote"
-cat >"$W/run.json" <<EOF
+SIG=$(sed -n 's/.*[?&]\{0,1\}sig=\([^&]*\).*/\1/p' <<<"$SAS")
+[ ${#SIG} -ge 16 ] || fail "no SAS signature in '$SAS'"
+SIG_DECODED=$(printf '%b' "${SIG//%/\\x}")
+# The vault token given in the configuration (key.akv.bearer_token): a JWT for the stand-in
+# (it checks aud and exp).
+BEARER=$(node -e 'const b = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+	console.log(`${b({ alg: "RS256", typ: "JWT" })}.${b({ aud: "https://vault.azure.net",
+		exp: Math.floor(Date.now() / 1000) + 3600, n: require("crypto").randomUUID() })}.c2ln`);')
+# run_config FILE MOUNT_POINT READY WORK_DIR [SIM_DIR CA]: the sidecar's configuration for the
+# image in Azurite with its SAS, the vault token given as is.
+run_config()
+{
+	cat >"$1" <<EOF
 {"azure_filesystems": [
-  {"mount_point": "$W/remote/share",
+  {"mount_point": "$2",
    "azure_url": "http://127.0.0.1:$AZ_PORT/devstoreaccount1/imgs/hyg.img?$SAS",
    "key": {"kid": "hygmount", "kty": "oct-HSM", "authority": {"endpoint": "$MAA"},
-           "akv": {"endpoint": "$VAULT"}},
+           "akv": {"endpoint": "$VAULT", "bearer_token": "$BEARER"}},
    "sealmount": {"engine": "user"}}],
- "sealmount": {"snp": "sim:$SIM", "ca_file": "$HSM_CA", "imds_endpoint": "$IMDS",
-   "readiness_file": "$W/rready", "work_dir": "$W/rwork"}}
+ "sealmount": {"snp": "sim:${5:-$SIM}", "ca_file": "${6:-$HSM_CA}", "imds_endpoint": "$IMDS",
+   "readiness_file": "$3", "work_dir": "$4"}}
 EOF
-EncfsSideCarArgs=$(base64 -w0 "$W/run.json") LogLevel=debug LogFile="$W/run.logfile" \
+}
+
+# descendants PID: every process below PID.
+descendants()
+{
+	local c
+
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+
+# check_environ PID NAME [MIN_CHILDREN]: neither PID's /proc/PID/environ nor any descendant's
+# holds EncfsSideCarArgs's value, the SAS signature (as in the URL and decoded) or the vault
+# token; EncfsSideCarArgs is not even set any more.
+check_environ()
+{
+	local pid=$1 name=$2 min=${3:-0} p n=0 f
+
+	for p in "$pid" $(descendants "$pid"); do
+		f=$W/$name.$p.environ
+		tr '\0' '\n' <"/proc/$p/environ" >"$f" 2>/dev/null || continue
+		for s in "$ARGS" "$SIG" "$SIG_DECODED" "$BEARER" "$(cut -d. -f2 <<<"$BEARER")"; do
+			! grep -qF -- "$s" "$f" ||
+				fail "$name: pid $p ($(cat "/proc/$p/comm")): a credential (${s:0:12}...) in its environment"
+		done
+		! grep -q '^EncfsSideCarArgs=.' "$f" ||
+			fail "$name: pid $p ($(cat "/proc/$p/comm")) has EncfsSideCarArgs set"
+		[ "$p" = "$pid" ] || n=$((n + 1))
+		echo "  environ of $name pid $p ($(cat "/proc/$p/comm")): clean"
+	done
+	[ "$n" -ge "$min" ] || fail "$name: $n helper processes, expected at least $min"
+}
+
+mkdir "$W/remote"
+run_config "$W/run.json" "$W/remote/share" "$W/rready" "$W/rwork"
+ARGS=$(base64 -w0 "$W/run.json")
+EncfsSideCarArgs=$ARGS LogLevel=debug LogFile="$W/run.logfile" \
 	"${noptrace[@]}" "$SEALMOUNT" run >"$W/run.log" 2>&1 &
 RPID=$!
 stop_run()
@@ -178,6 +227,12 @@ grep -q 'debug' "$W/run.logfile" || fail "run logged no debug lines to the LogFi
 mapfile -t rfiles < <(written_files "$W/rwork" "$W/remote")
 echo "  files written: $W/rready ${rfiles[*]}"
 check_running "$RPID" run "$W/run.log" "$W/run.logfile" "$W/rready" "${rfiles[@]}"
+check_environ "$RPID" run
+for f in "$W/run.log" "$W/run.logfile"; do
+	for s in "$SIG" "$SIG_DECODED" "$BEARER"; do
+		! grep -qF -- "$s" "$f" || fail "a credential (${s:0:12}...) in $f"
+	done
+done
 kill -TERM "$RPID"
 rc=0
 wait "$RPID" || rc=$?
@@ -186,4 +241,44 @@ for f in "$W/run.log" "$W/run.logfile"; do
 	assert_absent "$W/pass" "$f"
 	assert_absent "$W/vk" "$f"
 done
+
+step "sealmount run as uid 65534 (rootless): the helpers (fuse2fs) get no credentials either"
+if [ -u "$(command -v fusermount3)" ] && command -v fuse2fs >/dev/null &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups test -w /dev/fuse; then
+	NB=$W/nobody
+	mkdir -m 0700 "$NB" "$NB/pub" "$NB/work"
+	cp -r "$SIM" "$NB/sim"
+	cp "$HSM_CA" "$NB/ca.pem"
+	chown -R 65534:65534 "$NB"
+	chmod 0711 "$W"
+	run_config "$NB/run.json" "$NB/pub/share" "$NB/ready" "$NB/work" "$NB/sim" "$NB/ca.pem"
+	chown 65534:65534 "$NB/run.json"
+	ARGS=$(base64 -w0 "$NB/run.json")
+	EncfsSideCarArgs=$ARGS LogLevel=debug setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$SEALMOUNT" run >"$W/nrun.log" 2>&1 &
+	NPID=$!
+	stop_nrun()
+	{
+		kill -TERM "$NPID" 2>/dev/null && wait "$NPID" 2>/dev/null
+		return 0
+	}
+	cleanup_fn stop_nrun
+	for ((i = 0; i < 600; i++)); do
+		[ "$(cat "$NB/ready" 2>/dev/null)" = 1 ] && break
+		kill -0 "$NPID" 2>/dev/null || fail "rootless run exited: $(tail -5 "$W/nrun.log")"
+		sleep 0.1
+	done
+	[ "$(cat "$NB/ready" 2>/dev/null)" = 1 ] || fail "rootless run not ready: $(tail -5 "$W/nrun.log")"
+	# A FUSE mount serves only its owner (no allow_other): read it as uid 65534.
+	expect_eq "$(setpriv --reuid=65534 --regid=65534 --clear-groups cat "$NB/pub/share/hello.txt")" \
+		"hygiene" "hello.txt via rootless run"
+	grep -q 'served by fuse2fs' "$W/nrun.log" || fail "not served by fuse2fs: $(tail -5 "$W/nrun.log")"
+	check_environ "$NPID" nrun 1
+	kill -TERM "$NPID"
+	rc=0
+	wait "$NPID" || rc=$?
+	expect_eq "$rc" 0 "rootless run exit status after SIGTERM"
+else
+	echo "  (skipped: needs a setuid fusermount3, fuse2fs and /dev/fuse usable by uid 65534)"
+fi
 echo "secret hygiene (mount, run): ok"

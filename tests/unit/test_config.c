@@ -73,6 +73,9 @@ START_TEST(config_accepts_microsoft_schema)
 	ck_assert(fs->require_integrity);
 	ck_assert_int_eq(fs->engine, SM_ENGINE_AUTO);
 	ck_assert_uint_eq(fs->cache_mb, 64);
+	ck_assert_uint_eq(fs->kdf_max_memory_mb, 0); /* the unlock budget's defaults */
+	ck_assert_uint_eq(fs->kdf_max_seconds, 0);
+	ck_assert(fs->fsck);
 	ck_assert_int_eq(c->log_level, LOG_LVL_WARN);
 	ck_assert_int_eq(c->on_error, SM_ON_ERROR_EXIT);
 }
@@ -108,7 +111,8 @@ START_TEST(config_extensions)
 		"\"http://127.0.0.1:10000/devstoreaccount1/c/b\",\"key\":{\"kid\":\"k\","
 		"\"authority\":{\"endpoint\":\"http://127.0.0.1:4000\"},\"akv\":{\"endpoint\":"
 		"\"127.0.0.1:4001\"}},\"sealmount\":{\"engine\":\"user\",\"cache_mb\":128,"
-		"\"require_integrity\":false,\"header_sha256\":\"" /* 64 hex digits */
+		"\"require_integrity\":false,\"kdf_max_memory_mb\":2048,\"kdf_max_seconds\":60,\"fsck\":false,"
+		"\"header_sha256\":\"" /* 64 hex digits */
 		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}}],"
 		"\"sealmount\":{\"snp\":\"sim:/tmp/sim\",\"enc\":\"CKM_RSA_AES_KEY_WRAP\","
 		"\"health_address\":\"127.0.0.1:9090\",\"on_error\":\"stay\"}}";
@@ -119,6 +123,9 @@ START_TEST(config_extensions)
 	ck_assert_int_eq(c->fs[0].engine, SM_ENGINE_USER);
 	ck_assert_uint_eq(c->fs[0].cache_mb, 128);
 	ck_assert(!c->fs[0].require_integrity);
+	ck_assert_uint_eq(c->fs[0].kdf_max_memory_mb, 2048);
+	ck_assert_uint_eq(c->fs[0].kdf_max_seconds, 60);
+	ck_assert(!c->fs[0].fsck);
 	ck_assert(c->fs[0].has_header_sha256);
 	ck_assert_uint_eq(c->fs[0].header_sha256[31], 0xff);
 	ck_assert_str_eq(c->snp, "sim:/tmp/sim");
@@ -152,6 +159,11 @@ START_TEST(config_errors_name_the_field)
 	expect_error("\"sharedneu.neu.attest.azure.net\"", "\"http://maa.evil.com\"",
 		     "azure_filesystems[0].key.authority.endpoint");
 	expect_error("\"myhsm.managedhsm.azure.net\"", "\"my hsm\"",
+		     "azure_filesystems[0].key.akv.endpoint");
+	/* IMDS's plain http address is for IMDS alone: not MAA, the vault or Blob */
+	expect_error("\"sharedneu.neu.attest.azure.net\"", "\"http://169.254.169.254\"",
+		     "azure_filesystems[0].key.authority.endpoint");
+	expect_error("\"myhsm.managedhsm.azure.net\"", "\"http://169.254.169.254:80\"",
 		     "azure_filesystems[0].key.akv.endpoint");
 	expect_error("\"00aaFF\"", "\"abc\"", "azure_filesystems[0].key_derivation.salt");
 	expect_error("\"read_write\": true", "\"read_write\": \"yes\"",
@@ -201,6 +213,21 @@ START_TEST(config_rejects_bad_documents)
 }
 END_TEST
 
+#define URL_OK "https://a.blob.core.windows.net/c/b"
+
+/* One filesystem at url with minimal key settings, and the top-level "sealmount" members ext. */
+static int parse_one(const char *url, const char *ext, struct sm_config **c, char *err)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":\"%s\","
+		 "\"key\":{\"kid\":\"k\",\"authority\":{\"endpoint\":\"m\"},\"akv\":{"
+		 "\"endpoint\":\"v\"}}}],\"sealmount\":{%s}}",
+		 url, ext);
+	return parse(buf, c, err);
+}
+
 START_TEST(config_extension_errors)
 {
 	static const char *const bad[][2] = {
@@ -209,6 +236,12 @@ START_TEST(config_extension_errors)
 		{ "\"sealmount\":{\"header_sha256\":\"abcd\"}", "header_sha256" },
 		{ "\"sealmount\":{\"fs_type\":\"vfat\"}", "fs_type" },
 		{ "\"sealmount\":{\"colour\":\"red\"}", "sealmount.colour" },
+		{ "\"sealmount\":{\"kdf_max_memory_mb\":0}", "kdf_max_memory_mb" },
+		{ "\"sealmount\":{\"kdf_max_memory_mb\":4097}", "kdf_max_memory_mb" },
+		{ "\"sealmount\":{\"kdf_max_memory_mb\":\"1G\"}", "kdf_max_memory_mb" },
+		{ "\"sealmount\":{\"kdf_max_seconds\":3601}", "kdf_max_seconds" },
+		{ "\"sealmount\":{\"kdf_max_seconds\":-1}", "kdf_max_seconds" },
+		{ "\"sealmount\":{\"fsck\":\"no\"}", "fsck" },
 	};
 	char buf[1024], err[SM_CONFIG_ERR_MAX];
 	struct sm_config *c = NULL;
@@ -222,29 +255,26 @@ START_TEST(config_extension_errors)
 		ck_assert_int_eq(parse(buf, &c, err), -EINVAL);
 		ck_assert_msg(strstr(err, bad[i][1]) != NULL, "%s", err);
 	}
-	snprintf(buf, sizeof(buf),
-		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
-		 "\"https://a.blob.core.windows.net/c/b\",\"key\":{\"kid\":\"k\","
-		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}],"
-		 "\"sealmount\":{\"health_address\":\"0.0.0.0:80\"}}");
-	ck_assert_int_eq(parse(buf, &c, err), -EINVAL);
+	ck_assert_int_eq(parse_one(URL_OK, "\"health_address\":\"0.0.0.0:80\"", &c, err), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "sealmount.health_address"));
-	/* imds_endpoint: plain http only to loopback (and IMDS's own address) */
-	snprintf(buf, sizeof(buf),
-		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
-		 "\"https://a.blob.core.windows.net/c/b\",\"key\":{\"kid\":\"k\","
-		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}],"
-		 "\"sealmount\":{\"imds_endpoint\":\"http://imds.example.com\"}}");
-	ck_assert_int_eq(parse(buf, &c, err), -EINVAL);
+	/* imds_endpoint: plain http only to loopback and IMDS's own address */
+	ck_assert_int_eq(
+		parse_one(URL_OK, "\"imds_endpoint\":\"http://imds.example.com\"", &c, err),
+		-EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "sealmount.imds_endpoint"));
-	snprintf(buf, sizeof(buf),
-		 "{\"azure_filesystems\":[{\"mount_point\":\"/m\",\"azure_url\":"
-		 "\"https://a.blob.core.windows.net/c/b\",\"key\":{\"kid\":\"k\","
-		 "\"authority\":{\"endpoint\":\"m\"},\"akv\":{\"endpoint\":\"v\"}}}],"
-		 "\"sealmount\":{\"imds_endpoint\":\"http://127.0.0.1:8080\"}}");
-	ck_assert_msg(parse(buf, &c, err) == 0, "%s", err);
+	ck_assert_msg(parse_one(URL_OK, "\"imds_endpoint\":\"http://127.0.0.1:8080\"", &c, err) ==
+			      0,
+		      "%s", err);
 	ck_assert_str_eq(c->imds_endpoint, "http://127.0.0.1:8080");
 	sm_config_free(c);
+	ck_assert_msg(parse_one(URL_OK, "\"imds_endpoint\":\"http://169.254.169.254\"", &c, err) ==
+			      0,
+		      "%s", err);
+	sm_config_free(c);
+	/* ... but a blob there is not IMDS */
+	c = NULL;
+	ck_assert_int_eq(parse_one("http://169.254.169.254/c/b", "", &c, err), -EINVAL);
+	ck_assert_msg(strstr(err, "azure_url") != NULL, "%s", err);
 }
 END_TEST
 

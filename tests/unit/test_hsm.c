@@ -432,6 +432,102 @@ START_TEST(hsm_import_bodies)
 }
 END_TEST
 
+/* docs/skr.md, The 401 challenge. */
+static int challenge(const char *v, struct hsm_challenge *ch)
+{
+	return hsm_challenge_parse(v, strlen(v), ch);
+}
+
+START_TEST(hsm_challenge_parse_forms)
+{
+	struct hsm_challenge ch;
+
+	/* What Key Vault sends (the Azure SDKs' recordings). */
+	ck_assert_int_eq(challenge("Bearer authorization=\"https://login.windows.net/72f988bf\", "
+				   "resource=\"https://vault.azure.net\"",
+				   &ch),
+			 0);
+	ck_assert_str_eq(ch.resource, "https://vault.azure.net");
+	ck_assert_str_eq(ch.authorization, "https://login.windows.net/72f988bf");
+	/* scope=, authorization_uri=, case-insensitive names and scheme, extra whitespace and
+	 * empty list elements, unknown parameters, a token value, a second challenge after it. */
+	ck_assert_int_eq(challenge("bearer  Authorization_URI=\"https://login/t\" ,, "
+				   "SCOPE = \"https://managedhsm.azure.net/.default\", realm=x, "
+				   "error=\"invalid_token\", PoP nonce=\"abc\"",
+				   &ch),
+			 0);
+	ck_assert_str_eq(ch.resource, "https://managedhsm.azure.net");
+	ck_assert_str_eq(ch.authorization, "https://login/t");
+	ck_assert_int_eq(challenge("Bearer resource=\"https://vault.azure.net\", "
+				   "scope=\"https://VAULT.azure.net/.default\"",
+				   &ch),
+			 0);
+	ck_assert_int_eq(challenge("Bearer resource=\"a\\\"b\"", &ch), 0); /* quoted-pair */
+	ck_assert_str_eq(ch.resource, "a\"b");
+	ck_assert_str_eq(ch.authorization, "");
+}
+END_TEST
+
+START_TEST(hsm_challenge_parse_rejects)
+{
+	static const char *const bad[] = {
+		"",
+		"Bearer",
+		"Basic realm=\"x\"",
+		"Bearerresource=\"https://vault.azure.net\"",
+		"Bearer abc123==", /* token68 */
+		"Bearer authorization=\"https://login/t\"", /* no resource */
+		"Bearer resource=\"https://vault.azure.net", /* unterminated */
+		"Bearer resource=\"a\", resource=\"b\"", /* repeated */
+		"Bearer resource=\"a\" scope=\"a/.default\"", /* no comma */
+		"Bearer scope=\"https://vault.azure.net/user_impersonation\"",
+		"Bearer resource=\"https://vault.azure.net\", scope=\"https://x/.default\"",
+		"Bearer resource=",
+		"Bearer =x",
+		"Bearer resource=\"https://vault.azure.net\"\r\nX-Evil: 1",
+		"Bearer resource=\"https://vault.azure.n\xc3\xa9t\"",
+		"Bearer resource=\"\\",
+		"Bearer scope=\"/.default\"",
+		"Bearer resource=\"https://vault.azure.net\", scope =  ", /* found by the fuzzer */
+		"Bearer resource=",
+		"Bearer authorization=\"https://login\", resource=\"\"", /* found by the fuzzer */
+	};
+	struct hsm_challenge ch;
+	char big[HSM_CHALLENGE_MAX + 64], longval[HSM_CHALLENGE_VALUE_MAX + 32];
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		ck_assert_msg(challenge(bad[i], &ch) == -EBADMSG, "accepted: %s", bad[i]);
+	/* An embedded NUL ends nothing: the length is what counts. */
+	ck_assert_int_eq(hsm_challenge_parse("Bearer resource=\"a\0b\"", 22, &ch), -EBADMSG);
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "Bearer resource=\"", 17);
+	ck_assert_int_eq(hsm_challenge_parse(big, sizeof(big), &ch), -EFBIG);
+	memset(longval, 'a', sizeof(longval));
+	memcpy(longval, "Bearer resource=", 16);
+	longval[sizeof(longval) - 1] = 0;
+	ck_assert_int_eq(challenge(longval, &ch), -EBADMSG);
+}
+END_TEST
+
+START_TEST(hsm_resource_allowlist)
+{
+	ck_assert_str_eq(hsm_resource_allowed("https://vault.azure.net"), HSM_RESOURCE_VAULT);
+	ck_assert_str_eq(hsm_resource_allowed("https://VAULT.azure.net/"), HSM_RESOURCE_VAULT);
+	ck_assert_str_eq(hsm_resource_allowed("https://managedhsm.azure.net"), HSM_RESOURCE_MHSM);
+	ck_assert_str_eq(hsm_resource_allowed("https://vault.azure.cn"), "https://vault.azure.cn");
+	ck_assert_str_eq(hsm_resource_allowed("https://managedhsm.usgovcloudapi.net"),
+			 "https://managedhsm.usgovcloudapi.net");
+	ck_assert_ptr_null(hsm_resource_allowed("https://evil.example"));
+	ck_assert_ptr_null(hsm_resource_allowed("http://vault.azure.net"));
+	ck_assert_ptr_null(hsm_resource_allowed("https://vault.azure.net.evil.example"));
+	ck_assert_ptr_null(hsm_resource_allowed("https://evil.vault.azure.net"));
+	ck_assert_ptr_null(hsm_resource_allowed("https://vault.azure.net//"));
+	ck_assert_ptr_null(hsm_resource_allowed("https://vault.azure.net:444"));
+	ck_assert_ptr_null(hsm_resource_allowed("https://management.azure.com"));
+	ck_assert_ptr_null(hsm_resource_allowed(""));
+}
+END_TEST
+
 static Suite *hsm_suite(void)
 {
 	Suite *s = suite_create("hsm");
@@ -449,6 +545,9 @@ static Suite *hsm_suite(void)
 	tcase_add_test(tc, hsm_policy_build_and_explain);
 	tcase_add_test(tc, hsm_policy_rejects_malformed);
 	tcase_add_test(tc, hsm_import_bodies);
+	tcase_add_test(tc, hsm_challenge_parse_forms);
+	tcase_add_test(tc, hsm_challenge_parse_rejects);
+	tcase_add_test(tc, hsm_resource_allowlist);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/x509_vfy.h>
+
 #include "sealmount/http.h"
 #include "src/common/http_internal.h"
 #include "unit.h"
@@ -35,13 +37,18 @@ static const char *const good_urls[] = {
 	"http://[::1]:9000/path",
 	"http://localhost/",
 	"http://LocalHost:3000/x",
-	"http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01",
 };
 
 static const char *const bad_urls[] = {
 	"http://example.com/",
 	"http://10.0.0.1/",
 	"http://169.254.169.253/",
+	/* IMDS's address takes plain http only for an IMDS request (http_url_check_imds) */
+	"http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01",
+	"http://169.254.169.254/",
+	"http://169.254.169.254:80/attest/SevSnpVm?api-version=2022-08-01",
+	"http://169.254.169.254/keys/k/release?api-version=7.4",
+	"http://169.254.169.254/container/blob.img",
 	"http://0.0.0.0:80/",
 	"http://[::]/",
 	"http://[::ffff:127.0.0.1]/",
@@ -86,6 +93,84 @@ END_TEST
 START_TEST(http_url_check_refuses)
 {
 	ck_assert_msg(http_url_check(bad_urls[_i]) == -EINVAL, "accepted: %s", bad_urls[_i]);
+}
+END_TEST
+
+/* The IMDS exception: 169.254.169.254 over plain http for an IMDS request, and nothing else
+ * gains from it. */
+START_TEST(http_url_check_imds_only_there)
+{
+	static const char *const imds_ok[] = {
+		"http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01",
+		"http://169.254.169.254/metadata/THIM/amd/certification",
+		"http://127.0.0.1:8080/metadata/identity/oauth2/token",
+		"https://169.254.169.254/",
+	};
+	static const char *const imds_bad[] = {
+		"http://169.254.169.253/",  "http://169.254.169.254.evil.com/",
+		"http://imds.example.com/", "http://user@169.254.169.254/",
+		"ftp://169.254.169.254/",
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(imds_ok); i++) {
+		ck_assert_msg(http_url_check_imds(imds_ok[i]) == 0, "refused: %s", imds_ok[i]);
+		if (strncmp(imds_ok[i], "http://169", 10) == 0)
+			ck_assert_msg(http_url_check(imds_ok[i]) == -EINVAL, "accepted: %s",
+				      imds_ok[i]);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(imds_bad); i++)
+		ck_assert_msg(http_url_check_imds(imds_bad[i]) == -EINVAL, "accepted: %s",
+			      imds_bad[i]);
+}
+END_TEST
+
+/* TLS failures in words: each certificate problem named, the CA settings pointed at; other
+ * failures get nothing. */
+START_TEST(http_tls_explain_names_the_problem)
+{
+	static const struct {
+		CURLcode cc;
+		long v;
+		const char *text, *want;
+	} cases[] = {
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "",
+		  "is self-signed" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, "",
+		  "self-signed root that is not trusted" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "",
+		  "unknown CA" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_CERT_HAS_EXPIRED, "", "has expired" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_CERT_NOT_YET_VALID, "",
+		  "not yet valid" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_OK,
+		  "SSL: no alternative certificate subject name matches target host name 'h'",
+		  "host name mismatch" },
+		{ CURLE_PEER_FAILED_VERIFICATION, X509_V_ERR_CERT_REVOKED, "", "revoked" },
+		{ CURLE_SSL_CACERT_BADFILE, X509_V_OK, "", "CA bundle cannot be read" },
+	};
+	char out[HTTP_WHY_MAX];
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		ck_assert_int_gt(http_tls_explain(cases[i].cc, cases[i].v, "h.example",
+						  cases[i].text, out, sizeof(out)),
+				 0);
+		ck_assert_msg(strstr(out, cases[i].want), "case %zu: %s", i, out);
+		ck_assert_msg(strstr(out, "TLS to h.example"), "case %zu: %s", i, out);
+		if (i != 5)
+			ck_assert_msg(strstr(out, "sealmount.ca_file (--ca-file)"), "%s", out);
+	}
+	out[0] = '\0';
+	ck_assert_int_eq(http_tls_explain(CURLE_COULDNT_CONNECT, 0, "h", NULL, out, sizeof(out)),
+			 0);
+	ck_assert_int_eq(http_tls_explain(CURLE_OPERATION_TIMEDOUT, 0, "h", "", out, sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, "");
+	/* The per-thread record answers only for the errno it was set with. */
+	http_last_error_set(-EPROTO, "TLS to h: why");
+	ck_assert_str_eq(http_last_error(-EPROTO), "TLS to h: why");
+	ck_assert_str_eq(http_last_error(-EIO), "");
+	http_last_error_set(-EPROTO, "");
+	ck_assert_str_eq(http_last_error(-EPROTO), "");
 }
 END_TEST
 
@@ -955,6 +1040,9 @@ START_TEST(http_request_refuses_bad_requests)
 		{ .method = "GET", .url = u, .headers = space },
 		{ .method = "GET", .url = "http://example.com/" },
 		{ .method = "GET", .url = "file:///etc/passwd" },
+		/* IMDS's address over plain http, but not an IMDS request (MAA, vault, Blob) */
+		{ .method = "GET", .url = "http://169.254.169.254/keys/k/release" },
+		{ .method = "GET", .url = "http://169.254.169.254/metadata/identity/oauth2/token" },
 	};
 	struct http_client *c = client_new(3, 20);
 
@@ -1091,6 +1179,8 @@ static Suite *http_suite(void)
 
 	tcase_add_loop_test(policy, http_url_check_accepts, 0, (int)ELEMENTSOF(good_urls));
 	tcase_add_loop_test(policy, http_url_check_refuses, 0, (int)ELEMENTSOF(bad_urls));
+	tcase_add_test(policy, http_url_check_imds_only_there);
+	tcase_add_test(policy, http_tls_explain_names_the_problem);
 	tcase_add_test(policy, http_url_check_refuses_overlong);
 	tcase_add_test(policy, http_url_check_numeric_forms_follow_normalisation);
 	tcase_add_test(policy, http_url_log_len_stops_at_query);

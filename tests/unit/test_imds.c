@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sealmount/hsm.h"
 #include "sealmount/imds.h"
 #include "unit.h"
 
@@ -346,6 +347,36 @@ START_TEST(imds_workload_identity_posts_the_federated_token)
 }
 END_TEST
 
+/* Plain http to 169.254.169.254 is IMDS's alone: the IMDS endpoint may be there, the workload
+ * identity authority (Entra ID) and the vault may not. */
+START_TEST(imds_plain_http_address_is_for_imds_only)
+{
+	_cleanup_(http_client_freep) struct http_client *h = http();
+	struct imds_client *c = NULL;
+	struct hsm_client *v = NULL;
+
+	ck_assert_int_eq(
+		imds_client_new(h, &(struct imds_options){ .endpoint = "http://169.254.169.254" },
+				&c),
+		0);
+	imds_client_free(c);
+	c = NULL;
+	ck_assert_int_eq(
+		imds_client_new(h,
+				&(struct imds_options){ .federated_token_file = "/dev/null",
+							.client_id = "cid",
+							.tenant_id = "t",
+							.authority = "http://169.254.169.254" },
+				&c),
+		-EINVAL);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(hsm_client_new(h, "http://169.254.169.254", NULL, &v), -EINVAL);
+	ck_assert_ptr_null(v);
+	ck_assert_int_eq(hsm_client_new(h, "http://127.0.0.1:8443", NULL, &v), 0);
+	hsm_client_free(v);
+}
+END_TEST
+
 static Suite *imds_suite(void)
 {
 	Suite *s = suite_create("imds");
@@ -358,6 +389,7 @@ static Suite *imds_suite(void)
 	tcase_add_test(tc, imds_cache_refreshes_before_expiry);
 	tcase_add_test(tc, imds_connection_refused_is_retried_then_reported);
 	tcase_add_test(tc, imds_workload_identity_posts_the_federated_token);
+	tcase_add_test(tc, imds_plain_http_address_is_for_imds_only);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,9 +7,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sealmount/bdev.h"
@@ -220,7 +223,12 @@ END_TEST
 static const struct {
 	const char *file;
 	const char *rule;
+	int err; /* 0 = -EBADMSG */
 } evil[] = {
+	/* The unlock budget (docs/luks2.md, KDF budget): well-formed, refused by policy. */
+	{ "evil-luks2-argon2-4g.hdr", "kdf.budget.memory", -EPERM },
+	{ "evil-luks2-argon2-64-passes.hdr", "kdf.budget.time", -EPERM },
+	{ "evil-luks2-pbkdf2-20m.hdr", "kdf.budget.time", -EPERM },
 	{ "evil-luks2-keyslot-cipher-null.hdr", "keyslot.cipher_null" },
 	{ "evil-luks2-segment-cipher-null.hdr", "segment.cipher_null" },
 	{ "evil-luks2-integrity-null.hdr", "segment.cipher_null" },
@@ -259,7 +267,8 @@ START_TEST(luks2_hdr_load_refuses_evil)
 	struct luks2_verdict v;
 	int r = load(evil[_i].file, false, &h, &v);
 
-	ck_assert_msg(r == -EBADMSG, "%s: r=%d rule=%s", evil[_i].file, r, v.rule);
+	ck_assert_msg(r == (evil[_i].err ? evil[_i].err : -EBADMSG), "%s: r=%d rule=%s",
+		      evil[_i].file, r, v.rule);
 	ck_assert_ptr_null(h);
 	ck_assert_msg(streq(v.rule, evil[_i].rule), "%s: rule %s (%s), want %s", evil[_i].file,
 		      v.rule, v.detail, evil[_i].rule);
@@ -434,18 +443,205 @@ START_TEST(luks2_hdr_load_refuses_stray_copy)
 }
 END_TEST
 
-START_TEST(luks2_hdr_load_argon2_memory_cap)
+/* The argon2 fixture (32 MiB, 4 passes, 1 lane) against budgets around it. */
+static int parse_with(const char *name, const struct luks2_policy *p, struct luks2_verdict *v)
 {
-	_cleanup_(bdev_freep) struct bdev *b = fixture_dev("luks2-argon2id.hdr", DEV_SIZE);
-	_cleanup_(luks2_hdr_freep) struct luks2_hdr *h = NULL;
+	struct luks2_hdr *h = NULL;
+	size_t len;
+	_cleanup_free_ uint8_t *data = fixture(name, &len);
+	int r = luks2_hdr_parse(data, len, DEV_SIZE, p, &h, v);
+
+	luks2_hdr_free(h);
+	return r;
+}
+
+START_TEST(luks2_budget_memory)
+{
 	struct luks2_verdict v;
 	struct luks2_policy p;
 
 	luks2_policy_init(&p);
 	p.require_integrity = false;
-	p.argon2_max_memory_kib = 16384;
-	ck_assert_int_eq(luks2_hdr_load(b, &p, &h, &v), -EBADMSG);
-	ck_assert_str_eq(v.rule, "keyslot.kdf.memory");
+	p.memory_limit = 0;
+	p.kdf_max_memory_kib = 32768;
+	ck_assert_int_eq(parse_with("luks2-argon2id.hdr", &p, &v), 0);
+	p.kdf_max_memory_kib = 16384;
+	ck_assert_int_eq(parse_with("luks2-argon2id.hdr", &p, &v), -EPERM);
+	ck_assert_str_eq(v.rule, "kdf.budget.memory");
+	ck_assert_msg(strstr(v.detail, "32768 KiB") && strstr(v.detail, "16384 KiB"), "%s",
+		      v.detail);
+	/* The process's memory limit less room for the rest (a quarter, at least 128 MiB). */
+	p.kdf_max_memory_kib = 0;
+	p.memory_limit = 160ull << 20; /* 32 MiB usable */
+	ck_assert_uint_eq(luks2_policy_memory_budget_kib(&p), 32768);
+	ck_assert_int_eq(parse_with("luks2-argon2id.hdr", &p, &v), 0);
+	p.memory_limit = 150ull << 20;
+	ck_assert_int_eq(parse_with("luks2-argon2id.hdr", &p, &v), -EPERM);
+	ck_assert_str_eq(v.rule, "kdf.budget.memory");
+	ck_assert_ptr_nonnull(strstr(v.detail, "memory limit"));
+	p.memory_limit = 100ull << 20; /* less than the room: no argon2 at all */
+	ck_assert_uint_eq(luks2_policy_memory_budget_kib(&p), 0);
+	p.memory_limit = 8ull << 30; /* 6 GiB usable: the 1 GiB default applies */
+	ck_assert_uint_eq(luks2_policy_memory_budget_kib(&p), 1024 * 1024);
+	p.kdf_max_memory_kib = 4 * 1024 * 1024; /* configured higher: the limit still caps */
+	ck_assert_uint_eq(luks2_policy_memory_budget_kib(&p), 4 * 1024 * 1024);
+	p.memory_limit = 4ull << 30;
+	ck_assert_uint_eq(luks2_policy_memory_budget_kib(&p), 3 * 1024 * 1024);
+	/* The 4 GiB bomb passes neither the default nor a raised budget under a 4 GiB limit. */
+	ck_assert_int_eq(parse_with("evil-luks2-argon2-4g.hdr", &p, &v), -EPERM);
+	ck_assert_str_eq(v.rule, "kdf.budget.memory");
+}
+END_TEST
+
+START_TEST(luks2_budget_time)
+{
+	struct luks2_hdr h = { .n_keyslots = 1, .digest.iterations = 1000 };
+	struct luks2_verdict v;
+	struct luks2_policy p;
+
+	/* The formula (docs/luks2.md, KDF budget). */
+	h.keyslots[0].kdf = (struct luks2_kdf){
+		.type = LUKS2_KDF_ARGON2ID, .time = 4, .memory_kib = 1024 * 1024, .cpus = 4
+	};
+	ck_assert_uint_eq(luks2_kdf_estimate_ms(&h.keyslots[0].kdf),
+			  4ull * 1024 * 1024 * 1000 / (LUKS2_KDF_ARGON2_KIB_PER_S * 2));
+	h.keyslots[0].kdf.cpus = 1;
+	ck_assert_uint_eq(luks2_kdf_estimate_ms(&h.keyslots[0].kdf),
+			  4ull * 1024 * 1024 * 1000 / LUKS2_KDF_ARGON2_KIB_PER_S);
+	h.keyslots[0].kdf = (struct luks2_kdf){ .type = LUKS2_KDF_PBKDF2, .iterations = 20000000 };
+	ck_assert_uint_eq(luks2_kdf_estimate_ms(&h.keyslots[0].kdf), 5000);
+	ck_assert_uint_eq(luks2_unlock_estimate_ms(&h), 5000);
+	h.n_keyslots = 2;
+	h.keyslots[1].kdf = h.keyslots[0].kdf;
+	h.digest.iterations = 20000000;
+	ck_assert_uint_eq(luks2_unlock_estimate_ms(&h), 20000);
+
+	luks2_policy_init(&p);
+	p.require_integrity = false;
+	p.memory_limit = 0;
+	/* luks2-argon2id.hdr: 4 x 32 MiB on one lane, about 0.3 s. */
+	p.kdf_max_ms = 1000;
+	ck_assert_int_eq(parse_with("luks2-argon2id.hdr", &p, &v), 0);
+	p.kdf_max_ms = 200;
+	ck_assert_int_eq(parse_with("luks2-argon2id.hdr", &p, &v), -EPERM);
+	ck_assert_str_eq(v.rule, "kdf.budget.time");
+	/* The bombs pass only with a budget raised for them. */
+	p.kdf_max_ms = 0;
+	ck_assert_int_eq(parse_with("evil-luks2-pbkdf2-20m.hdr", &p, &v), -EPERM);
+	ck_assert_str_eq(v.rule, "kdf.budget.time");
+	ck_assert_ptr_nonnull(strstr(v.detail, "20.0 s"));
+	p.kdf_max_ms = 20000;
+	ck_assert_int_eq(parse_with("evil-luks2-pbkdf2-20m.hdr", &p, &v), 0);
+	p.kdf_max_ms = 0;
+	ck_assert_int_eq(parse_with("evil-luks2-argon2-64-passes.hdr", &p, &v), -EPERM);
+	ck_assert_str_eq(v.rule, "kdf.budget.time");
+}
+END_TEST
+
+/* A directory that looks like / for luks2_memory_limit(): proc/self/cgroup and the files. */
+static char fake_root[64];
+
+static void fake_write(const char *rel, const char *content)
+{
+	char path[512], *slash;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", fake_root, rel);
+	for (slash = strchr(path + strlen(fake_root) + 1, '/'); slash;
+	     slash = strchr(slash + 1, '/')) {
+		*slash = 0;
+		(void)mkdir(path, 0755);
+		*slash = '/';
+	}
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void fake_root_done(void)
+{
+	if (fake_root[0])
+		ck_assert_int_eq(nftw(fake_root, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+	fake_root[0] = 0;
+}
+
+static void fake_root_new(void)
+{
+	fake_root_done();
+	snprintf(fake_root, sizeof(fake_root), "/tmp/test_luks2_cg.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(fake_root));
+}
+
+START_TEST(luks2_memory_limit_cgroup_v2)
+{
+	uint64_t lim = 0;
+
+	fake_root_new();
+	fake_write("proc/self/cgroup", "0::/kubepods/pod1/ctr\n");
+	fake_write("sys/fs/cgroup/kubepods/pod1/ctr/memory.max", "max\n");
+	fake_write("sys/fs/cgroup/kubepods/pod1/memory.max", "2147483648\n");
+	fake_write("sys/fs/cgroup/kubepods/memory.max", "8589934592\n");
+	ck_assert_int_eq(luks2_memory_limit(fake_root, &lim), 0);
+	ck_assert_uint_eq(lim, 2ull << 30); /* the pod's limit binds the container */
+	/* A container in its own cgroup namespace: "/" and the mount's root file. */
+	fake_write("proc/self/cgroup", "0::/\n");
+	fake_write("sys/fs/cgroup/memory.max", "1073741824\n");
+	ck_assert_int_eq(luks2_memory_limit(fake_root, &lim), 0);
+	ck_assert_uint_eq(lim, 1ull << 30);
+	fake_write("sys/fs/cgroup/memory.max", "max\n");
+	ck_assert_int_eq(luks2_memory_limit(fake_root, &lim), 0);
+	ck_assert_uint_eq(lim, UINT64_MAX);
+	/* Garbage in a limit file is no limit, never a crash. */
+	fake_write("sys/fs/cgroup/memory.max", "-5 bytes\n");
+	ck_assert_int_eq(luks2_memory_limit(fake_root, &lim), 0);
+	ck_assert_uint_eq(lim, UINT64_MAX);
+	fake_root_done();
+}
+END_TEST
+
+START_TEST(luks2_memory_limit_cgroup_v1)
+{
+	uint64_t lim = 0;
+
+	fake_root_new();
+	/* Hybrid: v2 mounted elsewhere without the memory controller, memory on v1. */
+	fake_write("proc/self/cgroup", "9:name=systemd:/\n5:cpu,cpuacct:/x\n"
+				       "4:blkio,memory:/docker/abc\n0::/\n");
+	fake_write("sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes", "536870912\n");
+	fake_write("sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n");
+	ck_assert_int_eq(luks2_memory_limit(fake_root, &lim), 0);
+	ck_assert_uint_eq(lim, 512ull << 20);
+	/* Without a cgroup namespace the container sees its own cgroup at the mount's root. */
+	fake_write("sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes",
+		   "9223372036854771712\n");
+	fake_write("sys/fs/cgroup/memory/memory.limit_in_bytes", "805306368\n");
+	ck_assert_int_eq(luks2_memory_limit(fake_root, &lim), 0);
+	ck_assert_uint_eq(lim, 768ull << 20);
+	/* Paths that would leave the hierarchy are not followed. */
+	fake_write("proc/self/cgroup", "4:memory:/../../etc\n");
+	ck_assert_int_eq(luks2_memory_limit(fake_root, &lim), 0);
+	ck_assert_uint_eq(lim, UINT64_MAX);
+	fake_root_done();
+	ck_assert_int_eq(luks2_memory_limit("/nonexistent-root", &lim), -ENOENT);
+}
+END_TEST
+
+/* The budget reaches the header check through luks2_policy_init(): the limit of this process. */
+START_TEST(luks2_policy_init_reads_memory_limit)
+{
+	struct luks2_policy p;
+
+	luks2_policy_init(&p);
+	ck_assert_uint_eq(p.memory_limit, luks2_process_memory_limit());
+	ck_assert_uint_gt(p.memory_limit, 0); /* at least the RAM is known */
 }
 END_TEST
 
@@ -597,7 +793,11 @@ static Suite *luks2_suite(void)
 	tcase_add_loop_test(tc, luks2_hdr_parse_json_edits, 0, (int)ELEMENTSOF(edits));
 	tcase_add_test(tc, luks2_hdr_load_refuses_small_device);
 	tcase_add_test(tc, luks2_hdr_load_refuses_stray_copy);
-	tcase_add_test(tc, luks2_hdr_load_argon2_memory_cap);
+	tcase_add_test(tc, luks2_budget_memory);
+	tcase_add_test(tc, luks2_budget_time);
+	tcase_add_test(tc, luks2_memory_limit_cgroup_v2);
+	tcase_add_test(tc, luks2_memory_limit_cgroup_v1);
+	tcase_add_test(tc, luks2_policy_init_reads_memory_limit);
 	tcase_add_test(tc, luks2_hdr_load_keyslots_makes_detached_header);
 	tcase_add_test(tc, luks2_hdr_parse_rejects_truncation);
 	tcase_add_test(tc, luks2_hdr_parse_survives_byte_flips);

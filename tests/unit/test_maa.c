@@ -9,6 +9,7 @@
 #include "jose_util.h"
 #include "sealmount/codec.h"
 #include "sealmount/jsonx.h"
+#include "sealmount/http.h"
 #include "sealmount/maa.h"
 #include "unit.h"
 
@@ -231,6 +232,22 @@ START_TEST(maa_endpoint_and_url_forms)
 }
 END_TEST
 
+/* IMDS's address takes plain http for IMDS requests alone: never an MAA endpoint. */
+START_TEST(maa_client_refuses_plain_http_to_imds_address)
+{
+	struct http_client *h = NULL;
+	struct maa_client *c = NULL;
+
+	ck_assert_int_eq(http_client_new(&(struct http_options){ 0 }, &h), 0);
+	ck_assert_int_eq(maa_client_new(h, "http://169.254.169.254", MAA_API_2022_08_01, &c),
+			 -EINVAL);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(maa_client_new(h, "http://127.0.0.1:8443", MAA_API_2022_08_01, &c), 0);
+	maa_client_free(c);
+	http_client_free(h);
+}
+END_TEST
+
 START_TEST(maa_response_parse_cases)
 {
 	char *tok = NULL;
@@ -409,6 +426,7 @@ static Suite *maa_suite(void)
 	tcase_add_test(tc, maa_request_body_layout);
 	tcase_add_test(tc, maa_request_body_refuses_bad_evidence);
 	tcase_add_test(tc, maa_endpoint_and_url_forms);
+	tcase_add_test(tc, maa_client_refuses_plain_http_to_imds_address);
 	tcase_add_test(tc, maa_response_parse_cases);
 	tcase_add_test(tc, maa_token_validate_accepts_good);
 	tcase_add_test(tc, maa_token_validate_rejects_claims);

@@ -7,6 +7,11 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
 #include "sealmount/secret.h"
 #include "unit.h"
 
@@ -133,6 +138,43 @@ START_TEST(process_lock_memory_locks_or_declines)
 }
 END_TEST
 
+/* OpenSSL's secure heap: as root (or with an ample RLIMIT_MEMLOCK) the private numbers of a new
+ * RSA key live in it - locked, and wiped when freed. */
+START_TEST(secret_heap_holds_private_key_numbers)
+{
+	long before = vmlck_kb();
+	int r = secret_heap_init();
+	EVP_PKEY *k;
+	BIGNUM *d = NULL;
+	void *p;
+
+	ck_assert_int_ge(r, 0);
+	ck_assert_int_eq(secret_heap_init(), r ? 1 : 0); /* idempotent */
+	if (r == 0) {
+		struct rlimit rl;
+
+		/* Declined only without the room to lock it. */
+		ck_assert_int_eq(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
+		ck_assert(rl.rlim_cur < SECRET_HEAP_MIN_RLIMIT ||
+			  CRYPTO_secure_malloc_initialized());
+		return;
+	}
+	ck_assert(CRYPTO_secure_malloc_initialized());
+	ck_assert_int_ge(vmlck_kb(), before + (long)SECRET_HEAP_SMALL / 1024);
+	p = OPENSSL_secure_malloc(100);
+	ck_assert(CRYPTO_secure_allocated(p));
+	OPENSSL_secure_free(p);
+	k = EVP_RSA_gen(2048);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_uint_gt(CRYPTO_secure_used(), 0);
+	/* The key's own numbers are in the secure heap (what EVP_PKEY_get_bn_param() hands out
+	 * is a copy, in ordinary memory). */
+	ck_assert_int_eq(EVP_PKEY_get_bn_param(k, "rsa-factor1", &d), 1);
+	BN_clear_free(d);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
 START_TEST(wipe_clears)
 {
 	char b[16] = "secretsecret";
@@ -156,6 +198,7 @@ static Suite *secret_suite(void)
 	tcase_add_test(tc, process_harden_disables_dumps);
 	tcase_add_test(tc, process_lock_memory_locks_or_declines);
 	tcase_add_test(tc, wipe_clears);
+	tcase_add_test(tc, secret_heap_holds_private_key_numbers);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -79,6 +79,60 @@ START_TEST(skr_done_functions_reset)
 }
 END_TEST
 
+/* docs/skr.md, The 401 challenge: which token to retry with, and when not to retry at all. */
+START_TEST(skr_auth_follows_challenge)
+{
+	_cleanup_(http_client_freep) struct http_client *h = http();
+	_cleanup_(secret_freep) struct secret *given = NULL;
+	struct skr_auth *a = NULL, *fixed = NULL;
+	char *why = NULL;
+
+	/* A host that does not say what it is: the first guess is Key Vault's resource. */
+	ck_assert_int_eq(
+		skr_auth_new(h, &(struct skr_auth_options){ .vault = "https://keys.example.com" },
+			     &a),
+		0);
+	ck_assert_str_eq(skr_auth_resource(a), HSM_RESOURCE_VAULT);
+	ck_assert_int_eq(skr_auth_follow_challenge(
+				 a,
+				 "Bearer authorization=\"https://login.microsoftonline.com/t\", "
+				 "resource=\"https://managedhsm.azure.net\"",
+				 &why),
+			 1);
+	ck_assert_ptr_null(why);
+	ck_assert_str_eq(skr_auth_resource(a), HSM_RESOURCE_MHSM);
+	/* The scope form, another cloud. */
+	ck_assert_int_eq(
+		skr_auth_follow_challenge(
+			a, "Bearer scope=\"https://vault.usgovcloudapi.net/.default\"", &why),
+		1);
+	ck_assert_str_eq(skr_auth_resource(a), "https://vault.usgovcloudapi.net");
+	/* No challenge: a fresh token for the same resource. */
+	ck_assert_int_eq(skr_auth_follow_challenge(a, NULL, &why), 1);
+	ck_assert_str_eq(skr_auth_resource(a), "https://vault.usgovcloudapi.net");
+	/* Hostile: another resource, garbage, too long - no retry, the resource unchanged. */
+	ck_assert_int_eq(skr_auth_follow_challenge(
+				 a, "Bearer resource=\"https://management.azure.com\"", &why),
+			 0);
+	ck_assert_ptr_nonnull(strstr(why, "'https://management.azure.com', which is not an "
+					  "Azure Key Vault or Managed HSM resource"));
+	free(why);
+	ck_assert_int_eq(skr_auth_follow_challenge(a, "Bearer ,=,\"", &why), 0);
+	ck_assert_ptr_nonnull(strstr(why, "does not parse"));
+	free(why);
+	ck_assert_str_eq(skr_auth_resource(a), "https://vault.usgovcloudapi.net");
+	skr_auth_free(a);
+	/* A token given as is: there is no other to ask for. */
+	ck_assert_int_eq(secret_new_copy("tok", 3, &given), 0);
+	ck_assert_int_eq(skr_auth_new(h, &(struct skr_auth_options){ .bearer = given }, &fixed), 0);
+	ck_assert_int_eq(skr_auth_follow_challenge(
+				 fixed, "Bearer resource=\"https://managedhsm.azure.net\"", &why),
+			 0);
+	ck_assert_ptr_null(why);
+	skr_auth_free(fixed);
+}
+END_TEST
+
 static Suite *skr_suite(void)
 {
 	Suite *s = suite_create("skr");
@@ -87,6 +141,7 @@ static Suite *skr_suite(void)
 	tcase_add_test(tc, skr_auth_bearer_used_as_is);
 	tcase_add_test(tc, skr_auth_rejects_bad_options);
 	tcase_add_test(tc, skr_done_functions_reset);
+	tcase_add_test(tc, skr_auth_follows_challenge);
 	suite_add_tcase(s, tc);
 	return s;
 }
