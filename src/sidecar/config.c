@@ -548,7 +548,8 @@ int sm_config_parse_json(const void *json, size_t len, struct sm_config **ret,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->log_level = LOG_LVL_WARN; /* Microsoft's default */
+	/* Microsoft's sidecar defaults to warning; ours is the default of every command. */
+	c->log_level = LOG_LEVEL_DEFAULT;
 	r = parse_root(&p, root, c);
 	if (r < 0)
 		return r;

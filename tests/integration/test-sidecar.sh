@@ -80,7 +80,7 @@ for want in "fs[0].mount_point = /mnt/remote/share" \
 	"fs[0].azure_url_private = true" "fs[0].read_write = true" "fs[0].key.kid = encfs-key" \
 	"fs[0].key.kty = RSA-HSM" "fs[0].key.authority.endpoint = sharedneu.neu.attest.azure.net" \
 	"fs[0].key.akv.endpoint = myhsm.managedhsm.azure.net" "fs[0].key_derivation.salt = 00aabbcc" \
-	"fs[0].key_derivation.label = Symmetric Encryption Key" "log_level = warning" \
+	"fs[0].key_derivation.label = Symmetric Encryption Key" "log_level = info" \
 	"snp = device" "on_error = exit" "filesystems = 1"; do
 	grep -qxF -- "$want" "$TEST_TMP/dump.std" || fail "dump lacks '$want': $(cat "$TEST_TMP/dump.std")"
 done

@@ -72,7 +72,7 @@ START_TEST(config_accepts_microsoft_schema)
 	ck_assert(fs->require_integrity);
 	ck_assert_int_eq(fs->engine, SM_ENGINE_AUTO);
 	ck_assert_uint_eq(fs->cache_mb, 64);
-	ck_assert_int_eq(c->log_level, LOG_LVL_WARN);
+	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEFAULT);
 	ck_assert_int_eq(c->on_error, SM_ON_ERROR_EXIT);
 }
 END_TEST
