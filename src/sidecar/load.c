@@ -120,6 +120,7 @@ static void dump_fs(FILE *f, size_t i, const struct sm_filesystem *fs)
 	dump_str(f, K("header_uuid"), fs->header_uuid);
 	dump_str(f, K("root_hash"), fs->root_hash);
 	dump_str(f, K("publisher_key"), fs->publisher_key ? "(set)" : NULL);
+	dump_str(f, K("key_file"), fs->key_file);
 #undef K
 }
 
@@ -148,4 +149,5 @@ void sidecar_config_dump(const struct sm_config *c, FILE *f)
 	dump_str(f, "imds_endpoint", c->imds_endpoint);
 	dump_str(f, "work_dir", c->work_dir ? c->work_dir : "/run/sealmount");
 	dump_str(f, "allow_unlocked_memory", c->allow_unlocked_memory ? "true" : "false");
+	dump_str(f, "allow_key_file", c->allow_key_file ? "true" : "false");
 }
