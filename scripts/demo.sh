@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1 ;;
 	--stop) stop=1 ;;
 	--dir) keep_dir=$2; shift ;;
-	-h | --help) sed -n '2,33p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,32p' "$0"; exit 0 ;;
 	*) echo "demo.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 	shift
