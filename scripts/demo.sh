@@ -13,7 +13,15 @@
 #   8. SIGTERM the sidecar and check that nothing is left behind
 #
 #   scripts/demo.sh [--no-setup] [--engine kernel|user] [--ready-timeout S] [--hook CMD]
-#                   [--sim DIR]
+#                   [--sim DIR] [--keep [--dir DIR]]
+#   scripts/demo.sh --stop [--dir DIR]
+#
+# --keep: leave the stand-ins (MAA, IMDS, Managed HSM, Azurite) running after the demo, with
+# their state in DIR (default /run/sealmount-demo), and print what to try the CLI and a
+# hand-written configuration against: the endpoints, CA file, account key, key name, the key
+# file, the image URL and a ready-to-use example configuration (DIR/example-config.json). The
+# same is in DIR/env (shell variables: `. DIR/env`). --stop stops them and removes DIR (it
+# refuses while something is still mounted under DIR).
 #
 # Needs root (mount, loop devices, /dev/fuse). The kernel engine is used where device-mapper
 # works, else the userspace engine. SEALMOUNT=path/to/sealmount skips the build. For tests:
@@ -30,6 +38,9 @@ engine=
 hook=
 ready_timeout=60
 sim_dir=
+keep=0
+stop=0
+keep_dir=/run/sealmount-demo
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-setup) do_setup=0 ;;
@@ -37,11 +48,48 @@ while [ $# -gt 0 ]; do
 	--hook) hook=$2; shift ;;
 	--ready-timeout) ready_timeout=$2; shift ;;
 	--sim) sim_dir=$2; shift ;;
-	-h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+	--keep) keep=1 ;;
+	--stop) stop=1 ;;
+	--dir) keep_dir=$2; shift ;;
+	-h | --help) sed -n '2,32p' "$0"; exit 0 ;;
 	*) echo "demo.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 	shift
 done
+
+# stop_kept DIR: stop the stand-ins a --keep run left in DIR (each a process group of its
+# own), then remove DIR. Refuses while anything is mounted under DIR.
+stop_kept()
+{
+	local d=$1 f pid i
+
+	[ -d "$d" ] || { echo "demo.sh --stop: nothing kept in $d"; return 0; }
+	d=$(cd "$d" && pwd)
+	if grep -qF " $d/" /proc/mounts; then
+		echo "demo.sh --stop: still mounted under $d:" >&2
+		grep -F " $d/" /proc/mounts | cut -d' ' -f2 | sed 's/^/    /' >&2
+		echo "unmount first (sealmount umount MOUNTPOINT, or SIGTERM the sidecar)" >&2
+		return 1
+	fi
+	for f in "$d"/emu-*/pid; do
+		[ -s "$f" ] || continue
+		pid=$(cat "$f")
+		kill -TERM -- "-$pid" 2>/dev/null || continue
+		for ((i = 0; i < 50; i++)); do
+			kill -0 -- "-$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL -- "-$pid" 2>/dev/null || true
+		echo "    stopped $(basename "$(dirname "$f")") (process group $pid)"
+	done
+	rm -rf "$d"
+	echo "    removed $d"
+}
+
+if [ "$stop" = 1 ]; then
+	stop_kept "$keep_dir"
+	exit
+fi
 
 n=0
 say()
@@ -75,6 +123,31 @@ export EMULATORS
 # emu_start, cleanup_fn and a scratch directory ($TEST_TMP) removed on exit.
 . "$top/tests/integration/functions.sh"
 W=$TEST_TMP
+if [ "$keep" = 1 ]; then
+	if [ -e "$keep_dir" ]; then
+		echo "demo.sh --keep: $keep_dir exists (stand-ins still running?): run" \
+			"'scripts/demo.sh --stop --dir $keep_dir' first" >&2
+		exit 1
+	fi
+	mkdir -p -m 0700 "$keep_dir"
+	W=$(cd "$keep_dir" && pwd)
+	kept_ok=0
+	# A failed --keep run stops what it started.
+	stop_unless_ok() { [ "$kept_ok" = 1 ] || stop_kept "$W" >/dev/null; }
+	cleanup_fn stop_unless_ok
+	# The stand-ins in process groups of their own (setsid), outliving this script.
+	emu_launch()
+	{
+		local name=$1 var=$2 dir=$W/emu-$1
+
+		shift 2
+		mkdir -p "$dir"
+		setsid node "$EMULATORS/launch.mjs" "$name" --no-parent-watch --port-file "$dir/port" \
+			--dir "$dir/data" "$@" >"$dir/log" 2>&1 </dev/null &
+		echo $! >"$dir/pid"
+		_emu_dirs[$var]=$dir
+	}
+fi
 sm() { "$SEALMOUNT" "$@"; }
 
 say "Start the stand-ins for Azure: simulated SNP, MAA, IMDS, Managed HSM, Azurite"
@@ -193,4 +266,50 @@ if grep -qF "$W" /proc/mounts || losetup -a | grep -qF "$W" || [ -n "$(ls -A "$S
 	exit 1
 fi
 echo "    $SHARE is empty again; no mounts left."
-say "Done: stand-ins stopped, scratch directory removed"
+if [ "$keep" = 0 ]; then
+	say "Done: stand-ins stopped, scratch directory removed"
+	exit 0
+fi
+
+say "Done; the stand-ins keep running (--keep): try the CLI and your own configuration"
+mkdir -p "$W/mnt/try"
+cat >"$W/example-config.json" <<EOF
+{"azure_filesystems": [
+  {"mount_point": "$W/mnt/try/share", "azure_url": "$URL?$SAS",
+   "sealmount": {"key_file": "$W/demo.key", "engine": "$engine"}}],
+ "sealmount": {"snp": "sim:$W/sim", "ca_file": "$W/hsm-ca.pem", "imds_endpoint": "$IMDS",
+   "health_address": "127.0.0.1:0", "readiness_file": "$W/try-ready", "work_dir": "$W/try-work"}}
+EOF
+cat >"$W/env" <<EOF
+# scripts/demo.sh --keep: the stand-ins (stop them with scripts/demo.sh --stop --dir $W)
+SEALMOUNT_DEMO_DIR=$W
+MAA=$MAA
+VAULT=$VAULT
+IMDS=$IMDS
+AZURITE=http://127.0.0.1:$AZ_PORT/devstoreaccount1
+CA_FILE=$W/hsm-ca.pem
+SIM=$W/sim
+KEY_NAME=demo-key
+KEY_FILE=$W/demo.key
+ACCOUNT_KEY_FILE=$W/account.key
+IMAGE_URL=$URL
+IMAGE_SAS_URL='$URL?$SAS'
+EXAMPLE_CONFIG=$W/example-config.json
+EOF
+sed "s/^/    /; s/sig=[^&']*/sig=<redacted: see the file>/" "$W/env"
+cat <<EOF
+
+    The same in $W/env (. $W/env). Azurite's account is devstoreaccount1; its well-known
+    development key is in $W/account.key. Try:
+
+    # the sidecar with the example configuration (key_file instead of the HSM; simulated SNP)
+    sealmount run --config $W/example-config.json
+    # a mount through the stand-ins: attest (simulated SNP), release demo-key, mount
+    sealmount mount --url $URL --account-key-file $W/account.key \\
+        --vault $VAULT --kid demo-key --maa $MAA --snp sim:$W/sim \\
+        --imds $IMDS --ca-file $W/hsm-ca.pem --engine $engine $W/mnt/try/cli
+    sealmount umount $W/mnt/try/cli
+    # when done:
+    scripts/demo.sh --stop --dir $W
+EOF
+kept_ok=1

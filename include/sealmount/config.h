@@ -72,6 +72,9 @@ struct sm_filesystem {
 	char *root_hash;
 	char *publisher_key;
 	uint64_t min_version;
+	/* the passphrase from this file instead of Secure Key Release (local tests only: refused
+	 * unless sealmount.snp is sim:DIR or sealmount.allow_key_file is true) */
+	char *key_file;
 };
 
 struct sm_config {
@@ -90,6 +93,7 @@ struct sm_config {
 	char *readiness_file; /* written once every filesystem is published */
 	enum sm_on_error on_error;
 	bool allow_unlocked_memory;
+	bool allow_key_file; /* key_file without a simulated SNP (tests, never in production) */
 	char *imds_endpoint; /* IMDS base URL; NULL = IMDS_DEFAULT_ENDPOINT (tests: loopback) */
 	char *work_dir; /* private directory for the FUSE image files; NULL = /run/sealmount */
 	/* AKS workload identity, from AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE

@@ -23,9 +23,15 @@ enum log_level {
 	LOG_LVL_DEBUG,
 };
 
-/* Set the minimum level that is written. Default LOG_LVL_INFO. */
+/* The one default level, of every command and of the sidecar (whose LogLevel and the global
+ * --log-level can only make it more verbose). */
+#define LOG_LEVEL_DEFAULT LOG_LVL_INFO
+
+/* Set the minimum level that is written. Default LOG_LEVEL_DEFAULT. */
 void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
+/* "error", "warn", "info" or "debug"; "?" for anything else. */
+const char *log_level_name(enum log_level lvl);
 
 /* Parse "error", "warn"/"warning", "info", "debug" (case-insensitive; Microsoft's sidecar
  * also uses "trace", mapped to debug). Returns 0 or -EINVAL. */

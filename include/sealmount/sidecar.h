@@ -39,5 +39,11 @@ _must_check_ int sidecar_config_load(const char *path, struct sm_config **ret) _
  * tokens, SAS signatures). For --check-config --dump and tests. */
 void sidecar_config_dump(const struct sm_config *c, FILE *f) _nonnull_(1, 2);
 
+/* Check what publishing will need, before attesting: each mount point's parent is a directory
+ * and the mount point itself does not exist (an existing directory would be replaced by the
+ * symlink; a link of ours left by a crashed run, "-> .filesystem-N", is cleaned up at start and
+ * accepted). Logs each problem; 0, or the first -errno. */
+_must_check_ int sidecar_config_check_paths(const struct sm_config *c) _nonnull_(1);
+
 /* Run the sidecar until SIGTERM/SIGINT. 0 after a clean shutdown, else -errno (see above). */
 _must_check_ int sidecar_run(const struct sm_config *c) _nonnull_(1);

@@ -32,8 +32,6 @@ struct cli_command {
 int cli_usage_error(const char *cmd, const char *fmt, ...) _printf_(2, 3);
 /* Print a command's usage to f. */
 void cli_print_usage(const struct cli_command *c, FILE *f);
-/* "64M", "1G", "4096", "512k" -> bytes. -EINVAL. */
-_must_check_ int cli_parse_size(const char *s, uint64_t *ret) _nonnull_(1, 2);
 /* Strict unsigned decimal. -EINVAL / -ERANGE. */
 _must_check_ int cli_parse_uint(const char *s, uint64_t max, uint64_t *ret) _nonnull_(1, 3);
 

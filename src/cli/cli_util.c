@@ -92,33 +92,6 @@ int cli_kdf_opt(const char *cmd, int c, const char *arg, struct luks2_policy *p)
 	return 1;
 }
 
-int cli_parse_size(const char *s, uint64_t *ret)
-{
-	static const struct {
-		const char *suffix;
-		unsigned shift;
-	} units[] = { { "", 0 },     { "k", 10 }, { "K", 10 },	 { "KiB", 10 }, { "M", 20 },
-		      { "MiB", 20 }, { "G", 30 }, { "GiB", 30 }, { "T", 40 },	{ "TiB", 40 } };
-	char *end;
-	unsigned long long v;
-
-	if (!isdigit((unsigned char)s[0]))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
-	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
-		if (strcmp(end, units[i].suffix) != 0)
-			continue;
-		if (units[i].shift && v > (UINT64_MAX >> units[i].shift))
-			return -ERANGE;
-		*ret = (uint64_t)v << units[i].shift;
-		return 0;
-	}
-	return -EINVAL;
-}
-
 int image_open_source(const char *image, const char *account_key_file, struct pl_stack *ret)
 {
 	struct pl_source src = { .url = image };

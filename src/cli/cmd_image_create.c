@@ -5,6 +5,7 @@
  * blob, parallel and resumable). Dispatched from cmd_image.c.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -25,6 +26,7 @@
 #include "sealmount/fsutil.h"
 #include "sealmount/log.h"
 #include "sealmount/pipeline.h"
+#include "sealmount/units.h"
 #include "sealmount/verity.h"
 
 #define NEW_KEY_SIZE 32u
@@ -79,6 +81,22 @@ static int parse_integrity(const char *s, enum luks2_integrity *ret)
 	return 0;
 }
 
+/* --size: units.h's forms, at least IMAGE_FS_SIZE_MIN; 0 or a usage exit code. */
+static int parse_fs_size(const char *arg, uint64_t *ret)
+{
+	int r = units_parse_size(arg, ret);
+
+	if (r == -ERANGE)
+		return cli_usage_error("image create", "--size '%s' does not fit in 64 bits", arg);
+	if (r < 0)
+		return cli_usage_error("image create", "--size '%s' is not a size: give %s", arg,
+				       UNITS_SIZE_FORMATS);
+	if (*ret < IMAGE_FS_SIZE_MIN)
+		return cli_usage_error("image create", "--size '%s' is too small: at least 8M",
+				       arg);
+	return 0;
+}
+
 static int parse_create_opt(int c, struct create_args *a)
 {
 	struct luks2_write_params *p = &a->o.luks;
@@ -104,9 +122,7 @@ static int parse_create_opt(int c, struct create_args *a)
 		a->verity = true;
 		return 0;
 	case 's':
-		if (cli_parse_size(optarg, &a->o.fs_size) < 0 || a->o.fs_size < IMAGE_FS_SIZE_MIN)
-			return cli_usage_error("image create", "--size needs at least 8M");
-		return 0;
+		return parse_fs_size(optarg, &a->o.fs_size);
 	case 'i':
 		if (parse_integrity(optarg, &p->integrity) < 0)
 			return cli_usage_error("image create",
@@ -224,6 +240,11 @@ static int create_main(int argc, char **argv)
 		return r < 0 ? CLI_EXIT_OK : r;
 	if (load_key(&a, &pass) < 0)
 		return CLI_EXIT_FAILURE;
+	if (a.o.luks.integrity == LUKS2_INTEGRITY_NONE)
+		log_warn(
+			"--integrity none: `sealmount mount` and the sidecar refuse this image by "
+			"default (require_integrity); mount it with --no-require-integrity, or set "
+			"\"require_integrity\": false in the filesystem's \"sealmount\" object");
 	catch_signals();
 	r = image_create(&a.o, pass, &res);
 	if (r < 0) {
@@ -401,14 +422,25 @@ const struct cli_command cmd_image_create = {
 		"                              [--sector-size 512|4096] [--pbkdf pbkdf2|argon2id]\n"
 		"                              [--pbkdf-iterations N] [--no-journal] [--verity]\n"
 		"\n"
-		"Build an ext4 filesystem holding DIR (mke2fs -d; SIZE defaults to DIR's size plus\n"
-		"room) and write it as a new LUKS2 image (mode 0600), without root or device-mapper:\n"
-		"aes-xts-plain64 + hmac(sha256) at 4096-byte sectors by default, every sector tagged.\n"
-		"The passphrase is the whole key FILE; --new-key creates a missing FILE with 32\n"
-		"random bytes (mode 0600). A plaintext copy of the filesystem exists, unlinked, in\n"
-		"IMAGE's directory while the image is written.\n"
+		"Build an ext4 filesystem holding DIR (mke2fs -d) and write it as a new LUKS2 image\n"
+		"(mode 0600), without root or device-mapper. A plaintext copy of the filesystem\n"
+		"exists, unlinked, in IMAGE's directory while the image is written.\n"
+		"\n"
+		"  --from-dir DIR         the files to put in the image\n"
+		"  --key-file FILE        the passphrase: the whole FILE, every byte (a trailing\n"
+		"                         newline counts)\n"
+		"  --new-key              create a missing FILE with 32 random bytes (mode 0600)\n"
+		"  -o, --output IMAGE     the image to write (must not exist)\n"
+		"  --size SIZE            the ext4 size (default: DIR's size plus room, at least\n"
+		"                         8M): bytes, or a number with K, M, G or T (powers of\n"
+		"                         1024; 'iB' optional, any case: 16M, 1g, 2GiB)\n"
+		"  --integrity MODE       hmac-sha256 (default: aes-xts-plain64 + hmac(sha256)),\n"
+		"                         aead (aes-gcm-random) or none (no integrity: refused by\n"
+		"                         default when mounted, see --no-require-integrity)\n"
+		"  --sector-size N        512 or 4096 (default) bytes\n"
+		"  --pbkdf KDF            pbkdf2 (default) or argon2id\n"
+		"  --pbkdf-iterations N   PBKDF2 iterations, a decimal number (default 100000)\n"
 		"  --no-journal           store the no-journal flag (dm-integrity direct mode)\n"
-		"  --pbkdf-iterations N   PBKDF2 iterations (default 100000)\n"
 		"  --verity               seal it: append a dm-verity hash area and print its\n"
 		"                         root-hash (as `image seal` does)\n",
 	.run = create_main,

@@ -309,7 +309,7 @@ const struct cli_command cmd_image_inspect = {
 		"\n"
 		"  --json                 print the result as JSON on stdout\n"
 		"  --require-integrity    refuse images without dm-integrity (as mounts do)\n"
-		"  --pin-uuid UUID        refuse any other header UUID\n"
+		"  --pin-uuid UUID        refuse any other header UUID (8-4-4-4-12 hex digits)\n"
 		"  --pin-sha256 HEX       refuse any other header digest (the header-sha256 shown:\n"
 		"                         SHA-256 of both header copies)\n"
 		"  --account-key-file F   SharedKey account key for a blob URL\n"

@@ -174,9 +174,10 @@ static int parse(int argc, char **argv, struct key_args *a)
 {
 	int c, r;
 
-	if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h"))
-		return argc < 2 ? cli_usage_error("key", "missing subcommand (release or import)") :
-				  1;
+	if (argc < 2)
+		return cli_usage_error("key", "missing subcommand (release or import)");
+	if (streq(argv[1], "--help") || streq(argv[1], "-h"))
+		return 1; /* a->sub NULL: the group's help */
 	a->sub = argv[1];
 	if (!streq(a->sub, "release") && !streq(a->sub, "import"))
 		return cli_usage_error("key", "unknown subcommand '%s'", a->sub);
@@ -249,6 +250,8 @@ static int do_release(const struct key_args *a)
 	return 0;
 }
 
+static const struct cli_command key_release_help, key_import_help;
+
 static int run(int argc, char **argv)
 {
 	struct key_args a = {};
@@ -257,7 +260,9 @@ static int run(int argc, char **argv)
 	r = parse(argc, argv, &a);
 	if (r == 1) {
 		args_done(&a);
-		return cli_help(&cmd_key);
+		return cli_help(!a.sub			? &cmd_key :
+				streq(a.sub, "release") ? &key_release_help :
+							  &key_import_help);
 	}
 	if (r != 0) {
 		args_done(&a);
@@ -268,41 +273,102 @@ static int run(int argc, char **argv)
 	return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
 
+#define KEY_AUTH_HELP                                                                               \
+	"  --ca-file PEM          also trust these CA certificates (PEM file) for the vault\n"      \
+	"                         and MAA\n"                                                        \
+	"  --bearer-file FILE     the vault's bearer token, used as is (FILE holds the JWT)\n"      \
+	"  --imds URL             get the vault token from this IMDS endpoint's managed\n"          \
+	"                         identity (http://169.254.169.254 in Azure)\n"                     \
+	"  --client-id ID         the user-assigned identity's client id (a UUID)\n"                \
+	"  --federated-token-file FILE  workload identity: a federated token for Entra ID,\n"       \
+	"  --tenant-id ID         with the tenant (a UUID) and --client-id\n"                       \
+	"  --authority URL        the Entra ID authority (default\n"                                \
+	"                         https://login.microsoftonline.com)\n"                             \
+	"\n"                                                                                        \
+	"ENDPOINT is a host name (myhsm.managedhsm.azure.net, sharedeus.eus.attest.azure.net) or\n" \
+	"a URL (https://HOST[:PORT]); NAME is 1-127 of 0-9 a-z A-Z -; HEX is hexadecimal. The\n"    \
+	"vault's bearer token comes from --bearer-file or from the IMDS managed identity\n"         \
+	"(resource https://managedhsm.azure.net for *.managedhsm.* vaults, else\n"                  \
+	"https://vault.azure.net), retried while IMDS is not ready.\n"
+
+static const struct cli_command key_release_help = {
+	.name = "release",
+	.summary = "Attest, release the key from Managed HSM / Key Vault, write the passphrase",
+	.usage =
+		"Usage: sealmount key release --vault ENDPOINT --kid NAME --maa ENDPOINT --out FILE\n"
+		"           [--snp device|device:PATH|sim:DIR] [--enc ALG] [--salt HEX]\n"
+		"           [--label TEXT] [--version VER] [--nonce TEXT]\n"
+		"           [--bearer-file FILE | --imds URL [--client-id ID] |\n"
+		"            --federated-token-file FILE --tenant-id ID --client-id ID]\n"
+		"           [--authority URL] [--ca-file PEM]\n"
+		"\n"
+		"Attest this guest with MAA (a fresh ephemeral RSA key bound into the SNP report),\n"
+		"POST the token to ENDPOINT/keys/NAME/release, verify the JWS answer (RS256 by x5c[0],\n"
+		"chain to the system roots and --ca-file, vault host name), unwrap the key and write\n"
+		"the 32-byte LUKS passphrase to FILE (a new file, mode 0600; for tests - the sidecar\n"
+		"never writes it anywhere). oct keys: the 32 released bytes; RSA keys:\n"
+		"HKDF-SHA256(d, salt, label), as Microsoft's encfs sidecar does.\n"
+		"\n"
+		"  --vault ENDPOINT       the Managed HSM or Key Vault\n"
+		"  --kid NAME             the key's name\n"
+		"  --maa ENDPOINT         the attestation provider\n"
+		"  --out FILE             where to write the passphrase (must not exist)\n"
+		"  --version VER          a key version: 32 hex digits (default: the current one)\n"
+		"  --snp SOURCE           device (default: /dev/sev-guest), device:PATH, or sim:DIR\n"
+		"                         (SIMULATED, tests only: a `sealmount sim init` DIR)\n"
+		"  --enc ALG              RSA_AES_KEY_WRAP_256 (default), RSA_AES_KEY_WRAP_384 or\n"
+		"                         CKM_RSA_AES_KEY_WRAP (SHA-1 OAEP, what Microsoft's sidecar\n"
+		"                         gets)\n"
+		"  --salt HEX             key_derivation.salt for RSA keys (default empty)\n"
+		"  --label TEXT           key_derivation.label (default \"Symmetric Encryption Key\")\n"
+		"  --nonce TEXT           the nonce sent to MAA (default: none)\n" KEY_AUTH_HELP,
+	.run = NULL,
+};
+
+static const struct cli_command key_import_help = {
+	.name = "import",
+	.summary = "Import an exportable HSM key with a release policy for an MAA endpoint",
+	.usage =
+		"Usage: sealmount key import --vault ENDPOINT --kid NAME --maa ENDPOINT\n"
+		"           (--policy-file CCE_POLICY | --hostdata HEX) [--kty oct-HSM|RSA-HSM]\n"
+		"           [--key-file FILE] [--passphrase-out FILE] [--claim NAME=VALUE]...\n"
+		"           [--salt HEX] [--label TEXT]\n"
+		"           [--bearer-file FILE | --imds URL [--client-id ID] |\n"
+		"            --federated-token-file FILE --tenant-id ID --client-id ID]\n"
+		"           [--authority URL] [--ca-file PEM]\n"
+		"\n"
+		"Upload an exportable HSM key with a release policy for the MAA endpoint:\n"
+		"x-ms-sevsnpvm-hostdata (SHA-256 of the CCE policy, or --hostdata), compliance status\n"
+		"azure-compliant-uvm, is-debuggable false, vmpl 0, plus --claim extras (a --claim of\n"
+		"the same name replaces a default). For an RSA-HSM key without --salt a random salt\n"
+		"is generated and PRINTED: the same --salt must be given to 'key release' (and the\n"
+		"sidecar's key_derivation.salt).\n"
+		"\n"
+		"  --vault ENDPOINT       the Managed HSM or Key Vault\n"
+		"  --kid NAME             the new key's name\n"
+		"  --maa ENDPOINT         the attestation provider the policy trusts\n"
+		"  --policy-file FILE     the CCE policy (base64, as in the ARM template, or Rego)\n"
+		"  --hostdata HEX         or its SHA-256 directly: 64 hex digits\n"
+		"  --kty TYPE             oct-HSM (default: 32 bytes) or RSA-HSM\n"
+		"  --key-file FILE        the key material (default: a random key)\n"
+		"  --passphrase-out FILE  also write the passphrase the release will yield (0600)\n"
+		"  --claim NAME=VALUE     one more claim the policy requires (repeatable)\n"
+		"  --salt HEX             key_derivation.salt for RSA-HSM keys\n"
+		"  --label TEXT           key_derivation.label (default \"Symmetric Encryption Key\")\n" KEY_AUTH_HELP,
+	.run = NULL,
+};
+
 const struct cli_command cmd_key = {
 	.name = "key",
 	.summary = "Release a key from Managed HSM / Key Vault (SKR), or import one with a policy",
 	.usage =
-		"Usage: sealmount key release --vault ENDPOINT --kid NAME --maa ENDPOINT\n"
-		"           [--snp device|sim:DIR] [--enc ALG] [--salt HEX] [--label TEXT]\n"
-		"           [--version VER] [--nonce TEXT] --out FILE\n"
-		"       sealmount key import --vault ENDPOINT --kid NAME --maa ENDPOINT\n"
-		"           (--policy-file CCE_POLICY | --hostdata HEX) [--kty oct-HSM|RSA-HSM]\n"
-		"           [--key-file FILE] [--passphrase-out FILE] [--claim NAME=VALUE]...\n"
-		"           [--salt HEX] [--label TEXT]\n"
-		"   both: [--bearer-file FILE | --imds ENDPOINT [--client-id ID]] [--ca-file PEM]\n"
+		"Usage: sealmount key SUBCOMMAND [OPTIONS]\n"
 		"\n"
-		"release: attest this guest with MAA (a fresh ephemeral RSA key bound into the SNP\n"
-		"report), POST the token to ENDPOINT/keys/NAME/release, verify the JWS answer (RS256\n"
-		"by x5c[0], chain to the system roots and --ca-file, vault host name), unwrap the key\n"
-		"and write the 32-byte LUKS passphrase to FILE (a new file, mode 0600; for tests - the\n"
-		"sidecar never writes it anywhere). oct keys: the 32 released bytes; RSA keys:\n"
-		"HKDF-SHA256(d, salt, label), as Microsoft's encfs sidecar does.\n"
-		"  --enc ALG        RSA_AES_KEY_WRAP_256 (default), RSA_AES_KEY_WRAP_384 or\n"
-		"                   CKM_RSA_AES_KEY_WRAP (SHA-1 OAEP, what Microsoft's sidecar gets)\n"
-		"  --salt HEX       key_derivation.salt for RSA keys (default empty)\n"
-		"  --label TEXT     key_derivation.label (default \"Symmetric Encryption Key\")\n"
-		"  --snp SOURCE     device (default), device:PATH, or sim:DIR (SIMULATED, tests only)\n"
+		"  sealmount key release --vault ENDPOINT --kid NAME --maa ENDPOINT --out FILE\n"
+		"                      attest, release the key, write the LUKS passphrase (tests)\n"
+		"  sealmount key import --vault ENDPOINT --kid NAME --maa ENDPOINT ...\n"
+		"                      import a key with a release policy for this MAA endpoint\n"
 		"\n"
-		"import: upload an exportable HSM key with a release policy for the MAA endpoint:\n"
-		"x-ms-sevsnpvm-hostdata (SHA-256 of the CCE policy, or --hostdata), compliance status\n"
-		"azure-compliant-uvm, is-debuggable false, vmpl 0, plus --claim extras (a --claim of\n"
-		"the same name replaces a default). Without --key-file a random key is made. For an\n"
-		"RSA-HSM key without --salt a random salt is generated and PRINTED: the same --salt\n"
-		"must be given to 'key release' (and the sidecar's key_derivation.salt).\n"
-		"  --passphrase-out FILE  also write the passphrase the release will yield (0600)\n"
-		"\n"
-		"The vault's bearer token comes from --bearer-file (used as is) or from the IMDS\n"
-		"managed identity (resource https://managedhsm.azure.net for *.managedhsm.* vaults,\n"
-		"else https://vault.azure.net), retried while IMDS is not ready.\n",
+		"`sealmount key SUBCOMMAND --help` shows the options of one subcommand.\n",
 	.run = run,
 };

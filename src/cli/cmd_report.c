@@ -18,6 +18,8 @@
 #include "sealmount/log.h"
 #include "sealmount/snp.h"
 
+static const struct cli_command report_show_help, report_verify_help;
+
 static int load_report(const char *path, struct snp_report *ret)
 {
 	uint8_t buf[SNP_REPORT_SIZE + 1];
@@ -138,7 +140,7 @@ static int show(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		if (c == 'h')
-			return cli_help(&cmd_report);
+			return cli_help(&report_show_help);
 		if (c != 'j')
 			return cli_usage_error("report", "unknown option '%s'", argv[optind - 1]);
 		json = true;
@@ -194,7 +196,7 @@ static int parse_verify(int argc, char **argv, struct verify_args *a)
 			a->reject_debug = true;
 			break;
 		case 'h':
-			cli_help(&cmd_report);
+			cli_help(&report_verify_help);
 			return -1; /* help printed: exit 0 */
 		default:
 			return cli_usage_error("report", "unknown option '%s'", argv[optind - 1]);
@@ -281,22 +283,44 @@ static int run(int argc, char **argv)
 	return cli_usage_error("report", "unknown subcommand '%s'", argv[1]);
 }
 
+static const struct cli_command report_show_help = {
+	.name = "show",
+	.summary = "Print the fields of a raw SEV-SNP report",
+	.usage = "Usage: sealmount report show [--json] FILE\n"
+		 "\n"
+		 "Print the fields of a 1184-byte SNP report (the raw binary FILE).\n"
+		 "\n"
+		 "  --json   one JSON object: byte fields as lower-case hex, TCB values as 16 hex\n"
+		 "           digits\n",
+};
+
+static const struct cli_command report_verify_help = {
+	.name = "verify",
+	.summary = "Verify a raw SEV-SNP report against its VCEK chain",
+	.usage =
+		"Usage: sealmount report verify FILE --certs THIM_JSON_OR_PEM [--trust-root PEM]...\n"
+		"                               [--reject-debug]\n"
+		"\n"
+		"Check the VCEK <- ASK <- ARK chain against AMD's built-in Milan and Genoa roots\n"
+		"(plus any --trust-root), the report's ECDSA P-384 signature, that the VCEK's hwID\n"
+		"is the report's CHIP_ID and its TCB the REPORTED_TCB.\n"
+		"\n"
+		"  --certs FILE        THIM JSON ({\"vcekCert\",\"certificateChain\",...}) or PEM\n"
+		"                      (VCEK, ASK[, ARK])\n"
+		"  --trust-root PEM    one more trusted ARK (PEM file; up to 8)\n"
+		"  --reject-debug      also fail a debuggable guest\n"
+		"\n"
+		"Exit codes: 0 verified, 1 a check failed (named on stdout), 2 usage error.\n",
+};
+
 const struct cli_command cmd_report = {
 	.name = "report",
 	.summary = "Show or verify a raw SEV-SNP attestation report",
-	.usage =
-		"Usage: sealmount report show [--json] FILE\n"
-		"       sealmount report verify FILE --certs THIM_JSON_OR_PEM [--trust-root PEM]...\n"
-		"                                    [--reject-debug]\n"
-		"\n"
-		"show    print the fields of a 1184-byte SNP report (--json: one JSON object,\n"
-		"        byte fields as lower-case hex, TCB values as 16 hex digits).\n"
-		"verify  check the VCEK <- ASK <- ARK chain against AMD's built-in Milan and Genoa\n"
-		"        roots (plus any --trust-root), the report's ECDSA P-384 signature, that the\n"
-		"        VCEK's hwID is the report's CHIP_ID and its TCB the REPORTED_TCB.\n"
-		"        --certs takes THIM JSON ({\"vcekCert\",\"certificateChain\",...}) or PEM\n"
-		"        (VCEK, ASK[, ARK]). --reject-debug also fails a debuggable guest.\n"
-		"\n"
-		"Exit codes: 0 verified, 1 a check failed (named on stdout), 2 usage error.\n",
+	.usage = "Usage: sealmount report SUBCOMMAND [OPTIONS]\n"
+		 "\n"
+		 "  sealmount report show [--json] FILE          print a raw SNP report's fields\n"
+		 "  sealmount report verify FILE --certs CERTS   verify its chain and signature\n"
+		 "\n"
+		 "`sealmount report SUBCOMMAND --help` shows the options of one subcommand.\n",
 	.run = run,
 };

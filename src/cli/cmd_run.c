@@ -51,6 +51,10 @@ static int run(int argc, char **argv)
 	r = sidecar_config_load(path, &cfg);
 	if (r < 0)
 		return CLI_EXIT_FAILURE;
+	/* Before attesting: what publishing needs (also for --check-config). */
+	r = sidecar_config_check_paths(cfg);
+	if (r < 0)
+		return CLI_EXIT_FAILURE;
 	if (check) {
 		if (dump)
 			sidecar_config_dump(cfg, stdout);
@@ -82,7 +86,9 @@ const struct cli_command cmd_run = {
 		"\"on_error\": \"stay\").\n"
 		"\n"
 		"  --config FILE    read the JSON configuration from FILE\n"
-		"  --check-config   validate the configuration and exit 0 or 1; touches nothing\n"
+		"  --check-config   validate the configuration and exit 0 or 1; touches nothing.\n"
+		"                   Also checks that each mount_point's parent is a directory\n"
+		"                   and that the mount_point does not exist (as `run` does first)\n"
 		"  --dump           with --check-config: print what the configuration means\n"
 		"                   (secrets redacted)\n",
 	.run = run,

@@ -16,6 +16,8 @@
 #include "sealmount/log.h"
 #include "sealmount/snp_sim.h"
 
+static const struct cli_command sim_init_help, sim_report_help;
+
 static int hex_opt(const char *name, const char *s, void *out, size_t n)
 {
 	if (hex_decode_fixed(s, strlen(s), out, n) < 0)
@@ -51,7 +53,7 @@ static int init(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		r = 0;
 		if (c == 'h')
-			return cli_help(&cmd_sim);
+			return cli_help(&sim_init_help);
 		else if (c == 'c')
 			r = hex_opt("chip-id", optarg, o.chip_id, sizeof(o.chip_id));
 		else if (c == 't')
@@ -143,7 +145,7 @@ static int report(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h')
-			return cli_help(&cmd_sim);
+			return cli_help(&sim_report_help);
 		if (c == '?')
 			return cli_usage_error("sim", "unknown option '%s'", argv[optind - 1]);
 		r = report_opt(c, optarg, &o, rd, &out);
@@ -177,20 +179,52 @@ static int run(int argc, char **argv)
 	return cli_usage_error("sim", "unknown subcommand '%s'", argv[1]);
 }
 
+#define SIM_NOTE                                                                                   \
+	"\n"                                                                                       \
+	"Nothing here involves AMD hardware: such reports only verify with\n"                      \
+	"--trust-root DIR/ark.pem, never against the built-in AMD roots.\n"
+
+static const struct cli_command sim_init_help = {
+	.name = "init",
+	.summary = "Write a TEST ARK/ASK/VCEK chain into a directory",
+	.usage = "Usage: sealmount sim init DIR [--chip-id HEX] [--tcb HEX]\n"
+		 "\n"
+		 "Write a TEST ARK/ASK/VCEK chain (ark.pem, ask.pem, vcek.pem, vcek-key.pem,\n"
+		 "chain.pem, thim.json) into the existing directory DIR.\n"
+		 "\n"
+		 "  --chip-id HEX   the CHIP_ID: 128 hex digits (64 bytes; default random)\n"
+		 "  --tcb HEX       the reported TCB: 16 hex digits (a 64-bit value)\n" SIM_NOTE,
+};
+
+static const struct cli_command sim_report_help = {
+	.name = "report",
+	.summary = "Sign a real-format SNP report with a simulated VCEK",
+	.usage = "Usage: sealmount sim report DIR --out FILE [--report-data HEX]\n"
+		 "           [--measurement HEX] [--host-data HEX] [--policy N] [--debug]\n"
+		 "           [--vmpl 0-3] [--report-version 2|3|5]\n"
+		 "\n"
+		 "Sign a real-format 1184-byte SNP report with the VCEK key of DIR (made by\n"
+		 "`sealmount sim init`) and write it to FILE.\n"
+		 "\n"
+		 "  --out FILE            where to write the report (replaced if it exists)\n"
+		 "  --report-data HEX     REPORT_DATA: 128 hex digits (64 bytes; default zeros)\n"
+		 "  --measurement HEX     MEASUREMENT: 96 hex digits (48 bytes)\n"
+		 "  --host-data HEX       HOST_DATA: 64 hex digits (32 bytes)\n"
+		 "  --policy N            the guest policy: a number, decimal or 0x-hex\n"
+		 "  --debug               set the policy's DEBUG bit\n"
+		 "  --vmpl N              the VMPL, 0-3\n"
+		 "  --report-version N    2, 3 or 5\n" SIM_NOTE,
+};
+
 const struct cli_command cmd_sim = {
 	.name = "sim",
 	.summary = "SIMULATED SEV-SNP for tests: make a test VCEK chain, sign reports",
 	.usage =
-		"Usage: sealmount sim init DIR [--chip-id HEX128] [--tcb HEX16]\n"
-		"       sealmount sim report DIR --out FILE [--report-data HEX128]\n"
-		"                 [--measurement HEX96] [--host-data HEX64] [--policy N] [--debug]\n"
-		"                 [--vmpl 0-3] [--report-version 2|3|5]\n"
+		"Usage: sealmount sim SUBCOMMAND [OPTIONS]\n"
 		"\n"
-		"init    write a TEST ARK/ASK/VCEK chain (ark.pem, ask.pem, vcek.pem, vcek-key.pem,\n"
-		"        chain.pem, thim.json) into the existing directory DIR.\n"
-		"report  sign a real-format SNP report with DIR's VCEK key.\n"
+		"  sealmount sim init DIR               write a TEST ARK/ASK/VCEK chain into DIR\n"
+		"  sealmount sim report DIR --out FILE  sign an SNP report with DIR's VCEK key\n"
 		"\n"
-		"Nothing here involves AMD hardware: such reports only verify with\n"
-		"--trust-root DIR/ark.pem, never against the built-in AMD roots.\n",
+		"`sealmount sim SUBCOMMAND --help` shows the options of one subcommand.\n" SIM_NOTE,
 	.run = run,
 };

@@ -51,14 +51,17 @@ static void print_main_usage(FILE *f)
 		"Commands:\n");
 	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
 		fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
-	fprintf(f, "\n"
-		   "Global options:\n"
-		   "  --log-level LEVEL  error, warn, info (default) or debug\n"
-		   "  --log-json         log as JSON lines\n"
-		   "  -V, --version      print the version\n"
-		   "  -h, --help         show this help; 'sealmount COMMAND --help' for a command\n"
-		   "\n"
-		   "Exit codes: 0 success, 1 failure, 2 usage error.\n");
+	fprintf(f,
+		"\n"
+		"Global options:\n"
+		"  --log-level LEVEL  error, warn, info or debug (default %s; the sidecar's\n"
+		"                     LogLevel can also raise it: the more verbose wins)\n"
+		"  --log-json         log as JSON lines\n"
+		"  -V, --version      print the version\n"
+		"  -h, --help         show this help; 'sealmount COMMAND --help' for a command\n"
+		"\n"
+		"Exit codes: 0 success, 1 failure, 2 usage error.\n",
+		log_level_name(LOG_LEVEL_DEFAULT));
 }
 
 /* The commands that obtain or hold key material: attest (the ephemeral RSA key), key (release,

@@ -16,7 +16,7 @@
 
 #define LOG_LINE_MAX 4096
 
-static _Atomic int log_level = LOG_LVL_INFO;
+static _Atomic int log_level = LOG_LEVEL_DEFAULT;
 static _Atomic bool log_json;
 static _Atomic int log_fd = -1;
 
@@ -35,6 +35,11 @@ void log_set_level(enum log_level lvl)
 enum log_level log_get_level(void)
 {
 	return log_level;
+}
+
+const char *log_level_name(enum log_level lvl)
+{
+	return (unsigned)lvl < ELEMENTSOF(level_names) ? level_names[lvl] : "?";
 }
 
 void log_set_json(bool json)

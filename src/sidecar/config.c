@@ -291,12 +291,11 @@ static int parse_fs_seal(struct pctx *p, const json_t *ext, struct sm_filesystem
 
 static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem *fs)
 {
-	static const char *const keys[] = {
-		"engine",	 "cache_mb",	"require_integrity", "fs_type",
-		"header_sha256", "header_uuid", "root_hash",	     "publisher_key",
-		"min_version",	 "block",	"kdf_max_memory_mb", "kdf_max_seconds",
-		"fsck",		 NULL
-	};
+	static const char *const keys[] = { "engine",	 "cache_mb",	      "require_integrity",
+					    "fs_type",	 "header_sha256",     "header_uuid",
+					    "root_hash", "publisher_key",     "min_version",
+					    "block",	 "kdf_max_memory_mb", "kdf_max_seconds",
+					    "fsck",	 "key_file",	      NULL };
 	_cleanup_free_ char *engine = NULL, *digest = NULL, *block = NULL;
 	size_t old = push(p, ".sealmount");
 	int r;
@@ -337,6 +336,11 @@ static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem 
 		r = get_str(p, ext, "block", false, &block);
 	if (r == 0 && block)
 		r = parse_block(p, block, &fs->block);
+	if (r == 0)
+		r = get_str(p, ext, "key_file", false, &fs->key_file);
+	if (r == 0 && fs->key_file && (fs->key_file[0] != '/' || strstr(fs->key_file, "/..")))
+		r = failf(p, "key_file", "'%s' must be an absolute path without '..'",
+			  fs->key_file);
 	pop(p, old);
 	return r;
 }
@@ -375,20 +379,23 @@ static int parse_filesystem(struct pctx *p, const json_t *o, struct sm_filesyste
 	if (r == 0 && json_object_get(o, "raw_key"))
 		r = failf(p, "raw_key",
 			  "is not supported: the key comes only from Secure Key Release");
-	if (r == 0 && (jsonx_get_object(o, "key", &sub) < 0))
+	/* The extensions first: with sealmount.key_file, "key" may be left out. */
+	sub = NULL;
+	if (r == 0 && jsonx_opt_object(o, "sealmount", &sub) < 0)
+		r = failf(p, "sealmount", "must be an object");
+	if (r == 0 && sub)
+		r = parse_fs_ext(p, sub, fs);
+	sub = NULL;
+	if (r == 0 && (json_object_get(o, "key") || !fs->key_file) &&
+	    jsonx_get_object(o, "key", &sub) < 0)
 		r = failf(p, "key", "required object (kid, authority.endpoint, akv.endpoint)");
-	if (r == 0)
+	if (r == 0 && sub)
 		r = parse_key(p, sub, fs);
 	sub = NULL;
 	if (r == 0 && jsonx_opt_object(o, "key_derivation", &sub) < 0)
 		r = failf(p, "key_derivation", "must be an object");
 	if (r == 0 && sub)
 		r = parse_key_derivation(p, sub, fs);
-	sub = NULL;
-	if (r == 0 && jsonx_opt_object(o, "sealmount", &sub) < 0)
-		r = failf(p, "sealmount", "must be an object");
-	if (r == 0 && sub)
-		r = parse_fs_ext(p, sub, fs);
 	if (r == 0 && !fs->label)
 		fs->label = strdup(SM_DEFAULT_HKDF_LABEL);
 	if (r == 0 && !fs->fs_type)
@@ -482,6 +489,7 @@ static int parse_top_ext(struct pctx *p, const json_t *ext, struct sm_config *c)
 					    "readiness_file",
 					    "on_error",
 					    "allow_unlocked_memory",
+					    "allow_key_file",
 					    "imds_endpoint",
 					    "work_dir",
 					    NULL };
@@ -532,6 +540,8 @@ static int parse_top_ext(struct pctx *p, const json_t *ext, struct sm_config *c)
 	if (r == 0)
 		r = get_bool(p, ext, "allow_unlocked_memory", &c->allow_unlocked_memory);
 	if (r == 0)
+		r = get_bool(p, ext, "allow_key_file", &c->allow_key_file);
+	if (r == 0)
 		r = get_str(p, ext, "imds_endpoint", false, &c->imds_endpoint);
 	if (r == 0 && c->imds_endpoint)
 		r = check_endpoint(p, "imds_endpoint", c->imds_endpoint, true);
@@ -540,6 +550,30 @@ static int parse_top_ext(struct pctx *p, const json_t *ext, struct sm_config *c)
 	if (r == 0 && c->work_dir && (c->work_dir[0] != '/' || strstr(c->work_dir, "/..")))
 		r = failf(p, "work_dir", "'%s' must be an absolute path without '..'", c->work_dir);
 	pop(p, old);
+	return r;
+}
+
+/* A key file skips attestation and Secure Key Release: only where the SNP is simulated anyway,
+ * or with the explicit test flag. */
+static int check_key_files(struct pctx *p, const struct sm_config *c)
+{
+	bool sim = c->snp && strncmp(c->snp, "sim:", 4) == 0;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < c->n_fs; i++) {
+		size_t old;
+
+		if (!c->fs[i].key_file || sim || c->allow_key_file)
+			continue;
+		old = push(p, "azure_filesystems[%zu].sealmount", i);
+		r = failf(
+			p, "key_file",
+			"refused: a key file bypasses attestation and Secure Key Release, for "
+			"local tests only; it needs the simulated SNP (sealmount.snp \"sim:DIR\") "
+			"or sealmount.allow_key_file: true - in production, remove key_file and "
+			"let the key come from the vault (key.akv)");
+		pop(p, old);
+	}
 	return r;
 }
 
@@ -561,6 +595,8 @@ static int parse_root(struct pctx *p, const json_t *root, struct sm_config *c)
 		r = failf(p, "sealmount", "must be an object");
 	if (r == 0 && sub)
 		r = parse_top_ext(p, sub, c);
+	if (r == 0)
+		r = check_key_files(p, c);
 	return r;
 }
 
@@ -584,7 +620,8 @@ int sm_config_parse_json(const void *json, size_t len, struct sm_config **ret,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->log_level = LOG_LVL_WARN; /* Microsoft's default */
+	/* Microsoft's sidecar defaults to warning; ours is the default of every command. */
+	c->log_level = LOG_LEVEL_DEFAULT;
 	r = parse_root(&p, root, c);
 	if (r < 0)
 		return r;
@@ -688,6 +725,7 @@ static void fs_done(struct sm_filesystem *fs)
 	free(fs->header_uuid);
 	free(fs->root_hash);
 	free(fs->publisher_key);
+	free(fs->key_file);
 }
 
 void sm_config_free(struct sm_config *c)

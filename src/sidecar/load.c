@@ -6,8 +6,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sealmount/buf.h"
 #include "sealmount/codec.h"
@@ -160,6 +164,7 @@ static void dump_fs(FILE *f, size_t i, const struct sm_filesystem *fs)
 	dump_str(f, K("fsck"), fs->fsck ? "true" : "false");
 	dump_str(f, K("root_hash"), fs->root_hash);
 	dump_str(f, K("publisher_key"), fs->publisher_key ? "(set)" : NULL);
+	dump_str(f, K("key_file"), fs->key_file);
 #undef K
 }
 
@@ -192,4 +197,69 @@ void sidecar_config_dump(const struct sm_config *c, FILE *f)
 	dump_str(f, "imds_endpoint", c->imds_endpoint);
 	dump_str(f, "work_dir", c->work_dir ? c->work_dir : "/run/sealmount");
 	dump_str(f, "allow_unlocked_memory", c->allow_unlocked_memory ? "true" : "false");
+	dump_str(f, "allow_key_file", c->allow_key_file ? "true" : "false");
+}
+
+/* A link of ours, as a crashed run leaves it: "-> .filesystem-N", nothing else. */
+static bool is_leftover_link(const char *path)
+{
+	char target[64];
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	return strncmp(target, ".filesystem-", 12) == 0 && !strchr(target, '/');
+}
+
+static int check_mount_point(size_t i, const char *mp)
+{
+	char parent[PATH_MAX];
+	struct stat st;
+	char *slash;
+	int r;
+
+	if ((size_t)snprintf(parent, sizeof(parent), "%s", mp) >= sizeof(parent))
+		return log_error_errno(-ENAMETOOLONG, "mount_point %s: %m", mp);
+	slash = strrchr(parent, '/');
+	if (!slash) /* the configuration checked: absolute */
+		return log_error_errno(-EINVAL, "mount_point %s is not absolute", mp);
+	*(slash == parent ? slash + 1 : slash) = '\0';
+	r = stat(parent, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (r < 0)
+		return log_error_errno(
+			r,
+			"azure_filesystems[%zu].mount_point %s: its parent %s is not a directory "
+			"(%m): it must be the volume shared with the app containers (an emptyDir), "
+			"mounted in this container",
+			i, mp, parent);
+	if (lstat(mp, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return log_error_errno(-errno, "azure_filesystems[%zu].mount_point %s: %m", i, mp);
+	}
+	if (S_ISLNK(st.st_mode) && is_leftover_link(mp))
+		return 0;
+	return log_error_errno(-EEXIST,
+			       "azure_filesystems[%zu].mount_point %s already exists (%s): the "
+			       "sidecar publishes a symlink there and would replace it; remove it, "
+			       "or choose a name that does not exist in %s",
+			       i, mp,
+			       S_ISDIR(st.st_mode) ? "a directory" :
+			       S_ISLNK(st.st_mode) ? "a symlink not made by sealmount" :
+						     "a file",
+			       parent);
+}
+
+int sidecar_config_check_paths(const struct sm_config *c)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < c->n_fs; i++) {
+		int r = check_mount_point(i, c->fs[i].mount_point);
+
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	return ret;
 }

@@ -294,6 +294,18 @@ static int wait_signal(const sigset_t *sigs)
 	return sig;
 }
 
+/* At shutdown: the work directory and its crash-record directory, when empty (rmdir leaves a
+ * directory that still holds anything - the records of what could not be torn down). */
+static void remove_empty_work_dir(const struct sidecar *sc)
+{
+	const char *work = sc->cfg->work_dir ? sc->cfg->work_dir : "/run/sealmount";
+
+	if (rmdir(sc->state_dir) < 0 && errno != ENOENT)
+		return;
+	if (rmdir(work) == 0)
+		log_debug("Removed the empty work directory %s", work);
+}
+
 /* SIGTERM while a step hangs: tear down what is published and exit at once, without waiting
  * for (or freeing what is used by) the threads still running - the process is going away and
  * the container runtime would kill it at the end of the grace period anyway. */
@@ -305,6 +317,7 @@ static _Noreturn void abandon(struct sidecar *sc)
 	(void)teardown(sc);
 	if (sc->cfg->readiness_file)
 		(void)unlink(sc->cfg->readiness_file);
+	remove_empty_work_dir(sc);
 	_exit(0);
 }
 
@@ -388,6 +401,7 @@ int sidecar_run(const struct sm_config *c)
 	health_server_stop(TAKE_PTR(health));
 	if (c->readiness_file)
 		(void)unlink(c->readiness_file);
+	remove_empty_work_dir(&sc);
 	sidecar_done(&sc);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;

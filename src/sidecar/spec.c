@@ -145,5 +145,6 @@ int sc_spec_fill(struct sc_slot *s, enum unwrap_enc enc)
 	p->root_hash = fs->root_hash;
 	p->publisher_key = fs->publisher_key;
 	p->min_version = fs->min_version;
+	p->key_file = fs->key_file;
 	return 0;
 }

@@ -45,8 +45,9 @@ cat >"$TEST_TMP/ms.json" <<'JSON'
   "key": {"kid": "encfs-key", "kty": "RSA-HSM", "authority": {"endpoint": "sharedneu.neu.attest.azure.net"},
           "akv": {"endpoint": "myhsm.managedhsm.azure.net"}}}]}
 JSON
-"${PODMAN[@]}" run --rm -e EncfsSideCarArgs="$(base64 -w0 "$TEST_TMP/ms.json")" "$IMG" \
-	--check-config || fail "check-config refused Microsoft's example in the container"
+# --tmpfs: the shared emptyDir that holds mount_point (--check-config checks it is there).
+"${PODMAN[@]}" run --rm --tmpfs /mnt/remote -e EncfsSideCarArgs="$(base64 -w0 "$TEST_TMP/ms.json")" \
+	"$IMG" --check-config || fail "check-config refused Microsoft's example in the container"
 sed 's/"kid": "encfs-key", //' "$TEST_TMP/ms.json" >"$TEST_TMP/bad.json"
 rc=0
 "${PODMAN[@]}" run --rm -e EncfsSideCarArgs="$(base64 -w0 "$TEST_TMP/bad.json")" "$IMG" \

@@ -53,10 +53,11 @@ MP=$SHARE/fs
 # policy against the token), request ids normalised
 failure_line()
 {
-	awk -v mp="Filesystem 0 ($MP): step '" '
-		index($0, mp) { on = 1; print substr($0, index($0, mp)); next }
+	awk -v mp=" ($MP): step '" '
+		index($0, mp) && match($0, /Filesystem [0-9]+ \(/) { on = 1; print substr($0, RSTART); next }
 		on && /^[0-9]{4}-[0-9]{2}-[0-9]{2}T/ { on = 0 }
-		on { print }' "$1" | sed -E 's/x-ms-request-id [0-9a-f-]+/x-ms-request-id ID/g'
+		on { print }' "$1" | sed -E 's/x-ms-request-id [0-9a-f-]+/x-ms-request-id ID/g;
+			1s/^Filesystem [0-9]+ /Filesystem I /'
 }
 
 # via_mount URL KID LOG: sealmount mount (--root-hash $ROOT when set); exit code in RC. --index 0
@@ -152,8 +153,9 @@ wid_run "$W/federated-other" "$W/wid-other.log"
 grep -q "step 'token' failed.*AADSTS700213.*AKS workload identity" "$W/wid-other.log" ||
 	fail "wid, another federated token: $(cat "$W/wid-other.log")"
 
-# steps LOG: the info lines' first words after "Filesystem 0:", one per step that ran
-steps() { grep -o "\[info\]: Filesystem 0: [a-z][a-z]*" "$1" | cut -d' ' -f4 | tr '\n' ' '; }
+# steps LOG: the info lines' first words after "Filesystem I:", one per step that ran (mount
+# takes the first index free on this machine, the sidecar 0)
+steps() { grep -oE "\[info\]: Filesystem [0-9]+: [a-z][a-z]*" "$1" | cut -d' ' -f4 | tr '\n' ' '; }
 
 # serve_once NAME FRONTEND: a good mount through via_FRONTEND; read a file, stop it; sets STEPS
 serve_once()

@@ -49,7 +49,7 @@ variant()
 	want=("$@")
 	step "create $name: ${args[*]}"
 	"$SEALMOUNT" image create --from-dir "$W/src" --key-file "$W/key" -o "$W/$name.img" \
-		--size 24M "${args[@]}"
+		--size 24M "${args[@]}" 2>"$W/$name.err" || { cat "$W/$name.err" >&2; fail "$name"; }
 	DUMP=$(cryptsetup luksDump "$W/$name.img")
 	for w in "${want[@]}"; do
 		grep -q -- "$w" <<<"$DUMP" || fail "$name: luksDump lacks '$w': $DUMP"
@@ -59,8 +59,8 @@ variant()
 }
 variant hmac512 --integrity hmac-sha256 --sector-size 512 / "integrity: hmac(sha256)" "sector: 512"
 variant aead --integrity aead / "cipher: aes-gcm-random" "integrity: aead" "Key:        256 bits"
-variant none --integrity none / "cipher: aes-xts-plain64" "Key:        512 bits"
-variant argon --pbkdf argon2id / "PBKDF:      argon2id" "Memory:     65536"
+variant none --integrity none --size 24mib / "cipher: aes-xts-plain64" "Key:        512 bits"
+variant argon --pbkdf argon2id --size 25165824 / "PBKDF:      argon2id" "Memory:     65536"
 variant nojournal --no-journal / "Flags:       	no-journal"
 if grep -q integrity: <<<"$(cryptsetup luksDump "$W/none.img")"; then
 	fail "none: has integrity"
@@ -68,6 +68,32 @@ fi
 "$SEALMOUNT" image inspect --require-integrity "$W/none.img" >/dev/null 2>&1 &&
 	fail "inspect --require-integrity accepted the image without integrity"
 expect_eq "$(stat -c %s "$W/none.img")" $(((16 + 24) * 1024 * 1024)) "size without integrity"
+grep -q "refuse this image by default (require_integrity); mount it with --no-require-integrity" \
+	"$W/none.err" || fail "--integrity none: no warning naming the opt-out: $(cat "$W/none.err")"
+grep -q "require_integrity" "$W/hmac512.err" && fail "warning for an image with integrity"
+
+step "--size: the forms it takes, and a message saying them for the rest"
+for bad in 1.5G -1 12X "" 1GB 2gb " 1G"; do
+	RC=0
+	"$SEALMOUNT" image create --from-dir "$W/src" --key-file "$W/key" -o "$W/x.img" \
+		--size "$bad" 2>"$W/err" || RC=$?
+	expect_eq "$RC" 2 "exit code for --size '$bad'"
+	grep -qF "give bytes, or a number with K, M, G or T (powers of 1024; 'iB' optional" \
+		"$W/err" || fail "--size '$bad': $(cat "$W/err")"
+done
+for big in 18446744073709551616 16777216T 17179869184GiB; do
+	RC=0
+	"$SEALMOUNT" image create --from-dir "$W/src" --key-file "$W/key" -o "$W/x.img" \
+		--size "$big" 2>"$W/err" || RC=$?
+	expect_eq "$RC" 2 "exit code for --size $big"
+	grep -q "does not fit in 64 bits" "$W/err" || fail "--size $big: $(cat "$W/err")"
+done
+RC=0
+"$SEALMOUNT" image create --from-dir "$W/src" --key-file "$W/key" -o "$W/x.img" --size 4m \
+	2>"$W/err" || RC=$?
+expect_eq "$RC" 2 "exit code for --size 4m"
+grep -q "too small: at least 8M" "$W/err" || fail "--size 4m: $(cat "$W/err")"
+[ ! -e "$W/x.img" ] || fail "an image was written after a usage error"
 
 step "refusals"
 RC=0

@@ -62,7 +62,10 @@ MS_ONE='{
 }'
 
 step "Microsoft's encfs-sidecar-args.json: std base64, URL-safe base64 and --config agree"
-printf '%s' "$MS_ONE" >"$TEST_TMP/ms.json"
+# Its /mnt/remote (the shared emptyDir, which --check-config checks) is made here.
+M=$TEST_TMP/mnt/remote
+mkdir -p "$M"
+printf '%s' "${MS_ONE//\/mnt\/remote/$M}" >"$TEST_TMP/ms.json"
 EncfsSideCarArgs=$(base64 -w0 "$TEST_TMP/ms.json") run run --check-config --dump
 expect_eq "$RC" 0 "exit code ($ERR)"
 printf '%s\n' "$OUT" >"$TEST_TMP/dump.std"
@@ -75,12 +78,12 @@ expect_eq "$RC" 0 "exit code with --config ($ERR)"
 printf '%s\n' "$OUT" >"$TEST_TMP/dump.file"
 cmp -s "$TEST_TMP/dump.std" "$TEST_TMP/dump.url" || fail "URL-safe base64 means something else"
 cmp -s "$TEST_TMP/dump.std" "$TEST_TMP/dump.file" || fail "--config means something else"
-for want in "fs[0].mount_point = /mnt/remote/share" \
+for want in "fs[0].mount_point = $M/share" \
 	"fs[0].azure_url = https://myaccount.blob.core.windows.net/private-container/encfs.img" \
 	"fs[0].azure_url_private = true" "fs[0].read_write = true" "fs[0].key.kid = encfs-key" \
 	"fs[0].key.kty = RSA-HSM" "fs[0].key.authority.endpoint = sharedneu.neu.attest.azure.net" \
 	"fs[0].key.akv.endpoint = myhsm.managedhsm.azure.net" "fs[0].key_derivation.salt = 00aabbcc" \
-	"fs[0].key_derivation.label = Symmetric Encryption Key" "log_level = warning" \
+	"fs[0].key_derivation.label = Symmetric Encryption Key" "log_level = info" \
 	"snp = device" "on_error = exit" "filesystems = 1"; do
 	grep -qxF -- "$want" "$TEST_TMP/dump.std" || fail "dump lacks '$want': $(cat "$TEST_TMP/dump.std")"
 done
@@ -98,6 +101,7 @@ cat >"$TEST_TMP/ms2.json" <<'EOF'
    "key": {"kid": "k2", "authority": {"endpoint": "sharedeus.eus.attest.azure.net"},
            "akv": {"endpoint": "kv.vault.azure.net"}}}]}
 EOF
+sed -i "s|/mnt/remote|$M|g" "$TEST_TMP/ms2.json"
 LogLevel=debug LogFile="$TEST_TMP/side.log" run run --config "$TEST_TMP/ms2.json" --check-config --dump
 expect_eq "$RC" 0 "exit code ($ERR)"
 for want in "filesystems = 2" "identity.client_id = 11111111-2222-3333-4444-555555555555" \
@@ -130,7 +134,59 @@ expect_eq "$RC" 1 "exit code for a bad LogLevel"
 grep -q "LogLevel" <<<"$ERR" || fail "the error does not name LogLevel: $ERR"
 env -u EncfsSideCarArgs "$SEALMOUNT" run --check-config 2>"$TEST_TMP/err" && fail "no config accepted"
 grep -q "EncfsSideCarArgs" "$TEST_TMP/err" || fail "no hint about EncfsSideCarArgs"
-[ ! -e /mnt/remote/share ] || fail "--check-config created the mount point"
+[ ! -e "$M/share" ] || fail "--check-config created the mount point"
+
+step "--check-config: each mount_point's parent must be a directory, the mount_point must not exist"
+# mp_config MOUNT_POINT [TOP_EXT [FS_EXT [KEY]]]: one filesystem at MOUNT_POINT (KEY "" leaves
+# the key object out).
+MP_KEY='"key": {"kid": "k", "authority": {"endpoint": "maa.example"}, "akv": {"endpoint": "v.example"}},'
+mp_config()
+{
+	printf '{"azure_filesystems": [{"mount_point": "%s", "azure_url": "https://a.blob.core.windows.net/c/b", %s "sealmount": {%s}}], "sealmount": {%s}}' \
+		"$1" "${4-$MP_KEY}" "${3:-}" "${2:-}" >"$TEST_TMP/mp.json"
+	run run --config "$TEST_TMP/mp.json" --check-config
+}
+mkdir -p "$M/existing-dir"
+touch "$M/existing-file"
+ln -s /etc "$M/foreign-link"
+ln -s .filesystem-0 "$M/leftover"
+mp_config "$M/existing-dir"
+expect_eq "$RC" 1 "exit code for an existing directory as mount_point"
+grep -qF "azure_filesystems[0].mount_point $M/existing-dir already exists (a directory): the sidecar publishes a symlink there and would replace it" <<<"$ERR" ||
+	fail "existing directory: $ERR"
+[ -d "$M/existing-dir" ] || fail "--check-config touched the directory"
+mp_config "$M/existing-file"
+expect_eq "$RC" 1 "exit code for an existing file as mount_point"
+grep -qF "already exists (a file)" <<<"$ERR" || fail "existing file: $ERR"
+mp_config "$M/foreign-link"
+expect_eq "$RC" 1 "exit code for a foreign symlink as mount_point"
+grep -qF "already exists (a symlink not made by sealmount)" <<<"$ERR" || fail "foreign link: $ERR"
+mp_config "$TEST_TMP/no-such-dir/share"
+expect_eq "$RC" 1 "exit code for a missing parent"
+grep -qF "azure_filesystems[0].mount_point $TEST_TMP/no-such-dir/share: its parent $TEST_TMP/no-such-dir is not a directory (No such file or directory)" <<<"$ERR" ||
+	fail "missing parent: $ERR"
+mp_config "$M/existing-file/share"
+expect_eq "$RC" 1 "exit code for a parent that is a file"
+grep -qF "is not a directory (Not a directory)" <<<"$ERR" || fail "parent is a file: $ERR"
+mp_config "$M/leftover"
+expect_eq "$RC" 0 "a leftover link of ours (cleaned up at start) is accepted ($ERR)"
+mp_config "$M/new"
+expect_eq "$RC" 0 "a mount_point that does not exist ($ERR)"
+
+step "--check-config: sealmount.key_file only with the simulated SNP or allow_key_file"
+mp_config "$M/new" "" '"key_file": "/k/pass"' ""
+expect_eq "$RC" 1 "exit code for key_file in a production config"
+grep -qF "azure_filesystems[0].sealmount.key_file: refused: a key file bypasses attestation and Secure Key Release, for local tests only; it needs the simulated SNP (sealmount.snp \"sim:DIR\") or sealmount.allow_key_file: true" <<<"$ERR" ||
+	fail "key_file refusal: $ERR"
+mp_config "$M/new" '"snp": "device"' '"key_file": "/k/pass"' ""
+expect_eq "$RC" 1 "exit code for key_file with the SNP device"
+mp_config "$M/new" '"snp": "sim:/tmp/sim"' '"key_file": "/k/pass"' ""
+expect_eq "$RC" 0 "key_file with the simulated SNP, no key object ($ERR)"
+mp_config "$M/new" '"allow_key_file": true' '"key_file": "/k/pass"' ""
+expect_eq "$RC" 0 "key_file with allow_key_file ($ERR)"
+mp_config "$M/new" '"snp": "sim:/tmp/sim"' '"key_file": "pass"' ""
+expect_eq "$RC" 1 "exit code for a relative key_file"
+grep -qF "key_file: 'pass' must be an absolute path" <<<"$ERR" || fail "relative key_file: $ERR"
 
 # ---- part 2: a real run ----
 if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/fuse ] || [ ! -e /dev/loop-control ]; then
@@ -245,6 +301,7 @@ nothing_left()
 	! losetup -a | grep -qF "$TEST_TMP" || fail "a loop device remains: $(losetup -a)"
 	[ -z "$(ls -A "$SHARE")" ] || fail "left behind in $SHARE: $(ls -A "$SHARE")"
 	[ ! -e "$READY" ] || fail "the readiness file remains"
+	[ ! -e "$TEST_TMP/work" ] || fail "the work directory remains: $(find "$TEST_TMP/work")"
 }
 
 step "run: two filesystems in parallel, one attestation"
@@ -254,6 +311,8 @@ wait_ready 120 || { cat "$TEST_TMP/run.log" >&2; fail "the sidecar did not becom
 expect_eq "$(grep -c ": attested with" "$TEST_TMP/run.log")" 1 "attestations"
 grep -q "shares the attestation of filesystem" "$TEST_TMP/run.log" || fail "no shared attestation"
 grep -q "SIMULATED SNP" "$TEST_TMP/run.log" || fail "the simulated SNP was not announced"
+grep -qF "Health endpoint on http://127.0.0.1:$HEALTH_PORT/status" "$TEST_TMP/run.log" ||
+	fail "the health endpoint's URL was not logged: $(grep Health "$TEST_TMP/run.log")"
 expect_eq "$(readlink "$SHARE/public")" ".filesystem-0" "symlink of filesystem 0"
 expect_eq "$(readlink "$SHARE/share")" ".filesystem-1" "symlink of filesystem 1"
 expect_eq "$(cat "$SHARE/public/hello.txt")" "hello from the read-only image" "hello.txt"

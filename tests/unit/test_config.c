@@ -76,7 +76,7 @@ START_TEST(config_accepts_microsoft_schema)
 	ck_assert_uint_eq(fs->kdf_max_memory_mb, 0); /* the unlock budget's defaults */
 	ck_assert_uint_eq(fs->kdf_max_seconds, 0);
 	ck_assert(fs->fsck);
-	ck_assert_int_eq(c->log_level, LOG_LVL_WARN);
+	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEFAULT);
 	ck_assert_int_eq(c->on_error, SM_ON_ERROR_EXIT);
 }
 END_TEST
@@ -410,6 +410,58 @@ START_TEST(config_syntax_error_has_line_and_column)
 }
 END_TEST
 
+/* sealmount.key_file: only with the simulated SNP or allow_key_file; "key" may then be left out. */
+START_TEST(config_key_file_only_for_tests)
+{
+#define KF_FS                                                                                      \
+	"{\"azure_filesystems\": [{\"mount_point\": \"/m/a\", \"azure_url\": "                     \
+	"\"https://a.blob.core.windows.net/c/b\", \"sealmount\": {\"key_file\": \"/k/pass\"}}]"
+	static const char sim[] = KF_FS ", \"sealmount\": {\"snp\": \"sim:/tmp/sim\"}}";
+	static const char flag[] = KF_FS ", \"sealmount\": {\"allow_key_file\": true}}";
+	static const char prod[] = KF_FS "}";
+	static const char device[] = KF_FS ", \"sealmount\": {\"snp\": \"device\"}}";
+	static const char relative[] =
+		"{\"azure_filesystems\": [{\"mount_point\": \"/m/a\", \"azure_url\": "
+		"\"https://a.blob.core.windows.net/c/b\", \"sealmount\": {\"key_file\": \"pass\"}}],"
+		" \"sealmount\": {\"snp\": \"sim:/tmp/sim\"}}";
+	static const char nokey[] = "{\"azure_filesystems\": [{\"mount_point\": \"/m/a\", "
+				    "\"azure_url\": \"https://a.blob.core.windows.net/c/b\"}],"
+				    " \"sealmount\": {\"snp\": \"sim:/tmp/sim\"}}";
+#undef KF_FS
+	char err[SM_CONFIG_ERR_MAX];
+
+	{
+		_cleanup_(sm_config_freep) struct sm_config *c = NULL;
+		ck_assert_msg(parse(sim, &c, err) == 0, "%s", err);
+		ck_assert_str_eq(c->fs[0].key_file, "/k/pass");
+		ck_assert_ptr_null(c->fs[0].kid);
+	}
+	{
+		_cleanup_(sm_config_freep) struct sm_config *c = NULL;
+		ck_assert_msg(parse(flag, &c, err) == 0, "%s", err);
+		ck_assert(c->allow_key_file);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct sm_config *c = NULL;
+		ck_assert_int_eq(parse(i ? device : prod, &c, err), -EINVAL);
+		ck_assert_ptr_null(c);
+		ck_assert_msg(strstr(err, "azure_filesystems[0].sealmount.key_file: refused") &&
+				      strstr(err, "sim:DIR") && strstr(err, "allow_key_file"),
+			      "%s", err);
+	}
+	{
+		struct sm_config *c = NULL;
+		ck_assert_int_eq(parse(relative, &c, err), -EINVAL);
+		ck_assert_msg(strstr(err, "key_file") && strstr(err, "absolute"), "%s", err);
+	}
+	{
+		struct sm_config *c = NULL;
+		ck_assert_int_eq(parse(nokey, &c, err), -EINVAL);
+		ck_assert_msg(strstr(err, "azure_filesystems[0].key: required"), "%s", err);
+	}
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -426,6 +478,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_oct_key_salt_placeholder);
 	tcase_add_test(tc, config_certcache_sources);
 	tcase_add_test(tc, config_syntax_error_has_line_and_column);
+	tcase_add_test(tc, config_key_file_only_for_tests);
 	suite_add_tcase(s, tc);
 	return s;
 }
