@@ -77,6 +77,8 @@ struct http_response {
 	struct http_header *headers; /* of the final attempt */
 	size_t n_headers;
 	unsigned attempts; /* how many attempts were made */
+	unsigned busy; /* attempts the server answered 429, 500 or 503 (it is overloaded or
+			* throttling: a caller that paces itself slows down on these) */
 	size_t sink_len; /* bytes of a 2xx body written to request.sink (0 without a sink) */
 };
 
@@ -115,6 +117,10 @@ _must_check_ int http_request(struct http_client *c, const struct http_request *
 void http_response_done(struct http_response *r) _nonnull_(1);
 /* Case-insensitive header lookup on the response; NULL if absent. */
 const char *http_response_header(const struct http_response *r, const char *name) _nonnull_(1, 2);
+
+/* 429, 500 or 503: the server is throttling or overloaded (Azure answers 503 ServerBusy and 500
+ * OperationTimeout above its scalability targets), as opposed to a gateway failing. */
+bool http_status_is_busy(long status);
 
 /* Is this URL allowed by the policy above? 0 or -EINVAL (with a debug log saying why). */
 _must_check_ int http_url_check(const char *url) _nonnull_(1);

@@ -27,6 +27,10 @@ int bdev_new(const struct bdev_ops *ops, void *state, uint64_t size, uint32_t wr
 		ops->close(state);
 		return -EINVAL;
 	}
+	if (size > BDEV_SIZE_MAX) {
+		ops->close(state);
+		return -EFBIG;
+	}
 	b = calloc(1, sizeof(*b));
 	if (!b) {
 		ops->close(state);
@@ -148,6 +152,11 @@ int bdev_write(struct bdev *b, const void *buf, size_t len, uint64_t off)
 	if (len == 0)
 		return 0;
 	return b->ops->write(b->state, buf, len, off);
+}
+
+uint32_t bdev_fetch_hint(struct bdev *b)
+{
+	return b->ops->fetch_hint ? b->ops->fetch_hint(b->state) : 0;
 }
 
 int bdev_flush(struct bdev *b)

@@ -239,9 +239,12 @@ static void readahead_note(struct cache *c, uint64_t off, size_t len)
 	s = stream_match(c, off, len);
 	if (s->run < 2)
 		return;
-	/* Start small; double whenever the reader got within half a window of the read-ahead. */
+	/* Start small (larger when the lower layer asks for larger fetches); double whenever the
+	 * reader got within half a window of the read-ahead. */
 	if (s->window == 0)
-		s->window = MIN(MAX(4 * c->chunk_size, 256u * 1024), c->ra_max);
+		s->window = (uint32_t)MIN(
+			MAX(MAX(4 * c->chunk_size, 256u * 1024), 2ull * bdev_fetch_hint(c->lower)),
+			c->ra_max);
 	else if (s->ra_end <= s->next + s->window / 2)
 		s->window = MIN(2 * s->window, c->ra_max);
 	from = MAX(s->ra_end, s->next);
@@ -277,10 +280,25 @@ static long read_hit(struct cache *c, uint8_t *dst, uint64_t pos, uint64_t end)
 	return (long)n;
 }
 
+/* The last chunk a demand miss at idx..last fetches: to the end of its block of the lower
+ * layer's fetch hint (blob.h "Pacing": a throttled source asks for larger fetches), within the
+ * read-ahead cap so that a small cache is not flushed by one miss. */
+static uint64_t demand_last(const struct cache *c, uint64_t idx, uint64_t last)
+{
+	uint64_t hint = MIN(bdev_fetch_hint(c->lower), c->ra_max) >> c->chunk_shift;
+	uint64_t block_last;
+
+	if (hint <= 1)
+		return last;
+	block_last = MIN(idx / hint * hint + hint - 1, c->nchunks - 1);
+	return MAX(last, block_last);
+}
+
 /* With c->lock held, chunk at pos absent: claim the run of absent chunks up to end. */
 static int claim_demand(struct cache *c, uint64_t pos, uint64_t end, struct fetch_job **ret)
 {
-	uint64_t idx = pos >> c->chunk_shift, last = (end - 1) >> c->chunk_shift;
+	uint64_t idx = pos >> c->chunk_shift;
+	uint64_t last = demand_last(c, idx, (end - 1) >> c->chunk_shift);
 	struct fetch_job *j = job_new(c, idx, (uint32_t)(last - idx + 1));
 	int r;
 

@@ -65,6 +65,7 @@ struct http_call {
 	CURL *h;
 	unsigned long id; /* for the debug log */
 	unsigned max_attempts;
+	unsigned busy; /* attempts answered with a busy status (http_status_is_busy) */
 	struct http_attempt a;
 };
 

@@ -2,10 +2,11 @@
 // SPDX-License-Identifier: MIT
 //
 // faultproxy.mjs - an HTTP proxy for tests that injects faults in front of a loopback service
-// (Azurite). Listens on 127.0.0.1 only.
+// (Azurite, nginx). Listens on 127.0.0.1 only.
 //
 //   node faultproxy.mjs --target PORT --port-file FILE [--seed N] [--latency-ms N]
-//                       [--bandwidth BYTES_PER_S] [--only-ranged] [FAULT=PROBABILITY ...]
+//                       [--bandwidth BYTES_PER_S] [--only-ranged]
+//                       [--throttle-rps N] [--throttle-mibps N] [FAULT=PROBABILITY ...]
 //
 // Faults (each picked per request with its probability, at most one per request):
 //   503       answer 503 ServerBusy with Retry-After: 1 (the request never reaches the target)
@@ -14,15 +15,28 @@
 //   truncate  forward, send the headers and half the body, then close the connection
 //   flip      forward, flip one byte of the response body (length and headers unchanged)
 // --latency-ms delays every request; --bandwidth caps each response body's rate;
-// --only-ranged applies faults only to GETs with x-ms-range (reads), so setup calls stay clean.
-// Counters: GET /__faultproxy/stats answers {"requests":N,"bytes":N,"503":N,...} as JSON
-// (bytes: response body bytes received from the target, for read amplification in benchmarks).
+// --only-ranged applies faults only to GETs with a Range or x-ms-range header (reads), so setup
+// calls stay clean.
+//
+// Throttling (Azure's scalability targets for one blob: up to 500 requests/s, and up to 60 MiB/s
+// out of a page blob): --throttle-rps N admits at most N requests per second per blob (URL path)
+// and --throttle-mibps N at most N MiB per second of ranged GET bodies per blob, each a token
+// bucket holding a quarter of a second. A request above either rate is answered, as the service
+// does, 503 with x-ms-error-code ServerBusy and Retry-After: 1, and never reaches the target.
+// A ranged GET is charged its range's length when admitted, a GET without a range its bytes as
+// they pass.
+//
+// Counters: GET /__faultproxy/stats answers {"requests":N,"bytes":N,"503":N,...,"timeline":[...]}
+// as JSON (bytes: response body bytes received from the target, for read amplification in
+// benchmarks; timeline, when throttling: per second since the start, {"t":S,"requests":N,"busy":N,"bytes":N,
+// "served_bytes":N} where requests counts every request that arrived, busy the ones answered 503 by
+// the throttle, served_bytes the ranged bytes admitted).
 
 import { writeFileSync, renameSync } from 'node:fs';
 import http from 'node:http';
 
 const args = process.argv.slice(2);
-const opt = { seed: 1, latency: 0, bandwidth: 0, onlyRanged: false, faults: {} };
+const opt = { seed: 1, latency: 0, bandwidth: 0, onlyRanged: false, rps: 0, mibps: 0, faults: {} };
 let target, portFile;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
@@ -32,6 +46,8 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--latency-ms') opt.latency = Number(args[++i]);
   else if (a === '--bandwidth') opt.bandwidth = Number(args[++i]);
   else if (a === '--only-ranged') opt.onlyRanged = true;
+  else if (a === '--throttle-rps') opt.rps = Number(args[++i]);
+  else if (a === '--throttle-mibps') opt.mibps = Number(args[++i]);
   else if (/^(503|500|reset|truncate|flip)=[0-9.]+$/.test(a)) {
     const [k, v] = a.split('=');
     opt.faults[k] = Number(v);
@@ -55,8 +71,9 @@ function random() {
 }
 
 const stats = { requests: 0, clean: 0, bytes: 0 };
+const rangeHeader = (req) => req.headers.range ?? req.headers['x-ms-range'];
 function pickFault(req) {
-  if (opt.onlyRanged && !(req.method === 'GET' && req.headers['x-ms-range'])) return null;
+  if (opt.onlyRanged && !(req.method === 'GET' && rangeHeader(req))) return null;
   let x = random();
   for (const [k, p] of Object.entries(opt.faults)) {
     if (x < p) return k;
@@ -66,6 +83,49 @@ function pickFault(req) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- throttling and the per-second timeline ----
+const BURST_S = 0.25;
+const MIB = 1024 * 1024;
+const started = performance.now();
+const timeline = [];
+const buckets = new Map();
+
+function second() {
+  const t = Math.floor((performance.now() - started) / 1000);
+  while (timeline.length <= t) timeline.push({ t: timeline.length, requests: 0, busy: 0, bytes: 0, served_bytes: 0 });
+  return timeline[t];
+}
+
+function rangeLength(req) {
+  const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader(req) ?? '');
+  return m ? Number(m[2]) - Number(m[1]) + 1 : 0;
+}
+
+// Refill the blob's buckets and take one request (and its range) if both allow it.
+function admit(req) {
+  if (!opt.rps && !opt.mibps) return true;
+  const key = new URL(req.url, 'http://x').pathname;
+  const now = performance.now() / 1000;
+  const caps = { req: opt.rps * BURST_S, bytes: opt.mibps * MIB * BURST_S };
+  let b = buckets.get(key);
+  if (!b) buckets.set(key, (b = { req: caps.req, bytes: caps.bytes, t: now }));
+  const dt = now - b.t;
+  b.t = now;
+  b.req = Math.min(caps.req, b.req + dt * opt.rps);
+  b.bytes = Math.min(caps.bytes, b.bytes + dt * opt.mibps * MIB);
+  if ((opt.rps && b.req < 1) || (opt.mibps && b.bytes <= 0)) return false;
+  b.req -= 1;
+  const len = req.method === 'GET' ? rangeLength(req) : 0;
+  b.bytes -= len;
+  second().served_bytes += len;
+  req.bucket = b; // a GET without a range pays as its bytes pass
+  return true;
+}
+
+function charge(req, n) {
+  if (opt.mibps && req.method === 'GET' && !rangeLength(req) && req.bucket) req.bucket.bytes -= n;
+}
 
 async function sendBody(res, body, fault) {
   let end = body.length;
@@ -101,12 +161,21 @@ function forward(req, reqBody) {
 async function handle(req, res) {
   if (req.url === '/__faultproxy/stats') {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(stats));
+    res.end(JSON.stringify(opt.rps || opt.mibps ? { ...stats, timeline } : stats));
     return;
   }
   const chunks = [];
   for await (const c of req) chunks.push(c);
   stats.requests++;
+  second().requests++;
+  if (!admit(req)) {
+    stats['503'] = (stats['503'] || 0) + 1;
+    stats.throttled = (stats.throttled || 0) + 1;
+    second().busy++;
+    res.writeHead(503, { 'x-ms-error-code': 'ServerBusy', 'retry-after': '1', 'content-length': 0 });
+    res.end();
+    return;
+  }
   const fault = pickFault(req);
   stats[fault ?? 'clean'] = (stats[fault ?? 'clean'] || 0) + 1;
   if (opt.latency) await sleep(opt.latency);
@@ -122,6 +191,8 @@ async function handle(req, res) {
   }
   const up = await forward(req, Buffer.concat(chunks));
   stats.bytes += up.body.length;
+  second().bytes += up.body.length;
+  charge(req, up.body.length);
   res.writeHead(up.status, up.headers);
   await sendBody(res, up.body, fault);
 }
@@ -133,7 +204,11 @@ function stream(req, reqBody, res) {
     const up = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url,
                               headers: req.headers }, (r) => {
       res.writeHead(r.statusCode, r.headers);
-      r.on('data', (c) => { stats.bytes += c.length; });
+      r.on('data', (c) => {
+        stats.bytes += c.length;
+        second().bytes += c.length;
+        charge(req, c.length);
+      });
       r.on('error', reject);
       r.pipe(res);
       res.on('finish', resolve);

@@ -204,7 +204,12 @@ except OSError:
     pass
 EOF
 WRITER=$!
-sleep 2
+# Until a few writes were acknowledged (a fixed sleep is too short on a loaded host), then more.
+for ((i = 0; i < 300; i++)); do
+	[ "$(grep -c ' ok$' "$TEST_TMP/acked" 2>/dev/null)" -ge 3 ] && break
+	sleep 0.1
+done
+sleep 1
 kill -TERM "$ATTACH_PID"
 wait "$ATTACH_PID" || true
 wait "$WRITER" || true

@@ -473,6 +473,82 @@ START_TEST(cache_odd_device_size)
 }
 END_TEST
 
+/* A lower device of the largest size a bdev may have, reading a pattern: chunk and offset
+ * arithmetic near the end must neither overflow nor wrap. */
+static int huge_read(void *s, void *buf, size_t len, uint64_t off)
+{
+	for (size_t i = 0; i < len; i++)
+		((uint8_t *)buf)[i] = (uint8_t)((off + i) * 13);
+	return 0;
+}
+
+static uint32_t hint_value;
+
+static uint32_t huge_hint(void *s)
+{
+	return hint_value;
+}
+
+static const struct bdev_ops huge_ops = { .name = "huge",
+					  .read = huge_read,
+					  .fetch_hint = huge_hint,
+					  .close = mem_close };
+
+START_TEST(cache_huge_device)
+{
+	struct bdev *lower = NULL;
+	_cleanup_(bdev_freep) struct bdev *c = NULL;
+	uint8_t buf[70000];
+
+	hint_value = 0;
+	ck_assert_int_eq(bdev_new(&huge_ops, NULL, BDEV_SIZE_MAX, 1, false, &lower), 0);
+	ck_assert_int_eq(cache_new(lower, NULL, &c), 0);
+	for (uint64_t off = BDEV_SIZE_MAX - 4 * sizeof(buf); off < BDEV_SIZE_MAX;
+	     off += sizeof(buf) / 2) {
+		size_t n = BDEV_SIZE_MAX - off < sizeof(buf) ? BDEV_SIZE_MAX - off : sizeof(buf);
+
+		ck_assert_int_eq(bdev_read(c, buf, n, off), 0);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_uint_eq(buf[i], (uint8_t)((off + i) * 13));
+	}
+	ck_assert_int_eq(bdev_read(c, buf, 2, BDEV_SIZE_MAX - 1), -EINVAL);
+}
+END_TEST
+
+/* A lower layer that asks for larger fetches (a throttled blob) gets them on random misses. */
+START_TEST(cache_follows_fetch_hint)
+{
+	struct bdev *lower = NULL;
+	_cleanup_(bdev_freep) struct bdev *c = NULL;
+	struct cache_options o = { .no_readahead = true };
+	struct cache_stats st;
+	uint8_t buf[4096];
+
+	ck_assert_int_eq(bdev_new(&mem_ops, NULL, M.size, 1, false, &lower), 0);
+	ck_assert_int_eq(cache_new(lower, &o, &c), 0);
+	hint_value = 0;
+	ck_assert_int_eq(bdev_read(c, buf, sizeof(buf), 5 * MiB + 100), 0);
+	ck_assert_int_eq(cache_get_stats(c, &st), 0);
+	ck_assert_uint_eq(st.bytes_fetched, CACHE_DEFAULT_CHUNK); /* one chunk */
+	bdev_free(c);
+	c = NULL;
+
+	ck_assert_int_eq(bdev_new(&huge_ops, NULL, 64 * MiB, 1, false, &lower), 0);
+	ck_assert_int_eq(cache_new(lower, &o, &c), 0);
+	hint_value = 1 * MiB;
+	ck_assert_int_eq(bdev_read(c, buf, sizeof(buf), 5 * MiB + 100), 0);
+	ck_assert_uint_eq(buf[0], (uint8_t)((5 * MiB + 100) * 13));
+	ck_assert_int_eq(cache_get_stats(c, &st), 0);
+	/* To the end of the 1 MiB block the miss falls in, in one fetch. */
+	ck_assert_uint_eq(st.fetches, 1);
+	ck_assert_uint_eq(st.bytes_fetched, 1 * MiB);
+	ck_assert_int_eq(bdev_read(c, buf, sizeof(buf), 5 * MiB + 900 * KiB), 0);
+	ck_assert_int_eq(cache_get_stats(c, &st), 0);
+	ck_assert_uint_eq(st.fetches, 1); /* a hit now */
+	hint_value = 0;
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -493,6 +569,8 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, cache_close_writes_back);
 	tcase_add_test(tc, cache_readonly_and_bad_options);
 	tcase_add_test(tc, cache_odd_device_size);
+	tcase_add_test(tc, cache_huge_device);
+	tcase_add_test(tc, cache_follows_fetch_hint);
 	suite_add_tcase(s, tc);
 	return s;
 }
