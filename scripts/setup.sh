@@ -16,8 +16,9 @@ APT_PACKAGES=(
 	libdevmapper-dev fuse2fs
 	# runtime tools used by tests
 	fuse3 e2fsprogs util-linux cryptsetup-bin curl openssl xxd procps psmisc
-	# benchmark baselines (scripts/bench-blob.sh): fio, nbdkit's curl plugin, nbdcopy
-	fio nbdkit libnbd-bin
+	# benchmark baselines (scripts/bench-blob.sh): fio, nbdkit's curl plugin, nbdcopy; nginx
+	# as a plain HTTP range source (tests/integration/test-blob-http.sh, the benchmark); perf
+	fio nbdkit libnbd-bin nginx-light linux-perf
 	# scripts/bench-engine.sh: CPU time of one decrypt
 	time
 	# lint and sanitizers

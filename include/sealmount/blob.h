@@ -225,8 +225,8 @@ struct blob_upload_options {
  * chunks, all-zero chunks skipped on a fresh blob; a block blob is written with Put Block
  * (4 MiB blocks, more for files over 50000 blocks) and committed with Put Block List. Every
  * chunk carries Content-MD5. ret (may be NULL) gets the counters also on failure.
- * Errors: -EEXIST (exists and !resume, or of another type or size), -EINVAL, the errors of the
- * blob layer (blob.h), or pread's -errno.
+ * Errors: -EEXIST (exists and !resume, or of another type or size), -EINVAL (also: a URL that
+ * is not an Azure Blob one), the errors of the blob layer (blob.h), or pread's -errno.
  */
 _must_check_ int blob_upload_file(const struct blob_upload_options *o, int fd, uint64_t size,
 				  struct blob_upload_stats *ret) _nonnull_(1);

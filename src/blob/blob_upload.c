@@ -543,6 +543,8 @@ int blob_upload_file(const struct blob_upload_options *o, int fd, uint64_t size,
 	r = blob_state_new(o->blob, &b);
 	if (r < 0)
 		return r;
+	if (b->url.kind == BLOB_URL_HTTP)
+		return log_debug_errno(-EINVAL, "blob: uploads go to an Azure Blob URL only");
 	b->rw = true; /* writes, without a lease */
 	u.b = b;
 	pthread_mutex_init(&u.lock, NULL);

@@ -48,6 +48,8 @@ static const char *open_hint(int r)
 		return " (read-write needs a page blob)";
 	case -ESTALE:
 		return " (the blob changed while being read)";
+	case -EOPNOTSUPP:
+		return " (--verify-md5 needs an Azure Blob source)";
 	default:
 		return "";
 	}
@@ -97,6 +99,7 @@ static int open_lower(const struct blob_args *a, struct blob_auth_ctx *auth, str
 	r = blob_auth_setup(a, &o, auth);
 	if (r < 0)
 		return r;
+	o.verify_md5 = a->verify_md5;
 	r = blob_open(&o, ret);
 	if (r < 0) {
 		log_error_errno(r, "Cannot open blob " URL_FMT ": %m%s", URL_ARG(a->url),
@@ -230,6 +233,7 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 		{ "client-id", required_argument, NULL, 'i' },
 		{ "disk-cache", required_argument, NULL, 'D' },
 		{ "disk-cache-mb", required_argument, NULL, 'M' },
+		{ "verify-md5", no_argument, NULL, 'V' },
 		{},
 	};
 	int c;
@@ -273,6 +277,9 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 			break;
 		case 'D':
 			a->disk_cache_dir = optarg;
+			break;
+		case 'V':
+			a->verify_md5 = true;
 			break;
 		case 'M':
 			if (cli_parse_uint(optarg, 1024 * 1024 * 1024, &a->disk_cache_mb) < 0 ||
@@ -329,10 +336,12 @@ const struct cli_command cmd_blob = {
 	.usage =
 		"Usage: sealmount blob stat URL [AUTH]\n"
 		"       sealmount blob attach URL DIR [--rw] [--cache-mb N] [--allow-other]\n"
-		"                             [--disk-cache DIR [--disk-cache-mb N]] [AUTH]\n"
+		"                             [--disk-cache DIR [--disk-cache-mb N]] [--verify-md5]\n"
+		"                             [AUTH]\n"
 		"\n"
 		"URL is https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB[?SAS], the emulator's\n"
-		"http://127.0.0.1:10000/ACCOUNT/CONTAINER/BLOB, or file:///PATH for a local file.\n"
+		"http://127.0.0.1:10000/ACCOUNT/CONTAINER/BLOB, any https URL of a server that\n"
+		"answers HEAD and byte ranges (read-only), or file:///PATH for a local file.\n"
 		"Without AUTH options the blob is read anonymously or with the SAS in the URL\n"
 		"(a URL on the command line is visible to other local users: prefer SAS-less URLs\n"
 		"with a token or key file on shared machines).\n"
@@ -347,6 +356,8 @@ const struct cli_command cmd_blob = {
 		"  --disk-cache DIR       keep fetched (encrypted) blob bytes in DIR across runs;\n"
 		"                         read-only attach only; emptied when the blob's ETag changes\n"
 		"  --disk-cache-mb N      disk cache size cap in MiB (default 1024)\n"
+		"  --verify-md5           check every range against the MD5 Azure computes for it\n"
+		"                         (Azure sources; always on for plain-http ones)\n"
 		"  --allow-other          let other users access the mount\n"
 		"  -h, --help             show this help\n"
 		"AUTH:\n"

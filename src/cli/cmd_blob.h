@@ -25,6 +25,7 @@ struct blob_args {
 	uint64_t cache_mb;
 	bool rw;
 	bool allow_other;
+	bool verify_md5; /* --verify-md5 (blob attach) */
 };
 
 /* What the blob options point at; lives as long as the blob device. */
