@@ -14,18 +14,6 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
-struct fetch_job {
-	struct pool_job job;
-	struct cache *c;
-	uint64_t first; /* first chunk index */
-	uint32_t count;
-	bool prefetch;
-	uint8_t *user; /* copy the overlap with [user_off, user_off + user_len) here; may be NULL */
-	uint64_t user_off;
-	size_t user_len;
-	int32_t slots[];
-};
-
 static bool is_retryable(int r)
 {
 	return r == -EIO || r == -ETIMEDOUT || r == -ECONNRESET || r == -ECONNREFUSED ||
@@ -148,7 +136,7 @@ static void claim_run(struct cache *c, struct fetch_job *j, uint32_t max)
 
 /* Fetch j (claimed chunks) in pieces of fetch_max: all but the last on the pool, the last
  * inline; wait for all. Consumes j. */
-static int fetch_parallel(struct cache *c, struct fetch_job *j)
+int cache_fetch_parallel(struct cache *c, struct fetch_job *j)
 {
 	uint32_t per = c->fetch_max >> c->chunk_shift;
 	struct batch b;
@@ -230,7 +218,7 @@ static void prefetch_range(struct cache *c, uint64_t from, uint64_t to)
 	}
 }
 
-static void readahead_note(struct cache *c, uint64_t off, size_t len)
+void cache_readahead_note(struct cache *c, uint64_t off, size_t len)
 {
 	struct stream *s;
 	uint64_t from, to;
@@ -295,7 +283,7 @@ static uint64_t demand_last(const struct cache *c, uint64_t idx, uint64_t last)
 }
 
 /* With c->lock held, chunk at pos absent: claim the run of absent chunks up to end. */
-static int claim_demand(struct cache *c, uint64_t pos, uint64_t end, struct fetch_job **ret)
+int cache_claim_demand(struct cache *c, uint64_t pos, uint64_t end, struct fetch_job **ret)
 {
 	uint64_t idx = pos >> c->chunk_shift;
 	uint64_t last = demand_last(c, idx, (end - 1) >> c->chunk_shift);
@@ -320,7 +308,7 @@ int cache_do_read(struct cache *c, uint8_t *buf, size_t len, uint64_t off)
 	uint64_t pos = off, end = off + len;
 
 	if (c->readahead)
-		readahead_note(c, off, len);
+		cache_readahead_note(c, off, len);
 	while (pos < end) {
 		_cleanup_free_ struct fetch_job *j = NULL;
 		long n;
@@ -328,7 +316,7 @@ int cache_do_read(struct cache *c, uint8_t *buf, size_t len, uint64_t off)
 
 		pthread_mutex_lock(&c->lock);
 		n = read_hit(c, buf + (pos - off), pos, end);
-		r = n == 0 ? claim_demand(c, pos, end, &j) : 0;
+		r = n == 0 ? cache_claim_demand(c, pos, end, &j) : 0;
 		pthread_mutex_unlock(&c->lock);
 		if (n > 0)
 			pos += (uint64_t)n;
@@ -339,7 +327,7 @@ int cache_do_read(struct cache *c, uint8_t *buf, size_t len, uint64_t off)
 		j->user = buf;
 		j->user_off = off;
 		j->user_len = len;
-		r = fetch_parallel(c, j);
+		r = cache_fetch_parallel(c, j);
 		if (r < 0)
 			return r;
 		pos = MIN(end, (j->first + j->count) << c->chunk_shift);
@@ -357,7 +345,7 @@ int cache_fetch_one(struct cache *c, uint64_t idx)
 		pthread_mutex_unlock(&c->lock);
 		return 0; /* someone else has it (or is loading it) */
 	}
-	r = claim_demand(c, idx << c->chunk_shift, (idx << c->chunk_shift) + 1, &j);
+	r = cache_claim_demand(c, idx << c->chunk_shift, (idx << c->chunk_shift) + 1, &j);
 	pthread_mutex_unlock(&c->lock);
 	if (r == -EAGAIN)
 		return 0;

@@ -27,6 +27,7 @@
 #define HTTP_HEADERS_MAX 128u
 #define HTTP_HEADERS_MAX_BYTES (64u * 1024)
 #define HTTP_POOL_MAX 16u
+#define HTTP_BULK_BUFFER (96u * 1024) /* libcurl's receive buffer for sink transfers */
 
 struct http_client {
 	struct http_options opts; /* defaults filled in; ca_file not kept */
