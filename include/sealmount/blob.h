@@ -42,9 +42,12 @@
  * bytes never go up the stack. Without it ranges go up to BLOB_RANGE_MAX.
  *
  * Pacing: a server that answers 429/500/503 (Azure's throttling above its per-blob targets) makes
- * the layer slow down: the number of requests in flight is cut in half (at most once a second)
- * and grows back by one per window of clean answers; the fetch size it asks the cache for
- * (bdev_fetch_hint) doubles up to BLOB_HINT_MAX and decays after BLOB_HINT_HOLD_S quiet seconds;
+ * the layer slow down (AIMD, at most one cut a second): it starts at most half as many requests
+ * per second as it was starting (evenly spaced; one more per second per second after that, no
+ * limit again past 5000/s), and keeps half as many in flight (one more per window of clean
+ * answers); the fetch size it asks the cache for
+ * (bdev_fetch_hint: the cache's read-ahead requests grow to it) doubles from BLOB_HINT_MIN up to
+ * BLOB_HINT_MAX (at most the largest range) and decays after BLOB_HINT_HOLD_S quiet seconds;
  * a read that is still answered "busy" after the HTTP retries is tried again with backoff for up
  * to BLOB_BUSY_MAX_S seconds before -EIO reaches the caller.
  *
@@ -71,8 +74,8 @@
 #define BLOB_RANGE_MD5_MAX (4u * 1024 * 1024) /* Azure computes a range MD5 up to 4 MiB */
 #define BLOB_RANGE_MAX (64u * 1024 * 1024)
 #define BLOB_SIZE_MAX (1ull << 50) /* 1 PiB: above Azure's largest blob (190.7 TiB) */
-#define BLOB_HINT_MIN (256u * 1024)
-#define BLOB_HINT_MAX (4u * 1024 * 1024)
+#define BLOB_HINT_MIN (8u * 1024 * 1024) /* 2 x the cache's default read-ahead request */
+#define BLOB_HINT_MAX (16u * 1024 * 1024)
 #define BLOB_HINT_HOLD_S 30u
 #define BLOB_BUSY_MAX_S 120u
 #define BLOB_INFLIGHT_MAX 64u
@@ -170,6 +173,7 @@ struct blob_stats {
 	uint64_t bytes_written;
 	uint64_t busy; /* answers 429/500/503 (throttling), retried ones included */
 	uint64_t inflight_limit; /* requests allowed in flight right now (pacing) */
+	uint64_t rate_limit; /* requests per second allowed right now (0: no limit) */
 	uint64_t fetch_hint; /* fetch size asked of the layer above right now (0: its own) */
 };
 

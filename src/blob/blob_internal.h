@@ -16,16 +16,22 @@
 
 #define BLOB_LEASE_ID_MAX 64
 
-/* Pacing (blob_pace.c): requests in flight under an AIMD limit, and the fetch size hint. */
+/* Pacing (blob_pace.c): requests in flight and requests per second under AIMD limits, and the
+ * fetch size hint. Times are CLOCK_MONOTONIC milliseconds. */
 struct blob_pace {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned inflight;
 	unsigned limit;
 	unsigned acked; /* clean answers since the limit last grew */
-	uint64_t last_cut_ms; /* CLOCK_MONOTONIC ms of the last cut */
-	uint64_t last_busy_ms; /* ... of the last busy answer, or of the last hint decay */
+	double rate; /* requests per second allowed to start; 0 = no limit */
+	uint64_t next_us; /* earliest start of the next request under the rate (microseconds) */
+	uint64_t win_ms; /* start of the current one-second count */
+	unsigned win_cur, win_prev; /* requests started in it, and in the one before */
+	uint64_t last_cut_ms; /* the last cut */
+	uint64_t last_busy_ms; /* the last busy answer, or the last hint decay */
 	uint32_t hint;
+	uint32_t hint_max;
 };
 
 struct blob {
@@ -131,12 +137,13 @@ _must_check_ int blob_get_range_once(struct blob *b, const struct iovec *iov, un
 /* blob_pace.c */
 void blob_pace_init(struct blob_pace *p) _nonnull_(1);
 void blob_pace_done(struct blob_pace *p) _nonnull_(1);
-/* Wait for a slot under the limit. */
+/* Wait for a slot under the limits. */
 void blob_pace_enter(struct blob_pace *p) _nonnull_(1);
 /* Give the slot back; busy: how many of its attempts the server answered busy. */
 void blob_pace_leave(struct blob_pace *p, unsigned busy) _nonnull_(1);
-/* Current limit and fetch hint (bytes, 0 = none). */
+/* Current limits (in flight; requests per second, 0 = none) and fetch hint (bytes, 0 = none). */
 unsigned blob_pace_limit(struct blob_pace *p) _nonnull_(1);
+double blob_pace_rate(struct blob_pace *p) _nonnull_(1);
 uint32_t blob_pace_hint(struct blob_pace *p) _nonnull_(1);
 /* Sleep before another try of a request still busy after n tries (n >= 1), with full jitter. */
 void blob_pace_backoff(unsigned n);

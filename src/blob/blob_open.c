@@ -145,6 +145,7 @@ static int open_props(struct blob *b, const struct blob_options *o, struct blob_
 	}
 	if (r == 0)
 		b->size = p->size;
+	b->pace.hint_max = (uint32_t)(b->range_max < BLOB_HINT_MAX ? b->range_max : BLOB_HINT_MAX);
 	return r;
 }
 
@@ -195,6 +196,7 @@ int blob_get_stats(struct bdev *bd, struct blob_stats *ret)
 	for (size_t i = 0; i < sizeof(*ret) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	ret->inflight_limit = blob_pace_limit(&b->pace);
+	ret->rate_limit = (uint64_t)blob_pace_rate(&b->pace);
 	ret->fetch_hint = blob_pace_hint(&b->pace);
 	return 0;
 }

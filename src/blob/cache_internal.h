@@ -153,8 +153,8 @@ struct fetch_job {
 	int32_t slots[];
 };
 
-/* With c->lock held, chunk at pos absent: claim the run of absent chunks from pos up to end (and
- * on to the lower layer's fetch hint) into a new job (*ret, the caller frees it). -EAGAIN after
+/* With c->lock held, chunk at pos absent: claim the run of absent chunks from pos up to end into
+ * a new job (*ret, the caller frees it). -EAGAIN after
  * waiting for room (retry), -ENOMEM. */
 _must_check_ int cache_claim_demand(struct cache *c, uint64_t pos, uint64_t end,
 				    struct fetch_job **ret) _nonnull_(1, 4);

@@ -189,10 +189,23 @@ static struct stream *stream_match(struct cache *c, uint64_t off, size_t len)
 	return oldest;
 }
 
-/* With c->lock held: queue read-ahead jobs for the chunks in [from, to) that are absent. */
-static void prefetch_range(struct cache *c, uint64_t from, uint64_t to)
+/* The size of one read-ahead request: fetch_max, or more when the lower layer asks for larger
+ * fetches (a throttled source: blob.h "Pacing"), within the read-ahead cap. A sequential stream
+ * reads every byte it fetches, so larger requests cost it nothing but cut the request count;
+ * random misses are left alone, since enlarging them would spend a byte budget (Azure's
+ * page-blob limit) on bytes nobody reads. */
+static uint32_t ra_piece(const struct cache *c)
 {
-	uint32_t per = c->fetch_max >> c->chunk_shift;
+	uint64_t hint = bdev_fetch_hint(c->lower);
+	uint64_t piece = MIN(MAX(hint, (uint64_t)c->fetch_max), (uint64_t)c->ra_max);
+
+	return (uint32_t)MAX(piece & ~((uint64_t)c->chunk_size - 1), (uint64_t)c->chunk_size);
+}
+
+/* With c->lock held: queue read-ahead jobs for the chunks in [from, to) that are absent. */
+static void prefetch_range(struct cache *c, uint64_t from, uint64_t to, uint32_t piece)
+{
+	uint32_t per = piece >> c->chunk_shift;
 	uint64_t idx = from >> c->chunk_shift, end = (to + c->chunk_size - 1) >> c->chunk_shift;
 
 	while (idx < end) {
@@ -220,6 +233,7 @@ static void prefetch_range(struct cache *c, uint64_t from, uint64_t to)
 
 void cache_readahead_note(struct cache *c, uint64_t off, size_t len)
 {
+	uint32_t piece = ra_piece(c);
 	struct stream *s;
 	uint64_t from, to;
 
@@ -227,20 +241,20 @@ void cache_readahead_note(struct cache *c, uint64_t off, size_t len)
 	s = stream_match(c, off, len);
 	if (s->run < 2)
 		return;
-	/* Start small (larger when the lower layer asks for larger fetches); double whenever the
-	 * reader got within half a window of the read-ahead. */
+	/* Start small (or at two pieces when they were raised); double whenever the reader got
+	 * within half a window of the read-ahead. */
 	if (s->window == 0)
-		s->window = (uint32_t)MIN(
-			MAX(MAX(4 * c->chunk_size, 256u * 1024), 2ull * bdev_fetch_hint(c->lower)),
-			c->ra_max);
+		s->window = MIN(MAX(MAX(4 * c->chunk_size, 256u * 1024),
+				    piece > c->fetch_max ? 2 * piece : 0),
+				c->ra_max);
 	else if (s->ra_end <= s->next + s->window / 2)
 		s->window = MIN(2 * s->window, c->ra_max);
 	from = MAX(s->ra_end, s->next);
 	to = MIN(c->size, s->next + s->window);
-	/* Top up in requests of fetch_max (or half a window while it is small), never tiny. */
-	if (to <= from || (to - from < MIN(c->fetch_max, s->window / 2) && to < c->size))
+	/* Top up in whole pieces (or half a window while it is small), never tiny. */
+	if (to <= from || (to - from < MIN(piece, s->window / 2) && to < c->size))
 		return;
-	prefetch_range(c, from, to);
+	prefetch_range(c, from, to, piece);
 	s->ra_end = to;
 }
 
@@ -268,25 +282,10 @@ static long read_hit(struct cache *c, uint8_t *dst, uint64_t pos, uint64_t end)
 	return (long)n;
 }
 
-/* The last chunk a demand miss at idx..last fetches: to the end of its block of the lower
- * layer's fetch hint (blob.h "Pacing": a throttled source asks for larger fetches), within the
- * read-ahead cap so that a small cache is not flushed by one miss. */
-static uint64_t demand_last(const struct cache *c, uint64_t idx, uint64_t last)
-{
-	uint64_t hint = MIN(bdev_fetch_hint(c->lower), c->ra_max) >> c->chunk_shift;
-	uint64_t block_last;
-
-	if (hint <= 1)
-		return last;
-	block_last = MIN(idx / hint * hint + hint - 1, c->nchunks - 1);
-	return MAX(last, block_last);
-}
-
 /* With c->lock held, chunk at pos absent: claim the run of absent chunks up to end. */
 int cache_claim_demand(struct cache *c, uint64_t pos, uint64_t end, struct fetch_job **ret)
 {
-	uint64_t idx = pos >> c->chunk_shift;
-	uint64_t last = demand_last(c, idx, (end - 1) >> c->chunk_shift);
+	uint64_t idx = pos >> c->chunk_shift, last = (end - 1) >> c->chunk_shift;
 	struct fetch_job *j = job_new(c, idx, (uint32_t)(last - idx + 1));
 	int r;
 

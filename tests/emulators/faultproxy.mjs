@@ -20,15 +20,16 @@
 //
 // Throttling (Azure's scalability targets for one blob: up to 500 requests/s, and up to 60 MiB/s
 // out of a page blob): --throttle-rps N admits at most N requests per second per blob (URL path)
-// and --throttle-mibps N at most N MiB per second of ranged GET bodies per blob, each a token
-// bucket holding a quarter of a second. A request above either rate is answered, as the service
+// and --throttle-mibps N at most N MiB per second of ranged GET bodies per blob, each counted
+// over a sliding one-second window. A request above either rate is answered, as the service
 // does, 503 with x-ms-error-code ServerBusy and Retry-After: 1, and never reaches the target.
 // A ranged GET is charged its range's length when admitted, a GET without a range its bytes as
 // they pass.
 //
 // Counters: GET /__faultproxy/stats answers {"requests":N,"bytes":N,"503":N,...,"timeline":[...]}
 // as JSON (bytes: response body bytes received from the target, for read amplification in
-// benchmarks; timeline, when throttling: per second since the start, {"t":S,"requests":N,"busy":N,"bytes":N,
+// benchmarks; sizes, when throttling: served ranged GETs counted by size, "le64k", "le1m",
+// "le4m", "gt4m"; timeline, when throttling: per second since the start, {"t":S,"requests":N,"busy":N,"bytes":N,
 // "served_bytes":N} where requests counts every request that arrived, busy the ones answered 503 by
 // the throttle, served_bytes the ranged bytes admitted).
 
@@ -85,11 +86,11 @@ function pickFault(req) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- throttling and the per-second timeline ----
-const BURST_S = 0.25;
 const MIB = 1024 * 1024;
 const started = performance.now();
 const timeline = [];
-const buckets = new Map();
+const windows = new Map();
+const sizes = {}; // served ranged GETs by size: le64k, le1m, le4m, gt4m
 
 function second() {
   const t = Math.floor((performance.now() - started) / 1000);
@@ -102,29 +103,35 @@ function rangeLength(req) {
   return m ? Number(m[2]) - Number(m[1]) + 1 : 0;
 }
 
-// Refill the blob's buckets and take one request (and its range) if both allow it.
+// Admit a request to its blob if the last second's admitted requests (and ranged bytes) leave
+// room: a sliding one-second window, so no second ever serves more than the target.
 function admit(req) {
   if (!opt.rps && !opt.mibps) return true;
   const key = new URL(req.url, 'http://x').pathname;
-  const now = performance.now() / 1000;
-  const caps = { req: opt.rps * BURST_S, bytes: opt.mibps * MIB * BURST_S };
-  let b = buckets.get(key);
-  if (!b) buckets.set(key, (b = { req: caps.req, bytes: caps.bytes, t: now }));
-  const dt = now - b.t;
-  b.t = now;
-  b.req = Math.min(caps.req, b.req + dt * opt.rps);
-  b.bytes = Math.min(caps.bytes, b.bytes + dt * opt.mibps * MIB);
-  if ((opt.rps && b.req < 1) || (opt.mibps && b.bytes <= 0)) return false;
-  b.req -= 1;
-  const len = req.method === 'GET' ? rangeLength(req) : 0;
-  b.bytes -= len;
-  second().served_bytes += len;
-  req.bucket = b; // a GET without a range pays as its bytes pass
+  const now = performance.now();
+  let w = windows.get(key);
+  if (!w) windows.set(key, (w = { log: [], bytes: 0 }));
+  while (w.log.length && w.log[0].t <= now - 1000) w.bytes -= w.log.shift().n;
+  if ((opt.rps && w.log.length >= opt.rps) || (opt.mibps && w.bytes >= opt.mibps * MIB)) return false;
+  const entry = { t: now, n: req.method === 'GET' ? rangeLength(req) : 0 };
+  if (entry.n) {
+    const k = entry.n <= 65536 ? 'le64k' : entry.n <= MIB ? 'le1m' : entry.n <= 4 * MIB ? 'le4m' : 'gt4m';
+    sizes[k] = (sizes[k] || 0) + 1;
+  }
+  w.log.push(entry);
+  w.bytes += entry.n;
+  second().served_bytes += entry.n;
+  req.window = { w, entry }; // a GET without a range pays as its bytes pass
   return true;
 }
 
 function charge(req, n) {
-  if (opt.mibps && req.method === 'GET' && !rangeLength(req) && req.bucket) req.bucket.bytes -= n;
+  // (only while the entry is still in the window: pruning subtracts what it holds by then)
+  if (opt.mibps && req.method === 'GET' && !rangeLength(req) && req.window &&
+      performance.now() - req.window.entry.t < 1000) {
+    req.window.entry.n += n;
+    req.window.w.bytes += n;
+  }
 }
 
 async function sendBody(res, body, fault) {
@@ -161,7 +168,7 @@ function forward(req, reqBody) {
 async function handle(req, res) {
   if (req.url === '/__faultproxy/stats') {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(opt.rps || opt.mibps ? { ...stats, timeline } : stats));
+    res.end(JSON.stringify(opt.rps || opt.mibps ? { ...stats, sizes, timeline } : stats));
     return;
   }
   const chunks = [];

@@ -588,6 +588,7 @@ START_TEST(blob_busy_server_slows_the_client)
 	ck_assert_int_eq(blob_get_stats(d, &st), 0);
 	ck_assert_uint_eq(st.busy, 3);
 	ck_assert_uint_lt(st.inflight_limit, BLOB_INFLIGHT_MAX);
+	ck_assert_uint_ge(st.rate_limit, 1);
 	ck_assert_uint_ge(st.fetch_hint, BLOB_HINT_MIN);
 	ck_assert_uint_eq(bdev_fetch_hint(d), st.fetch_hint);
 	bdev_free(d);
@@ -602,16 +603,19 @@ START_TEST(blob_pace_aimd)
 	blob_pace_init(&p);
 	for (unsigned i = 0; i < 10; i++)
 		blob_pace_enter(&p);
-	blob_pace_leave(&p, 1); /* 10 in flight, busy: cut to 5 */
+	ck_assert(blob_pace_rate(&p) == 0); /* no rate limit before a busy answer */
+	blob_pace_leave(&p, 1); /* 10 in flight (10 started this second), busy: cut to 5 */
 	ck_assert_uint_eq(blob_pace_limit(&p), 5);
+	ck_assert(blob_pace_rate(&p) == 5.0); /* half the requests per second it was starting */
 	ck_assert_uint_eq(blob_pace_hint(&p), BLOB_HINT_MIN);
 	blob_pace_leave(&p, 1); /* within a second: no second cut, but larger fetches */
 	ck_assert_uint_eq(blob_pace_limit(&p), 5);
 	ck_assert_uint_eq(blob_pace_hint(&p), 2 * BLOB_HINT_MIN);
 	for (unsigned i = 0; i < 8; i++)
 		blob_pace_leave(&p, 0);
-	/* Additive increase: one more per window (5) of clean answers. */
+	/* Additive increase: one more per window (5) of clean answers; the rate by 1/rate each. */
 	ck_assert_uint_eq(blob_pace_limit(&p), 6);
+	ck_assert(blob_pace_rate(&p) > 6.0 && blob_pace_rate(&p) < 7.0);
 	for (unsigned i = 0; i < 10; i++) {
 		blob_pace_enter(&p);
 		blob_pace_leave(&p, 1);
