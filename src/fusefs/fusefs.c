@@ -13,6 +13,7 @@
 #include <fuse_lowlevel.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,11 +184,42 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_buf(req, buf, used);
 }
 
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+static int buf_key_result;
+
+static void buf_key_init(void)
+{
+	buf_key_result = pthread_key_create(&buf_key, free);
+}
+
+/* The reply buffer of this loop thread (FUSEFS_MAX_IO bytes, kept for the thread's life), or
+ * NULL: a fresh 1 MiB allocation per request is an mmap, a page fault per 4 KiB and an munmap
+ * with its TLB flush, for every read of a device that cannot serve reads in place (the userspace
+ * engine's plaintext). */
+static uint8_t *thread_buf(void)
+{
+	uint8_t *b;
+
+	if (pthread_once(&buf_once, buf_key_init) != 0 || buf_key_result != 0)
+		return NULL;
+	b = pthread_getspecific(buf_key);
+	if (!b) {
+		b = malloc(FUSEFS_MAX_IO);
+		if (b && pthread_setspecific(buf_key, b) != 0) {
+			free(b);
+			b = NULL;
+		}
+	}
+	return b;
+}
+
 /* In place from the device's memory, when it can; else through a buffer. */
 static int reply_read(fuse_req_t req, struct fusefs *fs, size_t len, uint64_t off)
 {
 	struct bdev_map m;
-	_cleanup_free_ uint8_t *buf = NULL;
+	_cleanup_free_ uint8_t *own = NULL;
+	uint8_t *buf;
 	int r;
 
 	r = bdev_map(fs->dev, off, len, &m);
@@ -199,7 +231,9 @@ static int reply_read(fuse_req_t req, struct fusefs *fs, size_t len, uint64_t of
 	}
 	if (r != -EOPNOTSUPP && r != -ENOBUFS)
 		return r;
-	buf = malloc(len);
+	buf = len <= FUSEFS_MAX_IO ? thread_buf() : NULL;
+	if (!buf)
+		buf = own = malloc(len);
 	if (!buf)
 		return -ENOMEM;
 	r = bdev_read(fs->dev, buf, len, off);

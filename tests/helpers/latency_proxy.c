@@ -111,8 +111,10 @@ static void *down_main(void *arg)
 			if (n <= 0)
 				break;
 			while (n > 0) {
+				/* Not SPLICE_F_MORE: it corks the socket, and the tail of a
+				 * small answer would wait up to 200 ms for more. */
 				ssize_t w = splice(p[0], NULL, c->client, NULL, (size_t)n,
-						   SPLICE_F_MOVE | SPLICE_F_MORE);
+						   SPLICE_F_MOVE);
 
 				if (w < 0 && errno == EINTR)
 					continue;

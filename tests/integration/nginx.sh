@@ -55,11 +55,11 @@ EOF
 
 nginx_start()
 {
-	local var=$1 workers=${2:-1} d="$TEST_TMP/nginx" port i try pid
+	local var=$1 workers=${2:-1} d="$TEST_TMP/nginx" port i pid
 
 	requires nginx python3
 	mkdir -p "$d/www" "$d/tmp"
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		port=$(_free_port)
 		_nginx_conf "$d" "$port" "$workers" >"$d/nginx.conf"
 		nginx -c "$d/nginx.conf" -p "$d" -e "$d/error.log" 2>>"$d/error.log" &
