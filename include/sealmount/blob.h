@@ -41,7 +41,8 @@
  * body is fetched again up to BLOB_VERIFY_RETRIES times and then fails with -EBADMSG, so wrong
  * bytes never go up the stack. Without it ranges go up to BLOB_RANGE_MAX.
  *
- * Pacing: a server that answers 429/500/503 (Azure's throttling above its per-blob targets) makes
+ * Pacing: a server that answers 429 or 503, or 500 OperationTimeout (Azure's throttling above its
+ * per-blob targets), makes
  * the layer slow down (AIMD, at most one cut a second): it starts at most half as many requests
  * per second as it was starting (evenly spaced; one more per second per second after that, no
  * limit again past 5000/s), and keeps half as many in flight (one more per window of clean

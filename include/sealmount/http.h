@@ -77,8 +77,8 @@ struct http_response {
 	struct http_header *headers; /* of the final attempt */
 	size_t n_headers;
 	unsigned attempts; /* how many attempts were made */
-	unsigned busy; /* attempts the server answered 429, 500 or 503 (it is overloaded or
-			* throttling: a caller that paces itself slows down on these) */
+	unsigned busy; /* attempts the server answered 429 or 503 (it is overloaded or throttling:
+			* a caller that paces itself slows down on these) */
 	size_t sink_len; /* bytes of a 2xx body written to request.sink (0 without a sink) */
 };
 
@@ -118,8 +118,8 @@ void http_response_done(struct http_response *r) _nonnull_(1);
 /* Case-insensitive header lookup on the response; NULL if absent. */
 const char *http_response_header(const struct http_response *r, const char *name) _nonnull_(1, 2);
 
-/* 429, 500 or 503: the server is throttling or overloaded (Azure answers 503 ServerBusy and 500
- * OperationTimeout above its scalability targets), as opposed to a gateway failing. */
+/* 429 or 503: the server is throttling or overloaded (Azure answers 503 ServerBusy above its
+ * scalability targets), as opposed to failing (500) or a gateway failing (502, 504). */
 bool http_status_is_busy(long status);
 
 /* Is this URL allowed by the policy above? 0 or -EINVAL (with a debug log saying why). */

@@ -36,6 +36,14 @@ void blob_range_headers(const struct blob *b, uint64_t off, size_t len, struct b
 	h->v[n] = NULL;
 }
 
+/* Azure's other answer above a scalability target: 500 with x-ms-error-code OperationTimeout
+ * (the last attempt's; the http layer's busy count has the 429/503 ones). */
+static bool is_timeout(const struct http_response *resp)
+{
+	return resp->status == 500 &&
+	       streq(http_response_header(resp, "x-ms-error-code"), "OperationTimeout");
+}
+
 /* One ranged GET of len (<= b->range_max) bytes at off, straight into iov (which holds exactly
  * len bytes). On failure iov holds unverified bytes: callers must not use them. */
 int blob_get_range_once(struct blob *b, const struct iovec *iov, unsigned cnt, size_t len,
@@ -43,19 +51,23 @@ int blob_get_range_once(struct blob *b, const struct iovec *iov, unsigned cnt, s
 {
 	struct blob_range_hdrs h = { 0 };
 	struct http_response resp;
+	bool timeout;
 	int r;
 
 	blob_range_headers(b, off, len, &h);
 	blob_pace_enter(&b->pace);
 	r = blob_request_sink(b, "GET", NULL, h.v, NULL, 0, 0, iov, cnt, &resp);
-	blob_pace_leave(&b->pace, r == 0 ? resp.busy : 0);
+	timeout = r == 0 && is_timeout(&resp);
+	blob_pace_leave(&b->pace, r == 0 ? resp.busy + timeout : 0);
 	if (r == -EFBIG)
 		return log_debug_errno(-EBADMSG, "blob: range response larger than asked");
 	if (r < 0)
 		return r;
+	if (timeout)
+		BLOB_STAT_ADD(b, busy, 1);
 	if (resp.status == 206)
 		r = blob_check_range(b, &resp, resp.sink_len, iov, cnt, off, len);
-	else if (http_status_is_busy(resp.status))
+	else if (http_status_is_busy(resp.status) || timeout)
 		r = -EAGAIN;
 	else
 		r = blob_status_error(&resp, "Get Blob (range)");

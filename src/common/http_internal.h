@@ -26,7 +26,7 @@
 /* Header lines accepted per response and their total size (curl caps a single line itself). */
 #define HTTP_HEADERS_MAX 128u
 #define HTTP_HEADERS_MAX_BYTES (64u * 1024)
-#define HTTP_POOL_MAX 16u
+#define HTTP_POOL_MAX 32u
 #define HTTP_BULK_BUFFER (96u * 1024) /* libcurl's receive buffer for sink transfers */
 
 struct http_client {

@@ -227,7 +227,7 @@ bool http_status_is_retryable(long status)
 
 bool http_status_is_busy(long status)
 {
-	return status == 429 || status == 500 || status == 503;
+	return status == 429 || status == 503;
 }
 
 static bool is_digit(char c)

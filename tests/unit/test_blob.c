@@ -135,6 +135,7 @@ struct rs {
 	const char *head_length; /* Content-Length a HEAD claims (NULL: the size) */
 	char etag[64];
 	unsigned busy; /* answer this many GETs 503 first */
+	bool busy_500; /* ... as 500 OperationTimeout instead */
 	/* seen */
 	unsigned requests, gets, with_ms, with_auth;
 	char last[8192];
@@ -223,8 +224,10 @@ static void rs_answer(struct rs *s, int fd, const char *req)
 	s->gets++;
 	if (s->busy > 0) {
 		s->busy--;
-		put_str(fd,
-			"HTTP/1.1 503 Server Busy\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n");
+		put_str(fd, s->busy_500 ? "HTTP/1.1 500 Operation Timeout\r\nx-ms-error-code: "
+					  "OperationTimeout\r\nContent-Length: 0\r\n\r\n" :
+					  "HTTP/1.1 503 Server Busy\r\nRetry-After: 0\r\n"
+					  "Content-Length: 0\r\n\r\n");
 		return;
 	}
 	if ((s->flags & RS_HONOUR_IF) && hdr(req, "If-Match", v, sizeof(v)) && !streq(v, s->etag)) {
@@ -591,6 +594,19 @@ START_TEST(blob_busy_server_slows_the_client)
 	ck_assert_uint_ge(st.rate_limit, 1);
 	ck_assert_uint_ge(st.fetch_hint, BLOB_HINT_MIN);
 	ck_assert_uint_eq(bdev_fetch_hint(d), st.fetch_hint);
+	bdev_free(d);
+
+	/* Azure's other throttling answer, 500 OperationTimeout (a plain 500 is a failure). */
+	ck_assert_int_eq(blob_open(&o, &d), 0);
+	pthread_mutex_lock(&s.lock);
+	s.busy = 2; /* both attempts of the first request */
+	s.busy_500 = true;
+	pthread_mutex_unlock(&s.lock);
+	ck_assert_int_eq(bdev_read(d, got, sizeof(got), 7000), 0);
+	ck_assert_mem_eq(got, payload + 7000, sizeof(got));
+	ck_assert_int_eq(blob_get_stats(d, &st), 0);
+	ck_assert_uint_eq(st.busy, 1); /* the last answer of the exhausted request */
+	ck_assert_uint_ge(st.rate_limit, 1);
 	bdev_free(d);
 	rs_stop(&s);
 }
