@@ -428,8 +428,7 @@ section_engine()
 	fi
 	say "engine: an hmac-sha256 image with one ${ENG_MIB} MiB file"
 	mkdir -p "$B/eng" "$B/pub"
-	head -c $((ENG_MIB << 20)) "$(nginx_www)/bench.img" >"$B/eng/big" 2>/dev/null ||
-		head -c $((ENG_MIB << 20)) /dev/urandom >"$B/eng/big"
+	head -c $((ENG_MIB << 20)) /dev/urandom >"$B/eng/big"
 	head -c 32 /dev/urandom >"$B/key"
 	"$SEALMOUNT" image create --from-dir "$B/eng" --key-file "$B/key" -o "$(nginx_www)/eng.img" \
 		--size "$((ENG_MIB + ENG_MIB / 8 + 32))M" --integrity hmac-sha256 --pbkdf-iterations 1000 \
