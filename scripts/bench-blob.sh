@@ -123,10 +123,10 @@ curl_ranges()
 	ranges_cfg "$1" $((4 << 20)) $((($3 + 3) / 4)) seq "$2" $(($3 << 20)) >"$B/seq.cfg"
 	ranges_cfg "$1" 4096 $((JOBS * READS)) random 0 $(($3 << 20)) >"$B/rand.cfg"
 	t0=$(now)
-	curl -sS --fail --parallel --parallel-max 8 -K "$B/seq.cfg" && t1=$(now) &&
+	curl -sS --no-progress-meter --fail --parallel --parallel-max 8 -K "$B/seq.cfg" && t1=$(now) &&
 		seq=$(py "f'{$3 / ($t1 - $t0):.0f}'")
 	t0=$(now)
-	curl -sS --fail --parallel --parallel-max "$JOBS" -K "$B/rand.cfg" && t1=$(now) &&
+	curl -sS --no-progress-meter --fail --parallel --parallel-max "$JOBS" -K "$B/rand.cfg" && t1=$(now) &&
 		rnd=$(py "f'{$JOBS * $READS / ($t1 - $t0):.0f}'")
 	echo "$seq $rnd"
 }
