@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# build-container.sh - build the sidecar image on this machine (design.md "Container images on
-# these machines"): no registry is reachable, so the debian:bookworm base is made with
-# debootstrap and imported into podman, then container/Containerfile is built on it.
+# build-container.sh - build the sidecar image on this machine (docs/README.md, Container images):
+# no registry is reachable, so the debian:bookworm base is made with debootstrap and imported into
+# podman, then container/Containerfile is built on it.
 #
 #   scripts/build-container.sh [--tag NAME] [--rootfs DIR]
 #
-# Exports CONTAINER_ENV (a file to source) with the podman settings these machines need:
-# the runc runtime with cgroupfs, and a containers.conf with default_ulimits = [] (podman's
-# defaults try to raise limits, which these machines refuse). Needs root, podman, debootstrap.
+# Writes $WORK/env.sh (a file to source; WORK is $SEALMOUNT_CONTAINER_WORK, default
+# /var/tmp/sealmount-container) with the podman settings these machines need: the runc runtime
+# with cgroupfs, and a containers.conf with default_ulimits = [] (podman's defaults try to raise
+# limits, which these machines refuse). debootstrap uses the mirror this machine's apt uses
+# (scripts/apt-mirror.sh). Needs root, podman, runc, debootstrap (scripts/setup.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,9 +48,13 @@ if ! "${PODMAN[@]}" image exists "$BASE"; then
 	if [ -z "$ROOTFS" ]; then
 		ROOTFS="$WORK/rootfs"
 		if [ ! -x "$ROOTFS/usr/bin/apt-get" ]; then
-			say "debootstrap --variant=minbase bookworm $ROOTFS (about 30 s)"
+			# The mirror (and proxy) this machine's apt uses: whatever works here.
+			mirror=$("$ROOT/scripts/apt-mirror.sh" bookworm)
+			proxy=$("$ROOT/scripts/apt-mirror.sh" --proxy)
+			[ -z "$proxy" ] || export http_proxy=${http_proxy:-$proxy}
+			say "debootstrap --variant=minbase bookworm $ROOTFS $mirror (about 30 s)"
 			rm -rf "$ROOTFS"
-			debootstrap --variant=minbase bookworm "$ROOTFS" http://deb.debian.org/debian >"$WORK/debootstrap.log" 2>&1 ||
+			debootstrap --variant=minbase bookworm "$ROOTFS" "$mirror" >"$WORK/debootstrap.log" 2>&1 ||
 				{ tail -20 "$WORK/debootstrap.log" >&2; exit 1; }
 		fi
 	fi
@@ -64,4 +70,7 @@ fi
 say "podman build -t $TAG (base $BASE)"
 "${PODMAN[@]}" build --network host --build-arg "BASE=$BASE" -f "$ROOT/container/Containerfile" \
 	-t "$TAG" "$ROOT"
+# Every build leaves the previous image and build stage untagged: drop those older than a day
+# (the recent ones are the layer cache of the next build).
+"${PODMAN[@]}" image prune -f --filter until=24h >/dev/null || true
 say "built $TAG ($("${PODMAN[@]}" image inspect --format '{{.Size}}' "$TAG") bytes); settings in $WORK/env.sh"

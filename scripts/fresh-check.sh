@@ -18,9 +18,12 @@ command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/nu
 root=$work/root
 if [ ! -x "$root/usr/bin/apt-get" ]; then
 	rm -rf "$root"
-	debootstrap --variant=minbase --include=ca-certificates,git bookworm "$root" \
-		http://deb.debian.org/debian >"$work.debootstrap.log" 2>&1 ||
-		{ tail -20 "$work.debootstrap.log"; exit 1; }
+	# The mirror (and proxy) this machine's apt uses: whatever works here.
+	mirror=$("$top/scripts/apt-mirror.sh" bookworm)
+	proxy=$("$top/scripts/apt-mirror.sh" --proxy)
+	[ -z "$proxy" ] || export http_proxy=${http_proxy:-$proxy}
+	debootstrap --variant=minbase --include=ca-certificates,git bookworm "$root" "$mirror" \
+		>"$work.debootstrap.log" 2>&1 || { tail -20 "$work.debootstrap.log"; exit 1; }
 fi
 # These machines reach the package registries through an extra CA.
 cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true

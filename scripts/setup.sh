@@ -12,19 +12,26 @@ APT_PACKAGES=(
 	# libraries
 	libfuse3-dev libssl-dev libcurl4-openssl-dev libcryptsetup-dev libjansson-dev
 	libargon2-dev libext2fs-dev check
+	# the kernel's NBD client is configured over generic netlink (src/nbd/nbd_netlink.c)
+	libnl-genl-3-dev
 	# kernel engine (dm table read-back) and rootless user-engine fallback
 	libdevmapper-dev fuse2fs
 	# runtime tools used by tests
-	fuse3 e2fsprogs util-linux cryptsetup-bin curl openssl xxd procps psmisc
-	# benchmark baselines (scripts/bench-blob.sh): fio, nbdkit's curl plugin, nbdcopy; nginx
-	# as a plain HTTP range source (tests/integration/test-blob-http.sh, the benchmark); perf
-	fio nbdkit libnbd-bin nginx-light linux-perf
+	fuse3 e2fsprogs util-linux cryptsetup-bin curl openssl xxd procps psmisc jq
+	# benchmark baselines (scripts/bench-blob.sh, bench-nbd.sh): fio, nbdkit's curl plugin,
+	# nbdcopy; real NBD clients for tests/integration/test-nbd.sh: nbdinfo, nbdcopy,
+	# python3-libnbd (nbdsh), qemu-img/qemu-io; nginx as a plain HTTP range source
+	# (tests/integration/test-blob-http.sh, the benchmark); perf
+	fio nbdkit libnbd-bin python3-libnbd qemu-utils nginx-light linux-perf
 	# scripts/bench-engine.sh: CPU time of one decrypt
 	time
 	# lint and sanitizers
 	cppcheck clang clang-format libclang-rt-14-dev valgrind
 	# Node.js for Azurite and the local Azure stand-ins (Debian's nodejs 18 suffices)
 	nodejs npm
+	# the sidecar image (scripts/build-container.sh, tests/container): podman with the runc
+	# runtime, the base image made with debootstrap (no registry is needed)
+	podman runc debootstrap
 )
 
 missing=()

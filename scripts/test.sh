@@ -2,10 +2,12 @@
 # The project's test command: set up, build (normal and ASan+UBSan), lint, run every suite,
 # print the summary, exit non-zero on any failure.
 #
-#   scripts/test.sh                 everything
+#   scripts/test.sh                 everything (what CI runs)
+#   scripts/test.sh --quick         the fast loop: the normal build only, lint, unit + integration
 #   scripts/test.sh --no-setup      skip scripts/setup.sh (packages already installed)
 #   scripts/test.sh --suite unit    only one suite (repeatable): unit, integration, fuzz,
-#                                   vm (qemu), valgrind (the unit suite under memcheck)
+#                                   vm (qemu), valgrind (the unit suite under memcheck),
+#                                   container (the sidecar image, podman)
 #   scripts/test.sh --fuzz-seconds N  budget per fuzz target (default 20)
 set -uo pipefail
 
@@ -14,25 +16,34 @@ cd "$top"
 
 do_setup=1
 fuzz_secs=20
+quick=0
 suites=()
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--quick) quick=1 ;;
 	--no-setup) do_setup=0 ;;
 	--suite) suites+=("$2"); shift ;;
 	--fuzz-seconds) fuzz_secs=$2; shift ;;
-	-h | --help) sed -n '2,8p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,11p' "$0"; exit 0 ;;
 	*) echo "test.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 	shift
 done
-[ ${#suites[@]} -gt 0 ] || suites=(unit integration vm fuzz valgrind)
-run_fuzz=0 run_valgrind=0 run_vm=0
+if [ $quick -eq 1 ]; then
+	[ ${#suites[@]} -gt 0 ] || suites=(unit integration)
+	builds=(build)
+else
+	[ ${#suites[@]} -gt 0 ] || suites=(unit integration vm fuzz valgrind container)
+	builds=(build build-asan)
+fi
+run_fuzz=0 run_valgrind=0 run_vm=0 run_container=0
 meson_suites=()
 for s in "${suites[@]}"; do
 	case "$s" in
 	fuzz) run_fuzz=1 ;;
 	valgrind) run_valgrind=1 ;;
 	vm) run_vm=1 ;;
+	container) run_container=1 ;;
 	unit | integration) meson_suites+=("$s") ;;
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
 	esac
@@ -54,8 +65,9 @@ configure() { # dir, extra meson args...
 }
 
 configure build
-configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
-for d in build build-asan; do
+[ ${#builds[@]} -eq 1 ] ||
+	configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+for d in "${builds[@]}"; do
 	echo "=== build ($d)"
 	ninja -C "$d" || die "build $d failed"
 done
@@ -72,7 +84,7 @@ for s in "${meson_suites[@]}"; do suite_args+=(--suite "$s"); done
 
 rc=0
 if [ ${#meson_suites[@]} -gt 0 ]; then
-	for d in build build-asan; do
+	for d in "${builds[@]}"; do
 		echo "=== test ($d): ${meson_suites[*]}"
 		meson test -C "$d" "${suite_args[@]}" --print-errorlogs --num-processes 2 || rc=1
 	done
@@ -83,6 +95,13 @@ if [ $run_vm -eq 1 ]; then
 	# runs once, on the normal build.
 	echo "=== test (build, qemu VM): vm"
 	meson test -C build --suite vm --print-errorlogs --logbase testlog-vm || rc=1
+fi
+
+if [ $run_container -eq 1 ]; then
+	# The image users deploy (container/Containerfile), built here with podman on a
+	# debootstrapped base and run: once, on the normal build.
+	echo "=== test (build, podman): container"
+	meson test -C build --suite container --print-errorlogs --logbase testlog-container || rc=1
 fi
 
 if [ $run_valgrind -eq 1 ]; then
@@ -113,8 +132,11 @@ fi
 
 echo "=== summary"
 logs=()
-[ ${#meson_suites[@]} -gt 0 ] && logs=(build/testlog build-asan/testlog)
+if [ ${#meson_suites[@]} -gt 0 ]; then
+	for d in "${builds[@]}"; do logs+=("$d/testlog"); done
+fi
 [ $run_vm -eq 1 ] && logs+=(build/testlog-vm)
+[ $run_container -eq 1 ] && logs+=(build/testlog-container)
 [ $run_valgrind -eq 1 ] && logs+=(build/testlog-valgrind)
 python3 - "$fuzz_summary" "${logs[@]}" <<'PY' || rc=1
 import json, sys
@@ -143,4 +165,5 @@ for d in sys.argv[2:]:
 print(f"{tot['passed']} passed, {tot['failed']} failed, {tot['skipped']} skipped")
 sys.exit(1 if tot["failed"] else 0)
 PY
+echo "test.sh: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 exit $rc

@@ -6,9 +6,9 @@
  * MAA returns (signature by a key from the endpoint's /certs, issuer, validity, report data,
  * runtime key, nonce).
  *
- * Used by `sealmount attest`, `sealmount key release|import` and the sidecar. This is a
- * coordinating function: on failure it logs once, at error level, what failed and what to check
- * (x-ms-request-id, TCB values, device errors), and returns -errno.
+ * Used by `sealmount attest`, `sealmount key release|import` and the pipeline (pipeline.h). On
+ * failure it writes what failed and what to check (x-ms-request-id, TCB values, device errors)
+ * into p->diag (diag.h) and returns -errno; it logs at debug level only.
  */
 #pragma once
 
@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sealmount/diag.h"
 #include "sealmount/http.h"
 #include "sealmount/macros.h"
 #include "sealmount/maa.h"
@@ -31,6 +32,7 @@ struct attest_params {
 	size_t runtime_len;
 	bool runtime_binary; /* send runtime_data as Binary rather than JSON */
 	bool nonce; /* send a random nonce and require the token to echo it */
+	struct diag *diag; /* what failed (may be NULL) */
 };
 
 struct attest_result {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bdev.h - the block device interface that the data-path layers stack on (design.md "Block
- * layers stack like filters"), in the style of nbdkit's plugins and filters.
+ * bdev.h - the block device interface that the data-path layers stack on (docs/README.md, Block
+ * layers), in the style of nbdkit's plugins and filters.
  *
  * A layer is an ops table plus opaque state. Layers: `file` (here), `cache` (cache.h), `blob`
  * (blob.h), later `luks`. A filter layer takes ownership of the device below it and frees it in
@@ -18,7 +18,7 @@
  *   - read, write and flush are thread-safe: any number of threads may call them at once on
  *     one device. Concurrent writes to overlapping ranges land in an unspecified order.
  *     bdev_free() must not race with other calls.
- *   - errors are negative errno values (style.md §5).
+ *   - errors are negative errno values (docs/conventions.md, Errors).
  */
 #pragma once
 
@@ -120,3 +120,8 @@ _must_check_ int bdev_flush(struct bdev *b) _nonnull_(1);
  * open/fstat, -EINVAL for something that is neither a file nor a block device.
  */
 _must_check_ int bdev_file_open(const char *path, bool rw, struct bdev **ret) _nonnull_(1, 3);
+
+/* `borrow` layer: a pass-through view of lower that does not own it (freeing the view leaves
+ * lower alone), for a filter that takes its lower device over while the device must outlive the
+ * filter. lower must outlive the view. -ENOMEM. */
+_must_check_ int bdev_borrow_new(struct bdev *lower, struct bdev **ret) _nonnull_(1, 2);

@@ -14,7 +14,7 @@
  * pre-signed URL's signature) is a credential: never logged, wiped when freed.
  *
  * Azure Blob sources: requests carry a pinned x-ms-version (BLOB_API_VERSION); auth is
- * anonymous or a SAS in the query, SharedKey (specs.md E.5, the account key held in a struct
+ * anonymous or a SAS in the query, SharedKey (docs/blob.md, SharedKey; the account key held in a struct
  * secret, the Authorization header built per request and wiped after it), or a bearer token from
  * a caller-supplied provider called before each request (IMDS is one such provider). Read-write
  * opens need a page blob (-EMEDIUMTYPE otherwise), take a lease (a second read-write open fails
@@ -156,6 +156,16 @@ struct blob_url {
 _must_check_ int blob_url_parse(const char *url, struct blob_url *ret) _nonnull_(1, 2);
 void blob_url_done(struct blob_url *u) _nonnull_(1);
 
+/*
+ * The Entra ID resource (token audience) for a blob URL, as Microsoft's sidecar asks IMDS for it
+ * (docs/blob.md): "https://" + the URL's host, e.g. https://acct.blob.core.windows.net (not
+ * https://storage.azure.com/); for the emulator's path-style URLs the account's public endpoint
+ * "https://ACCOUNT.blob.core.windows.net", the audience Azurite accepts. malloc'd. -EINVAL (not
+ * a blob URL - blob_url_parse() -, a plain HTTP source, which gets no credentials, or an account
+ * name that is not [a-z0-9]{3,24}), -ENOMEM.
+ */
+_must_check_ int blob_token_resource(const char *url, char **ret) _nonnull_(1, 2);
+
 /* Get Blob Properties (HEAD). */
 _must_check_ int blob_get_properties(const struct blob_options *o, struct blob_props *ret)
 	_nonnull_(1, 2);
@@ -187,9 +197,9 @@ _must_check_ int blob_get_etag(struct bdev *b, char *out, size_t n) _nonnull_(1,
 /* ---- SharedKey (blob_auth.c) ---- */
 
 /*
- * The SharedKey string-to-sign (specs.md E.5) for a request: verb, the request's header lines
- * ("Name: value", NULL-terminated; standard headers and every x-ms-* header), the account, the
- * path as sent and the query (without '?', may be NULL). *ret is malloc'd. -EINVAL, -ENOMEM.
+ * The SharedKey string-to-sign (docs/blob.md, SharedKey) for a request: verb, the request's header
+ * lines ("Name: value", NULL-terminated; standard headers and every x-ms-* header), the account,
+ * the path as sent and the query (without '?', may be NULL). *ret is malloc'd. -EINVAL, -ENOMEM.
  */
 _must_check_ int blob_sharedkey_string_to_sign(const char *verb, const char *const *headers,
 					       const char *account, const char *path,

@@ -3,7 +3,8 @@
  * certs.h - the AMD VCEK <- ASK <- ARK certificate chain, the THIM JSON that carries it on Azure,
  * the trust roots, and the full check of an SNP report against them.
  *
- * Sources: specs.md A.4 (chain, VCEK extensions, THIM), ms-sidecar.md 2.5 (TCB comparison).
+ * Sources: docs/snp.md, Certificates (chain, VCEK extensions, THIM), docs/snp.md, TCB (TCB
+ * comparison).
  *
  * Trust: only ARKs in a struct snp_trust are anchors. snp_trust_new(true, ...) holds AMD's public
  * Milan and Genoa ARKs (built in); --trust-root adds more (tests, the simulator). An ARK shipped
@@ -27,7 +28,7 @@
 #define SNP_VCEK_HWID_MAX 64u
 
 /* ---- THIM JSON: {"vcekCert": PEM, "certificateChain": PEM(ASK,ARK), "tcbm": hex,
- *      "cacheControl": "86400"} (specs.md A.4). ---- */
+ *      "cacheControl": "86400"} (docs/snp.md, Certificates). ---- */
 struct snp_thim {
 	char *vcek_cert; /* PEM text, owned */
 	char *certificate_chain; /* PEM text (ASK then ARK), owned */
@@ -63,7 +64,7 @@ EVP_PKEY *snp_certs_vcek_key(const struct snp_certs *c) _nonnull_(1);
 _must_check_ int snp_certs_to_pem(const struct snp_certs *c, char **ret, size_t *ret_len)
 	_nonnull_(1, 2, 3);
 
-/* The AMD extensions of the VCEK (OID 1.3.6.1.4.1.3704.1.*, specs.md A.4). */
+/* The AMD extensions of the VCEK (OID 1.3.6.1.4.1.3704.1.*, docs/snp.md, Certificates). */
 struct snp_vcek_info {
 	uint8_t hwid[SNP_VCEK_HWID_MAX]; /* .4 hwID: 64 bytes (8 on Turin) */
 	size_t hwid_len;

@@ -2,10 +2,11 @@
 /*
  * config.h - the sidecar configuration: Microsoft's encfs schema, verbatim, plus our extensions.
  *
- * Sources (ms-sidecar.md 1.2): the JSON of `EncfsSideCarArgs` (standard or URL-safe base64, padded
- * or not) with `LogFile`/`LogLevel` from the environment, or a JSON file (--config) with the same
- * schema. Our extensions live in objects named "sealmount" (top level and per filesystem) so a
- * Microsoft config is accepted unchanged and an extended one still looks familiar.
+ * Sources (docs/sidecar-config.md, Microsoft's fields): the JSON of `EncfsSideCarArgs` (standard or
+ * URL-safe base64, padded or not) with `LogFile`/`LogLevel` from the environment, or a JSON file
+ * (--config) with the same schema. Our extensions live in objects named "sealmount" (top level and
+ * per filesystem) so a Microsoft config is accepted unchanged and an extended one still looks
+ * familiar.
  *
  * The whole document is validated up front: unknown keys, wrong types, missing required fields,
  * bad URLs, endpoints, hex values and duplicates are refused. Every error names the field
@@ -30,6 +31,7 @@
 #define SM_DEFAULT_HKDF_LABEL "Symmetric Encryption Key"
 
 enum sm_engine { SM_ENGINE_AUTO, SM_ENGINE_KERNEL, SM_ENGINE_USER };
+enum sm_block { SM_BLOCK_AUTO, SM_BLOCK_FUSE, SM_BLOCK_NBD };
 enum sm_on_error { SM_ON_ERROR_EXIT, SM_ON_ERROR_STAY };
 
 struct sm_certcache {
@@ -55,12 +57,18 @@ struct sm_filesystem {
 	char *label; /* key_derivation.label (default SM_DEFAULT_HKDF_LABEL) */
 	/* extensions ("sealmount": {...}) */
 	enum sm_engine engine;
+	enum sm_block block;
 	uint64_t cache_mb;
 	bool require_integrity;
 	char *fs_type; /* default "ext4" */
 	uint8_t header_sha256[32];
 	bool has_header_sha256;
 	char *header_uuid;
+	/* sealed images (docs/verity.md): a pinned root hash (64 hex), or a publisher key (PEM, or
+	 * a JWK object or its JSON text) with the lowest version accepted */
+	char *root_hash;
+	char *publisher_key;
+	uint64_t min_version;
 };
 
 struct sm_config {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * diag.h - the detail of a failure, handed up instead of logged ("log once", style.md 5).
+ * diag.h - the detail of a failure, handed up instead of logged ("log once", docs/conventions.md).
  *
  * Modules below the coordinators (volume, attest, pipeline, ...) do not log at error or warning
  * level: a fallible function takes an optional `struct diag *` and, when it fails, writes one
@@ -20,7 +20,7 @@
 
 #include "sealmount/macros.h"
 
-#define DIAG_MAX 1024
+#define DIAG_MAX 2048
 
 struct diag {
 	char text[DIAG_MAX]; /* "" until set */
@@ -48,6 +48,9 @@ static inline bool diag_is_set(const struct diag *d)
 {
 	return d && d->text[0];
 }
+
+/* d's text, or strerror(-err) when d is NULL or empty: what a coordinator prints after "...: ". */
+const char *diag_or_strerror(const struct diag *d, int err);
 
 /* d's text, or fallback when d is NULL or empty. */
 static inline const char *diag_text(const struct diag *d, const char *fallback)

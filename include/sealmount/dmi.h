@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dmi.h - dm-integrity's on-disk format as LUKS2 uses it (specs.md H): the superblock (H.1),
- * the geometry and the sector -> (data, tag) mapping with no separate metadata device (H.2),
- * the kernel's superblock and journal as `integritysetup format` leaves them (H.6 steps 5, 6)
- * and journal replay (H.3).
+ * dmi.h - dm-integrity's on-disk format as LUKS2 uses it (docs/dm-integrity.md): the superblock
+ * (docs/dm-integrity.md, Superblock), the geometry and the sector -> (data, tag) mapping with no
+ * separate metadata device (docs/dm-integrity.md, Layout), the kernel's superblock and journal as
+ * `integritysetup format` leaves them (docs/dm-integrity.md, Creating images steps 5, 6) and
+ * journal replay (docs/dm-integrity.md, Journal replay).
  *
  * The superblock on the device is untrusted. dmi_sb_parse() accepts exactly the shapes the
  * kernel (drivers/md/dm-integrity.c) writes for a dm-crypt client: magic "integrt", version 1..5,
@@ -14,8 +15,8 @@
  * kernel recomputes it at every activation: an image attached at another size maps differently,
  * so it is refused).
  *
- * Journal policy: replay, as the kernel does at every activation (H.4 "practical rule").
- * dmi_journal_scan() returns the blocks whose committed journal copy supersedes the data in
+ * Journal policy: replay, as the kernel does at every activation (docs/dm-integrity.md, Practical
+ * rule). dmi_journal_scan() returns the blocks whose committed journal copy supersedes the data in
  * place; the luks layer overlays them on reads (read-only) or writes them in place and then
  * re-formats the journal (read-write, as the kernel's replay would before new writes).
  *
@@ -75,16 +76,18 @@ _must_check_ int dmi_sb_parse(const uint8_t *sb, uint64_t start, uint64_t dev_se
 
 /*
  * The superblock the kernel writes when cryptsetup formats a device of dev_sectors sectors with
- * the integrity area at sector start (H.6 step 5): default journal size and interleave,
- * FIXED_PADDING/version 4 unless legacy_padding (then flags 0, version 1). sb receives
- * DMI_SB_SIZE bytes; *ret (may be NULL) the geometry. -EINVAL when the device is too small.
+ * the integrity area at sector start (docs/dm-integrity.md, Creating images step 5): default
+ * journal size and interleave, FIXED_PADDING/version 4 unless legacy_padding (then flags 0, version
+ * 1). sb receives DMI_SB_SIZE bytes; *ret (may be NULL) the geometry. -EINVAL when the device is
+ * too small.
  */
 _must_check_ int dmi_format_superblock(uint64_t dev_sectors, uint64_t start, uint32_t tag_size,
 				       uint32_t block_size, bool legacy_padding, uint8_t *sb,
 				       struct dmi_geometry *ret) _nonnull_(6);
 
 /* Where logical sector s (block-aligned, < provided_data_sectors) lives: byte offsets of its
- * data and of its T-byte tag on the device (H.2; both padding modes via metadata_run). */
+ * data and of its T-byte tag on the device (docs/dm-integrity.md, Layout; both padding modes via
+ * metadata_run). */
 void dmi_map(const struct dmi_geometry *g, uint64_t s, uint64_t *ret_data, uint64_t *ret_tag)
 	_nonnull_(1, 3, 4);
 
@@ -96,7 +99,8 @@ uint64_t dmi_journal_bytes(const struct dmi_geometry *g) _nonnull_(1);
  * section, 1, seq) leaves it: zeros, commit ids for seq (0..3), every entry unused. */
 void dmi_journal_init_section(const struct dmi_geometry *g, uint32_t section, unsigned seq,
 			      uint8_t *buf) _nonnull_(1, 4);
-/* Write the whole formatted journal (seq 0, H.6 step 6) to dev. 0 or dev's error, -ENOMEM. */
+/* Write the whole formatted journal (seq 0, docs/dm-integrity.md, Creating images step 6) to dev. 0
+ * or dev's error, -ENOMEM. */
 _must_check_ int dmi_journal_format(struct bdev *dev, const struct dmi_geometry *g) _nonnull_(1, 2);
 
 /* A block whose committed copy is in the journal: its ciphertext is, for each 512-byte sector
@@ -116,9 +120,10 @@ struct dmi_journal {
 };
 
 /*
- * Run the kernel's replay_journal() logic (H.3) over dev's journal: *ret gets the blocks to
- * overlay (n = 0 for a clean journal, the usual case; an inconsistent journal is discarded, as
- * the kernel does). Free with dmi_journal_free(). 0, -ENOMEM, or dev's error.
+ * Run the kernel's replay_journal() logic (docs/dm-integrity.md, Journal replay) over dev's
+ * journal: *ret gets the blocks to overlay (n = 0 for a clean journal, the usual case; an
+ * inconsistent journal is discarded, as the kernel does). Free with dmi_journal_free(). 0, -ENOMEM,
+ * or dev's error.
  */
 _must_check_ int dmi_journal_scan(struct bdev *dev, const struct dmi_geometry *g,
 				  struct dmi_journal *ret) _nonnull_(1, 2, 3);

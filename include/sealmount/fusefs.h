@@ -13,7 +13,7 @@
  * on. A device that serves reads in place (bdev_map(): a read-only cache) answers reads from its
  * own memory with no copy into a reply buffer; other reads go through one buffer per thread.
  *
- * Errors from the stack are logged here once at error level (style.md §5) and returned to the
+ * Errors from the stack are logged here once at error level (docs/conventions.md, Errors) and returned to the
  * kernel as -errno.
  *
  * Threading: fusefs_run() blocks in libfuse's multithreaded loop, so the device is called from

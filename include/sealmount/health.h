@@ -50,6 +50,9 @@ struct health_fs {
 	enum health_state state;
 	char step[32]; /* the pipeline step running or failed ("" when mounted) */
 	char engine[16]; /* "kernel", "user", "" before the volume is open */
+	char block[8]; /* "fuse", "nbd", "" before the volume is open */
+	bool has_nbd; /* the nbd counters are valid */
+	uint64_t nbd_connections, nbd_live_connections; /* the kernel gave up on the others */
 	bool rw;
 	uint64_t size; /* plaintext bytes; 0 before the volume is open */
 	uint64_t integrity_errors;
@@ -65,7 +68,8 @@ const char *health_state_name(enum health_state s);
 
 /* ---- rendering (pure) ---- */
 
-/* true when n > 0 and every filesystem is mounted. */
+/* true when n > 0 and every filesystem is mounted (and, on NBD, the kernel still uses at least
+ * one of its connections: with none left the device fails every read). */
 bool health_is_ready(const struct health_fs *fs, size_t n);
 /* Append the /status JSON document to out. -ENOMEM, -EFBIG (out's cap). */
 _must_check_ int health_render_json(const struct health_fs *fs, size_t n, struct buf *out)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hsm.h - Azure Key Vault / Managed HSM: Secure Key Release with a verified response, key import
- * with a release policy, and release policies themselves (specs.md C, ms-sidecar.md 3 and 4.1).
+ * with a release policy, and release policies themselves (docs/skr.md).
  *
  * Release: POST {vault}/keys/{name}[/{version}]/release?api-version=7.4
  *          {"target": <MAA token>, "enc": "RSA_AES_KEY_WRAP_256"[, "nonce": ...]}
@@ -138,7 +138,7 @@ const char *hsm_client_last_request_id(const struct hsm_client *c) _nonnull_(1);
  * -EBADMSG when the body is not of that form. */
 _must_check_ int hsm_error_parse(const void *body, size_t len, char **ret) _nonnull_(1, 3);
 
-/* ---- release policies (specs.md C.3) ---- */
+/* ---- release policies (docs/skr.md, Release policy) ---- */
 
 struct hsm_claim {
 	const char *claim;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imds.h - managed-identity access tokens from the Azure Instance Metadata Service (specs.md D,
- * ms-sidecar.md 1.6 and 3.1), or from Entra ID with an AKS workload identity.
+ * imds.h - managed-identity access tokens from the Azure Instance Metadata Service (docs/imds.md),
+ * or from Entra ID with an AKS workload identity.
  *
  *   GET {endpoint}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=R[&client_id=C]
  *   Metadata: true
@@ -96,18 +96,8 @@ _must_check_ int imds_token_parse(const void *body, size_t len, int64_t now, str
 
 /* ---- Blob Storage tokens (imds_blob.c) ---- */
 
-/*
- * The storage resource (token audience) for a blob URL, as the Microsoft sidecar asks for it
- * (ms-sidecar.md 1.6): "https://" + the URL's host, e.g. https://acct.blob.core.windows.net
- * (not https://storage.azure.com/). For the emulator's path-style URLs (an IP literal or
- * localhost host, the account in the first path segment) it is the account's public endpoint
- * "https://ACCOUNT.blob.core.windows.net", the audience Azurite accepts. malloc'd.
- * -EINVAL (not an http(s) URL, userinfo, no host, bad account name), -ENOMEM.
- */
-_must_check_ int imds_blob_resource(const char *blob_url, char **ret) _nonnull_(1, 2);
-
 /* The userdata of imds_blob_token(): the token source (borrowed; thread-safe) and the resource
- * from imds_blob_resource() (borrowed). Both must outlive the blob device. */
+ * from blob_token_resource() (borrowed). Both must outlive the blob device. */
 struct imds_blob_source {
 	struct imds_client *imds;
 	const char *resource;

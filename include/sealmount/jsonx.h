@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sealmount/diag.h"
 #include "sealmount/macros.h"
 
 #define JSONX_MAX_DEPTH 32
@@ -26,6 +27,10 @@ _must_check_ int jsonx_load(const void *data, size_t len, size_t max_size, json_
 /* Like jsonx_load but the top level must be an object. */
 _must_check_ int jsonx_load_object(const void *data, size_t len, size_t max_size, json_t **ret)
 	_nonnull_(4);
+/* The same, saying in d where the document is wrong ("line L, column C: what jansson says",
+ * duplicate keys and nesting included), for documents a person wrote (configuration files). */
+_must_check_ int jsonx_load_object_diag(const void *data, size_t len, size_t max_size, json_t **ret,
+					struct diag *d) _nonnull_(4);
 
 _must_check_ int jsonx_get_string(const json_t *obj, const char *key, const char **ret)
 	_nonnull_(2, 3);

@@ -37,8 +37,6 @@ _must_check_ int jwk_set_parse(const void *data, size_t len, struct jwk_set **re
 void jwk_set_free(struct jwk_set *s);
 DEFINE_CLEANUP_FUNC(struct jwk_set, jwk_set_free)
 
-/* Number of usable keys. */
-size_t jwk_set_size(const struct jwk_set *s) _nonnull_(1);
 /* The public key with this kid (borrowed, lives as long as the set), or NULL. */
 EVP_PKEY *jwk_set_find(const struct jwk_set *s, const char *kid) _nonnull_(1, 2);
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * keyderive.h - turning a released key into the LUKS passphrase (ms-sidecar.md 3.5, specs.md
- * C.5), the way Microsoft's encfs sidecar and importkey do it, so images are interchangeable:
+ * keyderive.h - turning a released key into the LUKS passphrase (docs/skr.md, "Passphrase" and
+ * "Unwrap"), the way Microsoft's encfs sidecar and importkey do it, so images are interchangeable:
  *
  *   oct / oct-HSM  the released bytes themselves; they must be exactly 32 bytes;
  *   RSA / RSA-HSM  the released PKCS#8 DER private key; passphrase =

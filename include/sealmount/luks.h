@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * luks.h - the userspace engine (design.md "Engines"): unlock a LUKS2 volume key from a
+ * luks.h - the userspace engine (docs/README.md, Engines): unlock a LUKS2 volume key from a
  * validated header (luks2.h) and a passphrase, and the `luks` block layer that serves the
  * plaintext sectors of the crypt segment over any lower device (bdev.h), with dm-integrity tags
  * (hmac(sha256) = dm-crypt's authenc construction, aead = aes-gcm-random) checked on every read
- * and written on every write, bit-exact with the Linux kernel (specs.md F.3, F.4, G, H).
+ * and written on every write, bit-exact with the Linux kernel (docs/luks2.md, Keyslot unlock;
+ * docs/dm-crypt.md; docs/dm-integrity.md).
  *
  * Ownership: luks_unlock() returns the volume key in secret memory (secret.h); the caller frees
  * it. luks_open() copies the key into its own secret memory and takes ownership of `lower`

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * luks2.h - LUKS2 header validation: both binary copies, checksums, and a strict allowlist over
- * the JSON metadata (specs.md F, G; peers.md 6.1). It runs before any key is used.
+ * the JSON metadata (docs/luks2.md; docs/dm-crypt.md; docs/threat-model.md, Known attacks). It runs
+ * before any key is used.
  *
- * The header on the blob is untrusted (design.md "Threat model"): CVE-2025-59054/58356 swap in
+ * The header on the blob is untrusted (docs/threat-model.md): CVE-2025-59054/58356 swap in
  * cipher_null for the keyslot area or the segment so that "any passphrase opens" or writes land
  * in plaintext. So we do not ask "is this valid LUKS2?" but "is this one of the few shapes we
  * create and mount?", in the spirit of Constellation's verifyLUKS2Header:

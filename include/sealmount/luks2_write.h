@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * luks2_write.h - build a fresh LUKS2 metadata area in memory (specs.md F, G, H.6 steps 1-4 and
- * 8): both binary header copies with per-copy random salts and SHA-256 checksums, the compact
- * JSON in cryptsetup's member order, one keyslot (PBKDF2-SHA256 or Argon2id) whose AF-split,
- * aes-xts-plain64-encrypted key material sits at the start of a randomly filled keyslots area,
- * and a pbkdf2-sha256 digest of the volume key. Everything luks2_hdr_parse() must accept with
- * require_integrity (when the segment has integrity).
+ * luks2_write.h - build a fresh LUKS2 metadata area in memory (docs/luks2.md; docs/dm-crypt.md;
+ * docs/dm-integrity.md, Creating images steps 1-4 and 8): both binary header copies with per-copy
+ * random salts and SHA-256 checksums, the compact JSON in cryptsetup's member order, one keyslot
+ * (PBKDF2-SHA256 or Argon2id) whose AF-split, aes-xts-plain64-encrypted key material sits at the
+ * start of a randomly filled keyslots area, and a pbkdf2-sha256 digest of the volume key.
+ * Everything luks2_hdr_parse() must accept with require_integrity (when the segment has integrity).
  *
  * Layout (cryptsetup's defaults): copies of 16 KiB at 0 and 16384, keyslots area 32768 ..
  * 16 MiB, one crypt segment at 16 MiB with "size":"dynamic" (so the image size decides the data
@@ -15,7 +15,8 @@
  * guessing; it only delays every mount. The defaults are therefore modest but well above
  * cryptsetup's floor of 1000 (which Microsoft's generatefs.sh uses): PBKDF2 with
  * LUKS2_WRITE_PBKDF2_ITER iterations (~0.1 s), or Argon2id time 4, 64 MiB, 2 lanes (the shape
- * of H.6). The digest uses LUKS2_WRITE_DIGEST_ITER iterations over the random volume key.
+ * of docs/dm-integrity.md, Creating images). The digest uses LUKS2_WRITE_DIGEST_ITER iterations
+ * over the random volume key.
  *
  * Errors: -EINVAL (a parameter outside what we create), -ENOMEM, -EIO (the crypto library or
  * the random source failed).

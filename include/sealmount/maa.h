@@ -3,7 +3,7 @@
  * maa.h - Microsoft Azure Attestation (MAA) client for SEV-SNP: the ephemeral runtime key that
  * is bound into REPORT_DATA, the attest request, and validation of the token MAA returns.
  *
- * Protocol (reference/specs.md B, ms-sidecar.md 2.4, 2.6, 2.7):
+ * Protocol (docs/maa.md):
  *   POST {endpoint}/attest/SevSnpVm?api-version=2022-08-01   (2020-10-01 selectable)
  *   {"report": b64url(JSON{"SnpReport","VcekCertChain"[,"Endorsements"]}),
  *    "runtimeData": {"data": b64url(runtime data), "dataType": "JSON"|"Binary"} [,"nonce"]}

@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sidecar.h - `sealmount run`: the sidecar coordinator (design.md "The pipeline").
+ * sidecar.h - `sealmount run`: the sidecar coordinator (docs/README.md, Pipeline).
  *
- *   config -> attest (once per MAA endpoint, shared by every filesystem)
- *          -> for each filesystem, in parallel: vault token -> release -> blob > cache
- *             -> volume_open (validate header, activate, mount, publish the symlink)
+ *   config -> for each filesystem, in parallel, the pipeline's steps (pipeline.h): attest (once
+ *             per MAA endpoint, shared) -> token -> release -> open -> volume -> publish
  *          -> readiness file -> health endpoint -> wait for SIGTERM/SIGINT
  *          -> flush and close every volume (reverse order), remove the readiness file.
  *
  * On a fatal error one message names the failing filesystem and step, with its likely causes
- * (ms-sidecar.md 6), everything already mounted is torn down and sidecar_run() returns the
+ * (pl_failure_message()), everything already mounted is torn down and sidecar_run() returns the
  * error - or, with "on_error": "stay", the process stays up (health reports the failure) until
  * SIGTERM, as Microsoft's sidecar does.
  *
@@ -40,7 +39,3 @@ void sidecar_config_dump(const struct sm_config *c, FILE *f) _nonnull_(1, 2);
 
 /* Run the sidecar until SIGTERM/SIGINT. 0 after a clean shutdown, else -errno (see above). */
 _must_check_ int sidecar_run(const struct sm_config *c) _nonnull_(1);
-
-/* The likely causes of a failure in step ("attest", "token", "release", "blob", "cache",
- * "volume") with error r, as a static string (ms-sidecar.md 6); never NULL. */
-const char *sidecar_explain(const char *step, int r) _nonnull_(1);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * skr.h - the "release" box of the pipeline (design.md): bearer token for the vault (given as
+ * skr.h - the "release" box of the pipeline (docs/README.md): bearer token for the vault (given as
  * is, or a managed-identity token from IMDS) -> Managed HSM / Key Vault release, verified
  * (hsm.h) -> unwrap with the ephemeral key the MAA token binds (unwrap.h) -> the 32-byte LUKS
  * passphrase (keyderive.h). One call per key; the attestation (MAA token, ephemeral key) and the

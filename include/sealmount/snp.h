@@ -3,9 +3,9 @@
  * snp.h - the AMD SEV-SNP attestation report: parse, serialise, signature check, field helpers.
  *
  * The report is 1184 (0x4A0) bytes, little-endian (AMD SEV-SNP ABI spec, "ATTESTATION_REPORT";
- * our notes: reference/specs.md A.2). snp_report_parse() reads it through the bounds-checked
- * reader into a plain struct; nothing here trusts a report until snp_report_verify_signature()
- * (and the chain checks in certs.h) have passed.
+ * our notes: docs/snp.md, Attestation report). snp_report_parse() reads it through the
+ * bounds-checked reader into a plain struct; nothing here trusts a report until
+ * snp_report_verify_signature() (and the chain checks in certs.h) have passed.
  *
  * Report versions 2, 3, 4 and 5 are accepted (3 adds the CPUID fields, 5 the mitigation vectors;
  * 4 uses the version 3 layout, as in virtee/sev). Fields a version does not define are zero in
@@ -24,7 +24,7 @@
 
 #include "sealmount/macros.h"
 
-#define SNP_REPORT_SIZE 0x4A0u /* specs.md A.2 */
+#define SNP_REPORT_SIZE 0x4A0u /* docs/snp.md, Attestation report */
 #define SNP_REPORT_SIGNED_SIZE 0x2A0u /* signature covers [0x000, 0x2A0) */
 #define SNP_REPORT_DATA_SIZE 64u
 #define SNP_MEASUREMENT_SIZE 48u
@@ -34,7 +34,7 @@
 
 #define SNP_SIG_ALGO_ECDSA_P384_SHA384 1u
 
-/* POLICY bits (specs.md A.2). */
+/* POLICY bits (docs/snp.md, Attestation report). */
 #define SNP_POLICY_SMT (UINT64_C(1) << 16)
 #define SNP_POLICY_RESERVED_1 (UINT64_C(1) << 17) /* must be 1 */
 #define SNP_POLICY_MIGRATE_MA (UINT64_C(1) << 18)
@@ -81,7 +81,7 @@ struct snp_report {
 };
 
 /* TCB_VERSION split into its SVNs. Milan/Genoa: [0]=BL [1]=TEE [6]=SNP [7]=UCODE;
- * Turin: [0]=FMC [1]=BL [2]=TEE [3]=SNP [7]=UCODE (specs.md A.2, "TCB_VERSION"). */
+ * Turin: [0]=FMC [1]=BL [2]=TEE [3]=SNP [7]=UCODE (docs/snp.md, TCB_VERSION). */
 struct snp_tcb {
 	uint8_t fmc; /* Turin only */
 	uint8_t bootloader;

@@ -2,7 +2,7 @@
 /*
  * snp_device.h - get an SNP attestation report from the guest firmware through the kernel.
  *
- * Two drivers exist (specs.md A.1, ms-sidecar.md 2.2):
+ * Two drivers exist (docs/snp.md, Device and ioctls):
  *   /dev/sev-guest  upstream >= 5.19 / 6.x, ioctl SNP_GET_REPORT (0xC0205300);
  *   /dev/sev        Microsoft's 5.15 kernel of older ACI UVMs, SEV_SNP_GUEST_MSG_REPORT
  *                   (0xC0285301).

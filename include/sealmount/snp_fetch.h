@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * snp_fetch.h - fetch the VCEK chain when the UVM context has none, or the wrong TCB
- * (ms-sidecar.md 2.5, specs.md A.4). Three sources, each returning a struct snp_thim:
+ * (docs/snp.md, "TCB" and "Certificates"). Three sources, each returning a struct snp_thim:
  *   SNP_FETCH_THIM     GET http://169.254.169.254/metadata/THIM/amd/certification, "Metadata: true"
  *                      -> THIM JSON;
  *   SNP_FETCH_AZCACHE  GET https://global.acccache.azure.net/SevSnpVM/certificates/{chip_id hex}/

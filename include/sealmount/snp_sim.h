@@ -12,7 +12,7 @@
  *   ark.pem    ARK: RSA-4096, self-signed RSASSA-PSS/SHA-384, CA   (the --trust-root to use)
  *   ask.pem    ASK: RSA-4096, signed by the ARK, CA (pathlen 0)
  *   vcek.pem   VCEK: EC P-384, signed by the ASK, AMD extensions (hwID, blSPL, teeSPL, snpSPL,
- *              ucodeSPL, productName) as on real VCEKs (specs.md A.4)
+ *              ucodeSPL, productName) as on real VCEKs (docs/snp.md, Certificates)
  *   vcek-key.pem  the VCEK private key (mode 0600)
  *   chain.pem  VCEK + ASK + ARK (MAA's VcekCertChain)
  *   thim.json  THIM format {"vcekCert","certificateChain","tcbm","cacheControl"}
@@ -69,6 +69,5 @@ _must_check_ int snp_sim_get_report(const struct snp_sim *s, const struct snp_si
 				    const uint8_t report_data[SNP_REPORT_DATA_SIZE],
 				    uint8_t out[SNP_REPORT_SIZE]) _nonnull_(1, 3, 4);
 
-/* Borrowed texts of the loaded directory: thim.json and chain.pem (NUL-terminated). */
+/* Borrowed text of the loaded directory's thim.json (NUL-terminated). */
 const char *snp_sim_thim_json(const struct snp_sim *s) _nonnull_(1);
-const char *snp_sim_chain_pem(const struct snp_sim *s) _nonnull_(1);

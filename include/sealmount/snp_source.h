@@ -8,7 +8,7 @@
  * a CUSE stand-in), or "sim:DIR" (snp_sim.h; logged as a warning on open). There is no default
  * and no fallback between them.
  *
- * TCB handling follows Microsoft's sidecar (ms-sidecar.md 2.5): the certificates come from the
+ * TCB handling follows Microsoft's sidecar (docs/snp.md, TCB): the certificates come from the
  * source (the UVM context's THIM for the device, thim.json for the simulator); if their tcbm is
  * not the report's REPORTED_TCB, each configured fetch source is tried; if none matches, a new
  * report is requested and the fetch repeated once; then it fails, naming both values.

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * unwrap.h - unwrapping a key released by Managed HSM / Key Vault (specs.md C.5,
- * ms-sidecar.md 3.4).
+ * unwrap.h - unwrapping a key released by Managed HSM / Key Vault (docs/skr.md, Unwrap).
  *
  *   ciphertext = RSA-OAEP(our ephemeral public key, K_aes) || AES-KWP(K_aes, key material)
  *
@@ -23,7 +22,7 @@
 #include "sealmount/macros.h"
 #include "sealmount/secret.h"
 
-/* The `enc` values of a release request (specs.md C.4). */
+/* The `enc` values of a release request (docs/skr.md, Release). */
 enum unwrap_enc {
 	UNWRAP_ENC_CKM_RSA_AES_KEY_WRAP = 0, /* OAEP SHA-1: Microsoft's sidecar default */
 	UNWRAP_ENC_RSA_AES_KEY_WRAP_256, /* OAEP SHA-256: our default */
@@ -47,8 +46,8 @@ _must_check_ int unwrap_kwp(const uint8_t *kek, size_t kek_len, const uint8_t *i
 _must_check_ int unwrap_oaep(EVP_PKEY *pkey, const EVP_MD *md, const uint8_t *in, size_t len,
 			     struct secret **ret) _nonnull_(1, 2, 3, 5);
 
-/* The whole C.5 unwrap: split off the modulus-sized OAEP part, recover K_aes (16, 24 or 32
- * bytes), unwrap the rest. On 0 the caller owns *ret (the raw key bytes for oct keys, PKCS#8
- * DER for RSA/EC keys). -EBADMSG, -EINVAL. */
+/* The whole unwrap of docs/skr.md, Unwrap: split off the modulus-sized OAEP part, recover K_aes
+ * (16, 24 or 32 bytes), unwrap the rest. On 0 the caller owns *ret (the raw key bytes for oct keys,
+ * PKCS#8 DER for RSA/EC keys). -EBADMSG, -EINVAL. */
 _must_check_ int unwrap_release_ciphertext(EVP_PKEY *pkey, enum unwrap_enc enc, const uint8_t *ct,
 					   size_t len, struct secret **ret) _nonnull_(1, 3, 5);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * uvmctx.h - the UVM security context ACI gives a confidential container group
- * (specs.md A.3, ms-sidecar.md 2.1).
+ * (docs/snp.md, ACI security context).
  *
  * Directory: $UVM_SECURITY_CONTEXT_DIR, else the first "/security-context-*" entry in /, else
  * the AKS/Kata default /opt/confidential-containers/share/kata-containers. Files, each standard

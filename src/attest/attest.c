@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * attest.c - SNP evidence -> MAA -> validated token, the pipeline's attestation step.
+ * attest.c - SNP evidence -> MAA -> validated token, the pipeline's attestation step. What
+ * failed goes into p->diag (diag.h), for the coordinator to log once.
  */
 #define _GNU_SOURCE
 #include "sealmount/attest.h"
@@ -22,20 +23,22 @@ void attest_result_done(struct attest_result *r)
 	*r = (struct attest_result){};
 }
 
-static int evidence_error(int r, const struct snp_device_status *st, const uint64_t tcb[2])
+static int evidence_error(struct diag *d, int r, const struct snp_device_status *st,
+			  const uint64_t tcb[2])
 {
 	char msg[512];
 
 	if (r == -EBADMSG && tcb[0] != tcb[1])
-		return log_error_errno(r,
-				       "SNP reported TCB %016llx does not match the certificate "
-				       "TCB %016llx, even after refreshing the certificates",
-				       (unsigned long long)tcb[0], (unsigned long long)tcb[1]);
+		return diag_set(d, r,
+				"SNP reported TCB %016llx does not match the certificate "
+				"TCB %016llx, even after refreshing the certificates",
+				(unsigned long long)tcb[0], (unsigned long long)tcb[1]);
 	if (r == -ENOENT)
-		return log_error_errno(r, "No VCEK certificates for the report: the UVM security "
-					  "context has none (host-amd-cert-base64)");
+		return diag_set(d, r,
+				"No VCEK certificates for the report: the UVM security "
+				"context has none (host-amd-cert-base64)");
 	snp_device_strerror(r, st, msg, sizeof(msg));
-	return log_error_errno(r, "Cannot get an SNP report: %s", msg);
+	return diag_set(d, r, "Cannot get an SNP report: %s", msg);
 }
 
 static int get_evidence(const struct attest_params *p, const uint8_t rd[MAA_REPORT_DATA_SIZE],
@@ -49,11 +52,11 @@ static int get_evidence(const struct attest_params *p, const uint8_t rd[MAA_REPO
 
 	r = snp_source_open(p->snp, &src);
 	if (r < 0)
-		return log_error_errno(r, "Cannot open SNP report source '%s': %m", p->snp);
+		return diag_set(p->diag, r, "Cannot open SNP report source '%s': %m", p->snp);
 	*ret_simulated = snp_source_is_simulated(src);
 	r = snp_evidence_get(src, &cfg, rd, ev, &st, tcb);
 	if (r < 0)
-		return evidence_error(r, &st, tcb);
+		return evidence_error(p->diag, r, &st, tcb);
 	return 0;
 }
 
@@ -69,22 +72,21 @@ static void load_endorsement(bool simulated, struct uvm_context *ctx)
 		log_debug_errno(r, "No UVM security context, sending no endorsements: %m");
 }
 
-static int post_error(struct maa_client *mc, int r)
+static int post_error(struct diag *d, struct maa_client *mc, int r)
 {
 	const char *id = maa_client_last_request_id(mc);
 	const char *err = maa_client_last_error(mc);
 
 	if (r != -EPERM && r != -EACCES)
-		return log_error_errno(r, "Attestation by %s failed: %m%s%s%s%s%s",
-				       maa_client_base(mc), err ? " - MAA says: " : "",
-				       err ? err : "", id ? " (x-ms-request-id " : "", id ? id : "",
-				       id ? ")" : "");
-	return log_error_errno(r,
-			       "%s refused the evidence%s%s%s%s%s. Check the endpoint, its "
-			       "attestation policy, the container policy (host data) and that the "
-			       "guest is not debuggable",
-			       maa_client_base(mc), err ? ": " : "", err ? err : "",
-			       id ? " (x-ms-request-id " : "", id ? id : "", id ? ")" : "");
+		return diag_set(d, r, "Attestation by %s failed: %m%s%s%s%s%s", maa_client_base(mc),
+				err ? " - MAA says: " : "", err ? err : "",
+				id ? " (x-ms-request-id " : "", id ? id : "", id ? ")" : "");
+	return diag_set(d, r,
+			"%s refused the evidence%s%s%s%s%s. Check the endpoint, its "
+			"attestation policy, the container policy (host data) and that the "
+			"guest is not debuggable",
+			maa_client_base(mc), err ? ": " : "", err ? err : "",
+			id ? " (x-ms-request-id " : "", id ? id : "", id ? ")" : "");
 }
 
 static int post_evidence(struct maa_client *mc, const struct snp_evidence *ev,
@@ -96,7 +98,7 @@ static int post_evidence(struct maa_client *mc, const struct snp_evidence *ev,
 
 	r = snp_evidence_chain_pem(ev, &chain);
 	if (r < 0)
-		return log_error_errno(r, "Cannot assemble the VCEK chain: %m");
+		return diag_set(p->diag, r, "Cannot assemble the VCEK chain: %m");
 	r = maa_client_attest(
 		mc,
 		&(struct maa_evidence){ .report = ev->raw,
@@ -110,7 +112,7 @@ static int post_evidence(struct maa_client *mc, const struct snp_evidence *ev,
 					.runtime_data_binary = p->runtime_binary,
 					.nonce = nonce },
 		ret_token);
-	return r < 0 ? post_error(mc, r) : 0;
+	return r < 0 ? post_error(p->diag, mc, r) : 0;
 }
 
 static const char *validate_hint(const char *failed)
@@ -124,7 +126,7 @@ static const char *validate_hint(const char *failed)
 	return "the token does not describe this report and key";
 }
 
-static int validate(struct maa_client *mc, const uint8_t *rd, const char *nonce,
+static int validate(struct diag *d, struct maa_client *mc, const uint8_t *rd, const char *nonce,
 		    struct attest_result *a)
 {
 	_cleanup_(jwk_set_freep) struct jwk_set *signers = NULL;
@@ -133,8 +135,8 @@ static int validate(struct maa_client *mc, const uint8_t *rd, const char *nonce,
 
 	r = maa_client_get_signers(mc, &signers);
 	if (r < 0)
-		return log_error_errno(r, "Cannot get MAA's signing keys from %s/certs: %m",
-				       maa_client_base(mc));
+		return diag_set(d, r, "Cannot get MAA's signing keys from %s/certs: %m",
+				maa_client_base(mc));
 	r = maa_token_validate(
 		a->token, strlen(a->token), signers,
 		&(struct maa_expect){ .issuer = maa_client_base(mc),
@@ -145,8 +147,8 @@ static int validate(struct maa_client *mc, const uint8_t *rd, const char *nonce,
 				      .skew = MAA_TOKEN_SKEW_S },
 		&a->claims, &failed);
 	if (r < 0)
-		return log_error_errno(r, "MAA token refused, check '%s' failed (%s): %m", failed,
-				       validate_hint(failed));
+		return diag_set(d, r, "MAA token refused, check '%s' failed (%s): %m", failed,
+				validate_hint(failed));
 	return 0;
 }
 
@@ -161,13 +163,13 @@ static int runtime_bind(const struct attest_params *p, struct attest_params *q,
 		return 0;
 	r = maa_runtime_key_generate(MAA_RUNTIME_KEY_BITS, &a->key);
 	if (r < 0)
-		return log_error_errno(r, "Cannot generate the ephemeral RSA key: %m");
+		return diag_set(p->diag, r, "Cannot generate the ephemeral RSA key: %m");
 	q->runtime_data = maa_runtime_key_jwks(a->key, &q->runtime_len);
 	q->runtime_binary = false;
 	return 0;
 }
 
-static int make_nonce(bool want, char out[33])
+static int make_nonce(struct diag *d, bool want, char out[33])
 {
 	uint8_t raw[16];
 
@@ -175,7 +177,7 @@ static int make_nonce(bool want, char out[33])
 	if (!want)
 		return 0;
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		return log_error_errno(-EIO, "No randomness for the attestation nonce");
+		return diag_set(d, -EIO, "No randomness for the attestation nonce");
 	hex_encode(raw, sizeof(raw), out);
 	return 0;
 }
@@ -193,10 +195,10 @@ int attest_run(const struct attest_params *p, struct attest_result *ret)
 
 	r = maa_client_new(p->http, p->maa, p->api, &mc);
 	if (r < 0)
-		return log_error_errno(r,
-				       "Invalid MAA endpoint '%s' (a host name, or https://HOST; "
-				       "plain http only to loopback): %m",
-				       p->maa);
+		return diag_set(p->diag, r,
+				"Invalid MAA endpoint '%s' (a host name, or https://HOST; "
+				"plain http only to loopback): %m",
+				p->maa);
 	r = runtime_bind(p, &q, &a);
 	if (r < 0)
 		return r;
@@ -206,13 +208,13 @@ int attest_run(const struct attest_params *p, struct attest_result *ret)
 		return r;
 	memcpy(a.report, ev.raw, sizeof(a.report));
 	load_endorsement(a.simulated, &ctx);
-	r = make_nonce(q.nonce, nonce);
+	r = make_nonce(p->diag, q.nonce, nonce);
 	if (r < 0)
 		return r;
 	r = post_evidence(mc, &ev, &q, &ctx, q.nonce ? nonce : NULL, &a.token);
 	if (r < 0)
 		return r;
-	r = validate(mc, rd, q.nonce ? nonce : NULL, &a);
+	r = validate(p->diag, mc, rd, q.nonce ? nonce : NULL, &a);
 	if (r < 0)
 		return r;
 	*ret = a;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * certs.c - the VCEK <- ASK <- ARK chain: loading, the VCEK's AMD extensions, chain verification
- * with OpenSSL's X509 verifier, and the report checks that tie a report to its VCEK.
- * (specs.md A.4; the trust roots are in amd_roots.c and trust.c.)
+ * certs.c - the VCEK <- ASK <- ARK chain: loading, the VCEK's AMD extensions and the report
+ * checks that tie a report to its VCEK (docs/snp.md, Certificates). Chain verification against the
+ * trust roots is in trust.c (amd_roots.c holds AMD's), and snp_verify_report(), which needs both,
+ * in verify.c: certs.c depends on neither.
  */
 #include <errno.h>
 #include <limits.h>
@@ -312,46 +313,4 @@ X509 *certs_ask(const struct snp_certs *c)
 X509 *certs_ark(const struct snp_certs *c)
 {
 	return c->ark;
-}
-
-const char *snp_check_name(enum snp_check c)
-{
-	switch (c) {
-	case SNP_CHECK_CHAIN:
-		return "certificate chain";
-	case SNP_CHECK_SIGNATURE:
-		return "report signature";
-	case SNP_CHECK_CHIP_ID:
-		return "chip_id";
-	case SNP_CHECK_TCB:
-		return "reported TCB";
-	case SNP_CHECK_NONE:
-		break;
-	}
-	return "none";
-}
-
-int snp_verify_report(const struct snp_report *rep, const struct snp_certs *c,
-		      const struct snp_trust *t, enum snp_check *ret_failed)
-{
-	enum snp_check step;
-	int e;
-
-	step = SNP_CHECK_CHAIN;
-	e = snp_certs_verify_chain(c, t);
-	if (e >= 0) {
-		step = SNP_CHECK_SIGNATURE;
-		e = snp_report_verify_signature(rep, snp_certs_vcek_key(c));
-	}
-	if (e >= 0) {
-		step = SNP_CHECK_CHIP_ID;
-		e = snp_certs_check_chip_id(c, rep);
-	}
-	if (e >= 0) {
-		step = SNP_CHECK_TCB;
-		e = snp_certs_check_tcb(c, rep);
-	}
-	if (ret_failed)
-		*ret_failed = e < 0 ? step : SNP_CHECK_NONE;
-	return e < 0 ? e : 0;
 }

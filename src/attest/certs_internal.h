@@ -6,7 +6,7 @@
 
 #include "sealmount/certs.h"
 
-/* VCEK extensions, specs.md A.4 (prefix 1.3.6.1.4.1.3704.1.). */
+/* VCEK extensions, docs/snp.md, Certificates (prefix 1.3.6.1.4.1.3704.1.). */
 #define SNP_OID_STRUCT_VERSION "1.3.6.1.4.1.3704.1.1"
 #define SNP_OID_PRODUCT_NAME "1.3.6.1.4.1.3704.1.2"
 #define SNP_OID_BL_SPL "1.3.6.1.4.1.3704.1.3.1"

@@ -132,7 +132,8 @@ EVP_PKEY *maa_runtime_key_pkey(const struct maa_runtime_key *k)
 
 void maa_report_data(const void *data, size_t len, uint8_t ret[MAA_REPORT_DATA_SIZE])
 {
-	/* specs.md B.3: SHA-256 of the exact runtimeData bytes, then 32 zero bytes. */
+	/* docs/maa.md, Runtime data binding: SHA-256 of the exact runtimeData bytes, then 32 zero
+	 * bytes. */
 	memset(ret, 0, MAA_REPORT_DATA_SIZE);
 	SHA256(data ? data : (const void *)"", len, ret);
 }
@@ -214,7 +215,8 @@ static int endorsements(const struct maa_evidence *e, json_t **ret)
 	return b64url_of(txt, strlen(txt), ret);
 }
 
-/* The `report` member: b64url of JSON {"SnpReport","VcekCertChain"[,"Endorsements"]} (B.2). */
+/* The `report` member: b64url of JSON {"SnpReport","VcekCertChain"[,"Endorsements"]} (docs/maa.md,
+ * Request). */
 static int report_blob(const struct maa_evidence *e, json_t **ret)
 {
 	_cleanup_json_ json_t *blob = json_object();
@@ -280,7 +282,7 @@ int maa_request_body(const struct maa_evidence *e, char **ret, size_t *ret_len)
 			 "dataType", e->runtime_data_binary ? "Binary" : "JSON");
 	if (!body)
 		return -ENOMEM;
-	/* initTimeData is not sent: HOST_DATA already binds the policy (ms-sidecar.md 2.6). */
+	/* initTimeData is not sent: HOST_DATA already binds the policy (docs/maa.md, Request). */
 	if (e->nonce && json_object_set_new(body, "nonce", json_string(e->nonce)) < 0)
 		return -ENOMEM;
 	r = jsonx_dump_sorted(body, &txt);

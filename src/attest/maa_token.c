@@ -2,7 +2,7 @@
 /*
  * maa_token.c - validate an MAA token completely, up front, one small rule per claim.
  *
- * Claim names and types: reference/specs.md B.4 and B.5.
+ * Claim names and types: docs/maa.md, Claims.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,7 +54,7 @@ static int rule_report_data(const json_t *claims, const struct maa_expect *x)
 }
 
 /* The key the Managed HSM will wrap to: the first RSA key usable for encryption (key_ops
- * contains "encrypt", or use "enc"), as in specs.md C.4. */
+ * contains "encrypt", or use "enc"), as in docs/skr.md, Release. */
 static bool is_encryption_key(const json_t *jwk)
 {
 	json_t *ops = json_object_get(jwk, "key_ops"), *op;

@@ -2,7 +2,8 @@
 /*
  * sim_certgen.c - make the SIMULATED ARK/ASK/VCEK chain (see snp_sim.h), shaped like AMD's:
  * RSA-4096 ARK and ASK, EC P-384 VCEK, every link RSASSA-PSS (SHA-384, MGF1-SHA-384, salt 48),
- * and the VCEK's AMD extensions (specs.md A.4). Subjects say SIMULATED so nobody mistakes them.
+ * and the VCEK's AMD extensions (docs/snp.md, Certificates). Subjects say SIMULATED so nobody
+ * mistakes them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -278,6 +279,7 @@ int snp_sim_init(const char *dir, const struct snp_sim_init_options *opts)
 		memcpy(chip_id, opts->chip_id, sizeof(chip_id));
 	else if (RAND_bytes(chip_id, sizeof(chip_id)) != 1)
 		return -ENOMEM;
+	/* log-ok: a simulated SNP must always be loud (docs/snp.md) */
 	log_warn("SIMULATED SNP: generating a TEST certificate chain in %s (not AMD hardware)",
 		 dir);
 	ark_key = EVP_RSA_gen(4096);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * snp_device.c - SNP_GET_REPORT through /dev/sev-guest (6.x) or /dev/sev (MS 5.15), specs.md A.1.
+ * snp_device.c - SNP_GET_REPORT through /dev/sev-guest (6.x) or /dev/sev (MS 5.15), docs/snp.md,
+ * Device and ioctls.
  *
  * The ioctl structures are declared here rather than taken from <linux/sev-guest.h> because the
  * 5.15 one never reached upstream headers; their sizes and the ioctl numbers are pinned with
@@ -21,19 +22,19 @@
 
 /* MSG_REPORT_REQ (both drivers), 96 bytes. */
 struct msg_report_req {
-	uint8_t user_data[64]; /*= A.1 0: becomes REPORT_DATA */
-	uint32_t vmpl; /*= A.1 64 */
-	uint8_t rsvd[28]; /*= A.1 68: must be zero */
+	uint8_t user_data[64]; /*= snp.md ioctl 0: becomes REPORT_DATA */
+	uint32_t vmpl; /*= snp.md ioctl 64 */
+	uint8_t rsvd[28]; /*= snp.md ioctl 68: must be zero */
 };
 static_assert(sizeof(struct msg_report_req) == 96, "MSG_REPORT_REQ is 96 bytes");
 
 /* 6.x: struct snp_guest_request_ioctl, 32 bytes. */
 struct sev_guest_ioctl {
-	uint8_t msg_version; /*= A.1 0: must be non-zero (1) */
+	uint8_t msg_version; /*= snp.md ioctl 0: must be non-zero (1) */
 	uint8_t pad[7];
-	uint64_t req_data; /*= A.1 8 */
-	uint64_t resp_data; /*= A.1 16 */
-	uint64_t exitinfo2; /*= A.1 24: fw_error low 32 bits, vmm_error high 32 bits */
+	uint64_t req_data; /*= snp.md ioctl 8 */
+	uint64_t resp_data; /*= snp.md ioctl 16 */
+	uint64_t exitinfo2; /*= snp.md ioctl 24: fw_error low 32 bits, vmm_error high 32 bits */
 };
 static_assert(sizeof(struct sev_guest_ioctl) == 32, "snp_guest_request_ioctl is 32 bytes");
 
@@ -54,8 +55,8 @@ static_assert(offsetof(struct sev_legacy_ioctl, response_uaddr) == 24, "legacy l
 
 #define IOCTL_SNP_GET_REPORT _IOWR('S', 0x0, struct sev_guest_ioctl)
 #define IOCTL_SEV_SNP_GUEST_MSG_REPORT _IOWR('S', 0x1, struct sev_legacy_ioctl)
-static_assert(IOCTL_SNP_GET_REPORT == 0xC0205300u, "specs.md A.1");
-static_assert(IOCTL_SEV_SNP_GUEST_MSG_REPORT == 0xC0285301u, "specs.md A.1");
+static_assert(IOCTL_SNP_GET_REPORT == 0xC0205300u, "docs/snp.md, Device and ioctls");
+static_assert(IOCTL_SEV_SNP_GUEST_MSG_REPORT == 0xC0285301u, "docs/snp.md, Device and ioctls");
 
 #define RESP_6X_SIZE 4000 /* struct snp_report_resp */
 #define RESP_LEGACY_SIZE 1280 /* MSG_REPORT_RSP as the 5.15 driver wants it */
@@ -101,7 +102,8 @@ static int ioctl_legacy(int fd, const struct msg_report_req *req, uint8_t *resp,
 	return r < 0 ? -errno : 0;
 }
 
-/* MSG_REPORT_RSP: status u32, report_size u32, 24 reserved, report (specs.md A.1). */
+/* MSG_REPORT_RSP: status u32, report_size u32, 24 reserved, report (docs/snp.md, Device and
+ * ioctls). */
 static int parse_response(const uint8_t *resp, size_t len, uint8_t out[SNP_REPORT_SIZE],
 			  struct snp_device_status *st)
 {

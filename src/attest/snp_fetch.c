@@ -78,7 +78,7 @@ int snp_fetch_kds_vcek_url(const char *endpoint, const char *product, const stru
 	e = base_url(endpoint ? endpoint : SNP_FETCH_KDS_DEFAULT, "https", &base);
 	if (e < 0)
 		return e;
-	/* Turin's hwID is the first 8 bytes of CHIP_ID (specs.md A.4). */
+	/* Turin's hwID is the first 8 bytes of CHIP_ID (docs/snp.md, Certificates). */
 	hex_encode(rep->chip_id, turin ? 8 : SNP_CHIP_ID_SIZE, hwid);
 	if (turin)
 		snprintf(fmc, sizeof(fmc), "fmcSPL=%u&", t.fmc);

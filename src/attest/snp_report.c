@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * snp_report.c - parse and check the SEV-SNP ATTESTATION_REPORT (specs.md A.2).
+ * snp_report.c - parse and check the SEV-SNP ATTESTATION_REPORT (docs/snp.md, Attestation report).
  *
  * The parser reads the report front to back through struct reader, one call per row of the spec
  * table; each field carries its offset as a "*=" citation and the running offset is asserted
@@ -23,7 +23,7 @@
 #include "sealmount/log.h"
 #include "sealmount/snp.h"
 
-/* Offsets that the layout below depends on (specs.md A.2). */
+/* Offsets that the layout below depends on (docs/snp.md, Attestation report). */
 enum {
 	OFF_REPORT_DATA = 0x050,
 	OFF_REPORTED_TCB = 0x180,
@@ -47,17 +47,17 @@ static int parse_header(struct reader *r, struct snp_report *p)
 {
 	int e = 0;
 
-	e = e ?: reader_u32le(r, &p->version); /*= A.2 0x000 VERSION */
-	e = e ?: reader_u32le(r, &p->guest_svn); /*= A.2 0x004 GUEST_SVN */
-	e = e ?: reader_u64le(r, &p->policy); /*= A.2 0x008 POLICY */
-	e = e ?: reader_copy(r, p->family_id, 16); /*= A.2 0x010 FAMILY_ID */
-	e = e ?: reader_copy(r, p->image_id, 16); /*= A.2 0x020 IMAGE_ID */
-	e = e ?: reader_u32le(r, &p->vmpl); /*= A.2 0x030 VMPL */
-	e = e ?: reader_u32le(r, &p->sig_algo); /*= A.2 0x034 SIGNATURE_ALGO */
-	e = e ?: reader_u64le(r, &p->current_tcb); /*= A.2 0x038 CURRENT_TCB */
-	e = e ?: reader_u64le(r, &p->platform_info); /*= A.2 0x040 PLATFORM_INFO */
-	e = e ?: reader_u32le(r, &p->key_info); /*= A.2 0x048 KEY_INFO */
-	e = e ?: reader_skip(r, 4); /*= A.2 0x04C reserved */
+	e = e ?: reader_u32le(r, &p->version); /*= snp.md 0x000 VERSION */
+	e = e ?: reader_u32le(r, &p->guest_svn); /*= snp.md 0x004 GUEST_SVN */
+	e = e ?: reader_u64le(r, &p->policy); /*= snp.md 0x008 POLICY */
+	e = e ?: reader_copy(r, p->family_id, 16); /*= snp.md 0x010 FAMILY_ID */
+	e = e ?: reader_copy(r, p->image_id, 16); /*= snp.md 0x020 IMAGE_ID */
+	e = e ?: reader_u32le(r, &p->vmpl); /*= snp.md 0x030 VMPL */
+	e = e ?: reader_u32le(r, &p->sig_algo); /*= snp.md 0x034 SIGNATURE_ALGO */
+	e = e ?: reader_u64le(r, &p->current_tcb); /*= snp.md 0x038 CURRENT_TCB */
+	e = e ?: reader_u64le(r, &p->platform_info); /*= snp.md 0x040 PLATFORM_INFO */
+	e = e ?: reader_u32le(r, &p->key_info); /*= snp.md 0x048 KEY_INFO */
+	e = e ?: reader_skip(r, 4); /*= snp.md 0x04C reserved */
 	assert(e < 0 || r->off == OFF_REPORT_DATA);
 	return e;
 }
@@ -66,14 +66,14 @@ static int parse_digests(struct reader *r, struct snp_report *p)
 {
 	int e = 0;
 
-	e = e ?: reader_copy(r, p->report_data, 64); /*= A.2 0x050 REPORT_DATA */
-	e = e ?: reader_copy(r, p->measurement, 48); /*= A.2 0x090 MEASUREMENT */
-	e = e ?: reader_copy(r, p->host_data, 32); /*= A.2 0x0C0 HOST_DATA */
-	e = e ?: reader_copy(r, p->id_key_digest, 48); /*= A.2 0x0E0 ID_KEY_DIGEST */
-	e = e ?: reader_copy(r, p->author_key_digest, 48); /*= A.2 0x110 AUTHOR_KEY_DIGEST */
-	e = e ?: reader_copy(r, p->report_id, 32); /*= A.2 0x140 REPORT_ID */
-	e = e ?: reader_copy(r, p->report_id_ma, 32); /*= A.2 0x160 REPORT_ID_MA */
-	e = e ?: reader_u64le(r, &p->reported_tcb); /*= A.2 0x180 REPORTED_TCB */
+	e = e ?: reader_copy(r, p->report_data, 64); /*= snp.md 0x050 REPORT_DATA */
+	e = e ?: reader_copy(r, p->measurement, 48); /*= snp.md 0x090 MEASUREMENT */
+	e = e ?: reader_copy(r, p->host_data, 32); /*= snp.md 0x0C0 HOST_DATA */
+	e = e ?: reader_copy(r, p->id_key_digest, 48); /*= snp.md 0x0E0 ID_KEY_DIGEST */
+	e = e ?: reader_copy(r, p->author_key_digest, 48); /*= snp.md 0x110 AUTHOR_KEY_DIGEST */
+	e = e ?: reader_copy(r, p->report_id, 32); /*= snp.md 0x140 REPORT_ID */
+	e = e ?: reader_copy(r, p->report_id_ma, 32); /*= snp.md 0x160 REPORT_ID_MA */
+	e = e ?: reader_u64le(r, &p->reported_tcb); /*= snp.md 0x180 REPORTED_TCB */
 	assert(e < 0 || r->off == OFF_REPORTED_TCB + 8);
 	return e;
 }
@@ -83,19 +83,19 @@ static int parse_platform(struct reader *r, struct snp_report *p)
 	uint8_t cpuid[3], skip8;
 	int e = 0;
 
-	e = e ?: reader_copy(r, cpuid, 3); /*= A.2 0x188 CPUID_FAM_ID, _MOD_ID, _STEP (v3+) */
-	e = e ?: reader_skip(r, 21); /*= A.2 0x18B reserved */
-	e = e ?: reader_copy(r, p->chip_id, 64); /*= A.2 0x1A0 CHIP_ID */
-	e = e ?: reader_u64le(r, &p->committed_tcb); /*= A.2 0x1E0 COMMITTED_TCB */
-	e = e ?: reader_u8(r, &p->current_build); /*= A.2 0x1E8 CURRENT_BUILD */
-	e = e ?: reader_u8(r, &p->current_minor); /*= A.2 0x1E9 CURRENT_MINOR */
-	e = e ?: reader_u8(r, &p->current_major); /*= A.2 0x1EA CURRENT_MAJOR */
-	e = e ?: reader_u8(r, &skip8); /*= A.2 0x1EB reserved */
-	e = e ?: reader_u8(r, &p->committed_build); /*= A.2 0x1EC COMMITTED_BUILD */
-	e = e ?: reader_u8(r, &p->committed_minor); /*= A.2 0x1ED COMMITTED_MINOR */
-	e = e ?: reader_u8(r, &p->committed_major); /*= A.2 0x1EE COMMITTED_MAJOR */
-	e = e ?: reader_u8(r, &skip8); /*= A.2 0x1EF reserved */
-	e = e ?: reader_u64le(r, &p->launch_tcb); /*= A.2 0x1F0 LAUNCH_TCB */
+	e = e ?: reader_copy(r, cpuid, 3); /*= snp.md 0x188 CPUID_FAM_ID, _MOD_ID, _STEP (v3+) */
+	e = e ?: reader_skip(r, 21); /*= snp.md 0x18B reserved */
+	e = e ?: reader_copy(r, p->chip_id, 64); /*= snp.md 0x1A0 CHIP_ID */
+	e = e ?: reader_u64le(r, &p->committed_tcb); /*= snp.md 0x1E0 COMMITTED_TCB */
+	e = e ?: reader_u8(r, &p->current_build); /*= snp.md 0x1E8 CURRENT_BUILD */
+	e = e ?: reader_u8(r, &p->current_minor); /*= snp.md 0x1E9 CURRENT_MINOR */
+	e = e ?: reader_u8(r, &p->current_major); /*= snp.md 0x1EA CURRENT_MAJOR */
+	e = e ?: reader_u8(r, &skip8); /*= snp.md 0x1EB reserved */
+	e = e ?: reader_u8(r, &p->committed_build); /*= snp.md 0x1EC COMMITTED_BUILD */
+	e = e ?: reader_u8(r, &p->committed_minor); /*= snp.md 0x1ED COMMITTED_MINOR */
+	e = e ?: reader_u8(r, &p->committed_major); /*= snp.md 0x1EE COMMITTED_MAJOR */
+	e = e ?: reader_u8(r, &skip8); /*= snp.md 0x1EF reserved */
+	e = e ?: reader_u64le(r, &p->launch_tcb); /*= snp.md 0x1F0 LAUNCH_TCB */
 	if (e < 0)
 		return e;
 	assert(r->off == OFF_LAUNCH_MIT);
@@ -112,12 +112,12 @@ static int parse_tail(struct reader *r, struct snp_report *p)
 	uint64_t launch_mit, current_mit;
 	int e = 0;
 
-	e = e ?: reader_u64le(r, &launch_mit); /*= A.2 0x1F8 LAUNCH_MIT_VECTOR (v5+) */
-	e = e ?: reader_u64le(r, &current_mit); /*= A.2 0x200 CURRENT_MIT_VECTOR (v5+) */
-	e = e ?: reader_seek(r, OFF_SIGNATURE); /*= A.2 0x208..0x29F reserved */
-	e = e ?: reader_copy(r, p->sig_r, SNP_SIG_COMPONENT_SIZE); /*= A.2 0x2A0 SIGNATURE.R */
-	e = e ?: reader_copy(r, p->sig_s, SNP_SIG_COMPONENT_SIZE); /*= A.2 0x2E8 SIGNATURE.S */
-	e = e ?: reader_skip(r, SNP_REPORT_SIZE - OFF_SIG_RESERVED); /*= A.2 0x330 reserved */
+	e = e ?: reader_u64le(r, &launch_mit); /*= snp.md 0x1F8 LAUNCH_MIT_VECTOR (v5+) */
+	e = e ?: reader_u64le(r, &current_mit); /*= snp.md 0x200 CURRENT_MIT_VECTOR (v5+) */
+	e = e ?: reader_seek(r, OFF_SIGNATURE); /*= snp.md 0x208..0x29F reserved */
+	e = e ?: reader_copy(r, p->sig_r, SNP_SIG_COMPONENT_SIZE); /*= snp.md 0x2A0 SIGNATURE.R */
+	e = e ?: reader_copy(r, p->sig_s, SNP_SIG_COMPONENT_SIZE); /*= snp.md 0x2E8 SIGNATURE.S */
+	e = e ?: reader_skip(r, SNP_REPORT_SIZE - OFF_SIG_RESERVED); /*= snp.md 0x330 reserved */
 	if (e < 0)
 		return e;
 	if (p->version >= 5) {

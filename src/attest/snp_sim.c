@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * snp_sim.c - the SIMULATED report source: loads a directory made by snp_sim_init() and signs
- * real-format reports (specs.md A.2) with its VCEK key, ECDSA P-384/SHA-384 over [0, 0x2A0),
- * r and s stored little-endian in 72-byte fields, exactly as the firmware does.
+ * real-format reports (docs/snp.md, Attestation report) with its VCEK key, ECDSA P-384/SHA-384 over
+ * [0, 0x2A0), r and s stored little-endian in 72-byte fields, exactly as the firmware does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -92,6 +92,7 @@ int snp_sim_load(const char *dir, struct snp_sim **ret)
 
 	if (!s)
 		return -ENOMEM;
+	/* log-ok: a simulated SNP must always be loud (docs/snp.md) */
 	log_warn("SIMULATED SNP in use (%s): reports are signed by a TEST key, not by AMD "
 		 "hardware; they prove nothing about this machine",
 		 dir);
@@ -213,9 +214,4 @@ int snp_sim_get_report(const struct snp_sim *s, const struct snp_sim_report_opti
 const char *snp_sim_thim_json(const struct snp_sim *s)
 {
 	return s->thim_json;
-}
-
-const char *snp_sim_chain_pem(const struct snp_sim *s)
-{
-	return s->chain_pem;
 }

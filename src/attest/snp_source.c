@@ -143,7 +143,7 @@ int snp_evidence_get(struct snp_source *s, const struct snp_evidence_config *cfg
 	if (e < 0 && e != -ENOENT)
 		return e;
 	have = e >= 0;
-	/* ms-sidecar.md 2.5: refresh the certificates, then the report, then give up. */
+	/* docs/snp.md, TCB: refresh the certificates, then the report, then give up. */
 	for (int round = 0; round < 2; round++) {
 		if (have && ev.thim.tcbm == ev.report.reported_tcb) {
 			*ret = ev;

@@ -2,7 +2,8 @@
 /*
  * thim.c - the THIM certificate document Azure hands to ACI guests (host-amd-cert-base64, IMDS
  * /metadata/THIM/amd/certification): {"vcekCert", "certificateChain", "tcbm", "cacheControl"}
- * (specs.md A.4, ms-sidecar.md 2.1). Validated completely before anything is used.
+ * (docs/snp.md, "Certificates" and "ACI security context"). Validated completely before anything is
+ * used.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * trust.c - ARK trust anchors and the VCEK <- ASK <- ARK chain check (specs.md A.4).
+ * trust.c - ARK trust anchors and the VCEK <- ASK <- ARK chain check (docs/snp.md, Certificates).
  *
  * The chain is verified by OpenSSL's X509 verifier with an X509_STORE that holds only our ARKs:
  * the ASK is passed as untrusted, the chain's own ARK not at all (an attacker can put any

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* uvmctx.c - read ACI's UVM security context (see uvmctx.h; specs.md A.3). */
+/* uvmctx.c - read ACI's UVM security context (see uvmctx.h; docs/snp.md, ACI security context). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * blob_auth.c - SharedKey authorisation for Blob Storage (specs.md E.5) and account-key files.
- * Pure functions: no network, no global state.
+ * blob_auth.c - SharedKey authorisation for Blob Storage (docs/blob.md, SharedKey) and account-key
+ * files. Pure functions: no network, no global state.
  */
 #define _GNU_SOURCE
 #include <ctype.h>

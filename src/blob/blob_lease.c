@@ -91,6 +91,7 @@ static void *renew_main(void *arg)
 		blob_lease_get(b, id);
 		r = lease_action(b, "renew", id, NULL);
 		if (r < 0)
+			/* log-ok: an event in the renewal thread: no caller to hand it to */
 			log_warn_errno(r, "Renewing the lease on %s%s failed, retrying in %d s: %m",
 				       b->url.base, b->url.path, RENEW_RETRY_S);
 		delay = r < 0 ? RENEW_RETRY_S : b->lease_s / 3;
@@ -137,6 +138,7 @@ void blob_lease_stop(struct blob *b)
 		return;
 	r = lease_action(b, "release", id, NULL);
 	if (r < 0)
+		/* log-ok: in the close path, which cannot fail: the lease just expires */
 		log_warn_errno(r, "Releasing the lease on %s%s failed; it expires in %u s: %m",
 			       b->url.base, b->url.path, b->lease_s);
 	memset(b->lease_id, 0, sizeof(b->lease_id));

@@ -183,6 +183,7 @@ static void cache_close_op(void *state)
 	if (bdev_is_writable(c->lower)) {
 		r = cache_flush_op(c); /* needs the pool */
 		if (r < 0)
+			/* log-ok: an event in a write-back worker: the next flush returns it */
 			log_error_errno(r,
 					"cache: write-back on close failed, %" PRIu64
 					" bytes not written: %m",

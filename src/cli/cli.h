@@ -9,6 +9,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -53,17 +54,26 @@ extern const struct cli_command cmd_key;
 extern const struct cli_command cmd_policy;
 extern const struct cli_command cmd_image;
 
-/* `image create` and `image upload` (cmd_image_create.c), dispatched by cmd_image's run() with
- * argv[0] = the subcommand. Return an exit code. */
-int image_create_main(int argc, char **argv);
-int image_upload_main(int argc, char **argv);
-/* Open IMAGE read-only as the bottom of a stack: a local file (or file://PATH) or a blob URL
- * (SharedKey with account_key_file, else anonymous/SAS). Logs and returns -errno. */
+/* The subcommands of `sealmount image`, dispatched by cmd_image (argv[0] = the subcommand). */
+extern const struct cli_command cmd_image_inspect;
+extern const struct cli_command cmd_image_create;
+extern const struct cli_command cmd_image_upload;
+extern const struct cli_command cmd_image_decrypt;
+extern const struct cli_command cmd_image_seal;
+extern const struct cli_command cmd_image_sign;
+
+/* `blob attach --nbd SOCKET`: serve dev on the Unix socket until SIGINT/SIGTERM
+ * (cmd_blob_nbd.c). Logs its errors; 0 or -errno. */
 struct bdev;
-_must_check_ int image_open_lower(const char *image, const char *account_key_file,
-				  struct bdev **ret);
-/* `image decrypt` (cmd_image_decrypt.c), dispatched the same way. */
-int image_decrypt_main(int argc, char **argv);
+_must_check_ int blob_nbd_serve(struct bdev *dev, const char *socket, bool rw);
+
+/* Open IMAGE read-only as a stack without a cache (pipeline.h's builder): a local file (or
+ * file://PATH) or a blob URL (SharedKey with account_key_file, else anonymous/SAS). Logs and
+ * returns -errno. */
+struct pl_stack;
+_must_check_ int image_open_source(const char *image, const char *account_key_file,
+				   struct pl_stack *ret);
 extern const struct cli_command cmd_run;
 extern const struct cli_command cmd_mount;
 extern const struct cli_command cmd_umount;
+extern const struct cli_command cmd_list;

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sealmount/log.h"
+#include "sealmount/pipeline.h"
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -83,4 +85,20 @@ int cli_parse_size(const char *s, uint64_t *ret)
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int image_open_source(const char *image, const char *account_key_file, struct pl_stack *ret)
+{
+	struct pl_source src = { .url = image };
+	struct diag d = { 0 };
+	int r;
+
+	if (account_key_file) {
+		src.auth = PL_AUTH_SHARED_KEY;
+		src.account_key_file = account_key_file;
+	}
+	r = pl_stack_open(&src, NULL, ret, &d);
+	if (r < 0)
+		return log_error_errno(r, "%s", diag_or_strerror(&d, r));
+	return 0;
 }

@@ -15,6 +15,7 @@
 #include "sealmount/buf.h"
 #include "sealmount/jsonx.h"
 #include "sealmount/log.h"
+#include "sealmount/pipeline.h"
 #include "sealmount/maa.h"
 
 struct attest_args {
@@ -89,7 +90,11 @@ static int do_attest(const struct attest_args *a)
 	_cleanup_(http_client_freep) struct http_client *http = NULL;
 	_cleanup_(attest_result_done) struct attest_result res = {};
 	_cleanup_(buf_done) struct buf file;
-	struct attest_params p = { .maa = a->maa, .api = a->api, .snp = a->snp, .nonce = true };
+	struct pl_failure f = { .step = PL_STEP_ATTEST };
+	struct attest_params p = {
+		.maa = a->maa, .api = a->api, .snp = a->snp, .nonce = true, .diag = &f.diag
+	};
+	char msg[4096];
 	int r;
 
 	buf_init(&file, MAA_RUNTIME_DATA_MAX);
@@ -106,8 +111,15 @@ static int do_attest(const struct attest_args *a)
 		p.runtime_len = file.len;
 	}
 	r = attest_run(&p, &res);
-	if (r < 0)
-		return r;
+	if (r < 0) {
+		f.err = r;
+		pl_failure_message(&f, 0, NULL, msg, sizeof(msg));
+		return log_error_errno(r, "%s", msg);
+	}
+	if (res.simulated)
+		log_warn(
+			"The SNP report is SIMULATED (--snp sim:): signed by a test key, not by AMD "
+			"hardware - for local tests only");
 	if (a->report_out) {
 		r = save_report(a->report_out, res.report, sizeof(res.report));
 		if (r < 0)

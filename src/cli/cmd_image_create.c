@@ -17,11 +17,15 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "cmd_blob.h"
+#include "source_opts.h"
 #include "key_util.h"
 #include "sealmount/blob.h"
+#include "sealmount/codec.h"
 #include "sealmount/image.h"
+#include "sealmount/fsutil.h"
 #include "sealmount/log.h"
+#include "sealmount/pipeline.h"
+#include "sealmount/verity.h"
 
 #define NEW_KEY_SIZE 32u
 #define MIB (1024u * 1024)
@@ -30,6 +34,7 @@ struct create_args {
 	struct image_create_options o;
 	const char *key_file;
 	bool new_key;
+	bool verity;
 };
 
 /* The passphrase: the whole key file (cryptsetup --key-file semantics). With --new-key, a file
@@ -52,7 +57,7 @@ static int load_key(const struct create_args *a, struct secret **ret)
 		*ret = TAKE_PTR(s);
 		return 0;
 	}
-	r = key_read_passphrase(a->key_file, LUKS2_WRITE_PASS_MAX, ret);
+	r = fs_read_secret(a->key_file, LUKS2_WRITE_PASS_MAX, 0, ret);
 	if (r == -ENODATA)
 		return log_error_errno(r, "The key file %s is empty", a->key_file);
 	if (r < 0)
@@ -94,6 +99,9 @@ static int parse_create_opt(int c, struct create_args *a)
 		return 0;
 	case 'J':
 		p->no_journal = true;
+		return 0;
+	case 'v':
+		a->verity = true;
 		return 0;
 	case 's':
 		if (cli_parse_size(optarg, &a->o.fs_size) < 0 || a->o.fs_size < IMAGE_FS_SIZE_MIN)
@@ -139,6 +147,7 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 		{ "key-file", required_argument, NULL, 'K' },
 		{ "new-key", no_argument, NULL, 'n' },
 		{ "no-journal", no_argument, NULL, 'J' },
+		{ "verity", no_argument, NULL, 'v' },
 		{},
 	};
 	int c, r;
@@ -146,7 +155,7 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
 		if (c == 'h') {
-			(void)cli_help(&cmd_image);
+			(void)cli_help(&cmd_image_create);
 			return -1;
 		}
 		r = parse_create_opt(c, a);
@@ -161,6 +170,26 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 		return cli_usage_error("image create",
 				       "--from-dir, --key-file and -o IMAGE are required");
 	return 0;
+}
+
+/* --verity: append the dm-verity hash area (docs/verity.md) and print the root hash; a failure
+ * removes the image. */
+static int seal_created(const char *path)
+{
+	uint8_t root[VERITY_DIGEST_SIZE];
+	char hex[2 * VERITY_DIGEST_SIZE + 1];
+	struct diag d = { 0 };
+	int r;
+
+	r = verity_seal_file(path, NULL, root, NULL, &d);
+	if (r < 0) {
+		(void)unlink(path);
+		return log_error_errno(r, "Cannot seal %s (removed): %s", path,
+				       diag_or_strerror(&d, r));
+	}
+	hex_encode(root, sizeof(root), hex);
+	printf("root-hash: %s\n", hex);
+	return fflush(stdout) == 0 ? 0 : -EIO;
 }
 
 static volatile sig_atomic_t interrupted;
@@ -180,13 +209,15 @@ static void catch_signals(void)
 	(void)sigaction(SIGTERM, &sa, NULL);
 }
 
-int image_create_main(int argc, char **argv)
+static int create_main(int argc, char **argv)
 {
 	struct create_args a = { .o.progress = true, .o.cancel = &interrupted };
 	_cleanup_(secret_freep) struct secret *pass = NULL;
 	struct image_create_result res;
+	struct diag d = { 0 };
 	int r;
 
+	a.o.diag = &d;
 	luks2_write_params_init(&a.o.luks);
 	r = parse_create(argc, argv, &a);
 	if (r != 0)
@@ -195,8 +226,10 @@ int image_create_main(int argc, char **argv)
 		return CLI_EXIT_FAILURE;
 	catch_signals();
 	r = image_create(&a.o, pass, &res);
-	if (r < 0)
+	if (r < 0) {
+		log_error("Cannot create the image: %s", diag_or_strerror(&d, r));
 		return CLI_EXIT_FAILURE;
+	}
 	log_info("Created %s: %" PRIu64 " MiB ext4 in a %" PRIu64 "-byte image (%s, %u-byte "
 		 "sectors); mkfs %.1f s, encrypt %.1f s",
 		 a.o.output, res.fs_size / MIB, res.image_size,
@@ -204,6 +237,8 @@ int image_create_main(int argc, char **argv)
 		 a.o.luks.integrity == LUKS2_INTEGRITY_AEAD ? "aes-gcm-random + aead" :
 							      "aes-xts-plain64 + hmac(sha256)",
 		 a.o.luks.sector_size, res.seconds_mkfs, res.seconds_write);
+	if (a.verity && seal_created(a.o.output) < 0)
+		return CLI_EXIT_FAILURE;
 	return CLI_EXIT_OK;
 }
 
@@ -211,7 +246,7 @@ int image_create_main(int argc, char **argv)
 
 struct upload_args {
 	const char *image;
-	struct blob_args blob; /* url and credentials, as `blob stat|attach` take them */
+	struct source_args blob; /* url and credentials, as `blob stat|attach` take them */
 	enum blob_type type;
 	unsigned parallel;
 	bool resume;
@@ -247,25 +282,6 @@ static int parse_upload_opt(int c, int argc, char **argv, struct upload_args *a)
 	case 'B':
 		a->type = c == 'P' ? BLOB_TYPE_PAGE : BLOB_TYPE_BLOCK;
 		return 0;
-	case 'k':
-		a->blob.key_file = optarg;
-		return 0;
-	case 't':
-		a->blob.token_file = optarg;
-		return 0;
-	case 'I':
-		a->blob.imds = true;
-		/* "--imds URL" as well as "--imds=URL" and a bare "--imds", as `blob` takes it */
-		if (!optarg && optind < argc && strncmp(argv[optind], "http", 4) == 0)
-			optarg = argv[optind++];
-		a->blob.imds_endpoint = optarg;
-		return 0;
-	case 'i':
-		a->blob.client_id = optarg;
-		return 0;
-	case 'c':
-		a->blob.ca_file = optarg;
-		return 0;
 	case 'j':
 		if (cli_parse_uint(optarg, 32, &v) < 0 || v == 0)
 			return cli_usage_error("image upload", "--parallel is 1..32");
@@ -275,7 +291,7 @@ static int parse_upload_opt(int c, int argc, char **argv, struct upload_args *a)
 		a->resume = true;
 		return 0;
 	}
-	return -1;
+	return source_parse_option(&a->blob, c, argc, argv) == 0 ? 0 : -1;
 }
 
 static int parse_upload(int argc, char **argv, struct upload_args *a)
@@ -284,13 +300,9 @@ static int parse_upload(int argc, char **argv, struct upload_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{ "page", no_argument, NULL, 'P' },
 		{ "block", no_argument, NULL, 'B' },
-		{ "account-key-file", required_argument, NULL, 'k' },
-		{ "bearer-token-file", required_argument, NULL, 't' },
-		{ "imds", optional_argument, NULL, 'I' },
-		{ "client-id", required_argument, NULL, 'i' },
-		{ "ca-file", required_argument, NULL, 'c' },
 		{ "parallel", required_argument, NULL, 'j' },
 		{ "resume", no_argument, NULL, 'r' },
+		SOURCE_LONG_OPTIONS,
 		{},
 	};
 	int c, r;
@@ -298,7 +310,7 @@ static int parse_upload(int argc, char **argv, struct upload_args *a)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (c == 'h') {
-			(void)cli_help(&cmd_image);
+			(void)cli_help(&cmd_image_upload);
 			return -1;
 		}
 		r = parse_upload_opt(c, argc, argv, a);
@@ -309,14 +321,9 @@ static int parse_upload(int argc, char **argv, struct upload_args *a)
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error("image upload", "expected IMAGE URL");
-	if (!!a->blob.key_file + !!a->blob.token_file + a->blob.imds > 1)
-		return cli_usage_error("image upload", "use one of --account-key-file, "
-						       "--bearer-token-file, --imds");
-	if (a->blob.client_id && !a->blob.imds)
-		return cli_usage_error("image upload", "--client-id needs --imds");
 	a->image = argv[optind];
-	a->blob.url = argv[optind + 1];
-	return 0;
+	a->blob.src.url = argv[optind + 1];
+	return source_check("image upload", &a->blob);
 }
 
 static const char *upload_hint(int r)
@@ -336,8 +343,9 @@ static const char *upload_hint(int r)
 static int do_upload(const struct upload_args *a)
 {
 	_cleanup_close_ int fd = -1;
-	struct blob_auth_ctx ctx = { 0 };
+	struct pl_auth_ctx *ctx = NULL;
 	struct blob_options bo = { 0 };
+	struct diag d = { 0 };
 	struct upload_progress pr = { .lock = PTHREAD_MUTEX_INITIALIZER, .last_pct = 101 };
 	struct blob_upload_stats st = { 0 };
 	struct stat sb;
@@ -346,11 +354,9 @@ static int do_upload(const struct upload_args *a)
 	fd = open(a->image, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) < 0)
 		return log_error_errno(-errno, "Cannot open %s: %m", a->image);
-	r = blob_auth_setup(&a->blob, &bo, &ctx);
-	if (r < 0) {
-		blob_auth_done(&ctx);
-		return r;
-	}
+	r = pl_blob_options(&a->blob.src, NULL, &bo, &ctx, &d);
+	if (r < 0)
+		return log_error_errno(r, "%s", diag_or_strerror(&d, r));
 	r = blob_upload_file(&(struct blob_upload_options){ .blob = &bo,
 							    .type = a->type,
 							    .parallel = a->parallel,
@@ -361,20 +367,21 @@ static int do_upload(const struct upload_args *a)
 							    .userdata = &pr },
 			     fd, (uint64_t)sb.st_size, &st);
 	if (r < 0) {
-		blob_auth_explain(&ctx);
-		log_error_errno(r, "Uploading %s to %s failed%s: %m", a->image, a->blob.url,
-				upload_hint(r));
+		diag_set(&d, r, "Uploading %s to %.*s failed%s: %m", a->image,
+			 (int)strcspn(a->blob.src.url, "?"), a->blob.src.url, upload_hint(r));
+		pl_auth_explain(ctx, &d);
+		log_error("%s", d.text);
 	} else {
 		log_info("Uploaded %s as a %s blob: %" PRIu64 " chunks sent (%" PRIu64
 			 " MiB), %" PRIu64 " skipped",
 			 a->image, a->type == BLOB_TYPE_PAGE ? "page" : "block", st.chunks_sent,
 			 st.bytes_sent / MIB, st.chunks_skipped);
 	}
-	blob_auth_done(&ctx);
+	pl_auth_free(ctx);
 	return r;
 }
 
-int image_upload_main(int argc, char **argv)
+static int upload_main(int argc, char **argv)
 {
 	/* A block blob by default: a read-only image is read by every container group that mounts
 	 * it, and a page blob serves at most 60 MiB/s per blob, a block blob up to the account's
@@ -387,3 +394,43 @@ int image_upload_main(int argc, char **argv)
 		return r < 0 ? CLI_EXIT_OK : r;
 	return do_upload(&a) < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
+
+const struct cli_command cmd_image_create = {
+	.name = "create",
+	.summary = "Build an encrypted LUKS2 image from a directory, without root",
+	.usage =
+		"Usage: sealmount image create --from-dir DIR --key-file FILE [--new-key] -o IMAGE\n"
+		"                              [--size SIZE] [--integrity hmac-sha256|aead|none]\n"
+		"                              [--sector-size 512|4096] [--pbkdf pbkdf2|argon2id]\n"
+		"                              [--pbkdf-iterations N] [--no-journal] [--verity]\n"
+		"\n"
+		"Build an ext4 filesystem holding DIR (mke2fs -d; SIZE defaults to DIR's size plus\n"
+		"room) and write it as a new LUKS2 image (mode 0600), without root or device-mapper:\n"
+		"aes-xts-plain64 + hmac(sha256) at 4096-byte sectors by default, every sector tagged.\n"
+		"The passphrase is the whole key FILE; --new-key creates a missing FILE with 32\n"
+		"random bytes (mode 0600). A plaintext copy of the filesystem exists, unlinked, in\n"
+		"IMAGE's directory while the image is written.\n"
+		"  --no-journal           store the no-journal flag (dm-integrity direct mode)\n"
+		"  --pbkdf-iterations N   PBKDF2 iterations (default 100000)\n"
+		"  --verity               seal it: append a dm-verity hash area and print its\n"
+		"                         root-hash (as `image seal` does)\n",
+	.run = create_main,
+};
+
+const struct cli_command cmd_image_upload = {
+	.name = "upload",
+	.summary = "Upload an image as a page or block blob",
+	.usage =
+		"Usage: sealmount image upload IMAGE URL [--page|--block] [--parallel N] [--resume]\n"
+		"                              [--account-key-file F | --bearer-token-file F |\n"
+		"                               --imds[=ENDPOINT] [--client-id ID]] [--ca-file F]\n"
+		"\n"
+		"Upload IMAGE as a block blob (default; Put Block + Put Block List: for read-only\n"
+		"mounts, which many readers share at the account's throughput) or, with --page, a\n"
+		"page blob (Put Page, zero chunks skipped: needed to mount read-write; Azure serves\n"
+		"one page blob at up to 60 MiB/s), N requests at a time (default 4). The blob must not\n"
+		"exist unless --resume, which sends only what differs from an earlier upload (page\n"
+		"blobs: written chunks are read back and compared; block blobs: block ids carry the\n"
+		"MD5 of their content). Credentials as for `sealmount blob`; a SAS goes in the URL.\n",
+	.run = upload_main,
+};

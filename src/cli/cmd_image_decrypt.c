@@ -15,11 +15,12 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "key_util.h"
-#include "sealmount/blob.h"
+#include "cmd_image_seal.h"
+#include "sealmount/fsutil.h"
 #include "sealmount/log.h"
 #include "sealmount/luks.h"
 #include "sealmount/luks2.h"
+#include "sealmount/pipeline.h"
 #include "sealmount/secret.h"
 
 #define DECRYPT_CHUNK (4u << 20)
@@ -28,6 +29,7 @@
 struct decrypt_args {
 	const char *image, *key_file, *account_key_file, *out;
 	bool require_integrity;
+	struct image_verity_args verity;
 };
 
 static int write_all(int fd, const uint8_t *p, size_t len)
@@ -45,7 +47,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-static int copy_out(struct bdev *dev, int fd, const char *out)
+static int copy_out(struct bdev *dev, int fd, const char *out, const struct image_verity *vs)
 {
 	_cleanup_free_ uint8_t *buf = malloc(DECRYPT_CHUNK);
 	uint64_t size = bdev_size(dev);
@@ -58,6 +60,8 @@ static int copy_out(struct bdev *dev, int fd, const char *out)
 		size_t n = size - off < DECRYPT_CHUNK ? (size_t)(size - off) : DECRYPT_CHUNK;
 
 		r = bdev_read(dev, buf, n, off);
+		if (r == -EIO && image_verity_explain(vs))
+			return r;
 		if (r == -EILSEQ && luks_get_stats(dev, &st) == 0)
 			return log_error_errno(
 				r,
@@ -89,7 +93,10 @@ static int open_out(const char *out)
 
 static int decrypt(const struct decrypt_args *a)
 {
-	_cleanup_(bdev_freep) struct bdev *lower = NULL;
+	/* Freed in reverse: the luks layer (dev), then the verity layer (vs) and the source it
+	 * owns, then the source's credentials (st). */
+	_cleanup_(pl_stack_close) struct pl_stack st = { 0 };
+	_cleanup_(image_verity_done) struct image_verity vs = { 0 };
 	_cleanup_(bdev_freep) struct bdev *dev = NULL;
 	_cleanup_(luks2_hdr_freep) struct luks2_hdr *h = NULL;
 	_cleanup_(secret_freep) struct secret *pass = NULL;
@@ -102,37 +109,42 @@ static int decrypt(const struct decrypt_args *a)
 
 	luks2_policy_init(&pol);
 	pol.require_integrity = a->require_integrity;
-	if (image_open_lower(a->image, a->account_key_file, &lower) < 0)
+	if (image_open_source(a->image, a->account_key_file, &st) < 0)
 		return CLI_EXIT_FAILURE;
-	r = luks2_hdr_load(lower, &pol, &h, &v);
-	if (r < 0) {
+	/* A sealed image is read through the verity layer (or, without a root hash, warned). */
+	if (image_verity_prepare(&st.top, a->image, &a->verity, false, true, &vs) < 0)
+		return CLI_EXIT_FAILURE;
+	r = luks2_hdr_load(st.top, &pol, &h, &v);
+	if (r < 0 && !image_verity_explain(&vs)) {
 		log_error_errno(r, "%s: header refused: %s %s (%m)", a->image, v.rule ? v.rule : "",
 				v.detail);
-		return CLI_EXIT_FAILURE;
 	}
-	r = key_read_passphrase(a->key_file, PASSPHRASE_MAX, &pass);
+	if (r < 0)
+		return CLI_EXIT_FAILURE;
+	r = fs_read_secret(a->key_file, PASSPHRASE_MAX, 0, &pass);
 	if (r < 0) {
 		log_error_errno(r, "Cannot read the key file %s: %m", a->key_file);
 		return CLI_EXIT_FAILURE;
 	}
-	r = luks_unlock(lower, h, pass, &vk);
+	r = luks_unlock(st.top, h, pass, &vk);
 	if (r < 0) {
 		if (r == -EPERM)
 			log_error("No keyslot of %s opens with the key file %s", a->image,
 				  a->key_file);
-		else
+		else if (!image_verity_explain(&vs))
 			log_error_errno(r, "Unlocking %s failed: %m", a->image);
 		return CLI_EXIT_FAILURE;
 	}
-	r = luks_open(TAKE_PTR(lower), h, vk, &o, &dev);
+	r = luks_open(TAKE_PTR(st.top), h, vk, &o, &dev);
 	if (r < 0) {
-		log_error_errno(r, "Cannot open the encrypted device of %s: %m", a->image);
+		if (!image_verity_explain(&vs))
+			log_error_errno(r, "Cannot open the encrypted device of %s: %m", a->image);
 		return CLI_EXIT_FAILURE;
 	}
 	fd = open_out(a->out);
 	if (fd < 0)
 		return CLI_EXIT_FAILURE;
-	if (copy_out(dev, fd, a->out) < 0)
+	if (copy_out(dev, fd, a->out, &vs) < 0)
 		return CLI_EXIT_FAILURE;
 	if (close(TAKE_FD(fd)) < 0) {
 		log_error_errno(-errno, "Cannot write %s: %m", a->out);
@@ -150,15 +162,16 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 		{ "output", required_argument, NULL, 'o' },
 		{ "require-integrity", no_argument, NULL, 'i' },
 		{ "account-key-file", required_argument, NULL, 'a' },
+		IMAGE_VERITY_OPTIONS,
 		{},
 	};
-	int c;
+	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			(void)cli_help(&cmd_image);
+			(void)cli_help(&cmd_image_decrypt);
 			return -1;
 		case 'k':
 			a->key_file = optarg;
@@ -173,7 +186,10 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 			a->account_key_file = optarg;
 			break;
 		default:
-			return cli_bad_option("image decrypt", c, argv);
+			r = image_verity_opt(c, optarg, "image decrypt", &a->verity);
+			if (r == 0)
+				break;
+			return r > 1 ? r : cli_bad_option("image decrypt", c, argv);
 		}
 	}
 	if (optind + 1 != argc)
@@ -184,7 +200,7 @@ static int parse(int argc, char **argv, struct decrypt_args *a)
 	return 0;
 }
 
-int image_decrypt_main(int argc, char **argv)
+static int decrypt_main(int argc, char **argv)
 {
 	struct decrypt_args a = { 0 };
 	int r = parse(argc, argv, &a);
@@ -195,3 +211,19 @@ int image_decrypt_main(int argc, char **argv)
 		return r;
 	return decrypt(&a);
 }
+
+const struct cli_command cmd_image_decrypt = {
+	.name = "decrypt",
+	.summary = "Write the verified plaintext of an image",
+	.usage =
+		"Usage: sealmount image decrypt IMAGE --key-file FILE -o OUT [--require-integrity]\n"
+		"                               [--account-key-file F] [--root-hash HEX |\n"
+		"                               --publisher-key KEY [--min-version N]]\n"
+		"\n"
+		"Unlock IMAGE (file or blob URL) with the key FILE's bytes as the passphrase and\n"
+		"write its whole plaintext device, every dm-integrity tag verified, to the new file\n"
+		"OUT (- for stdout). A tag mismatch stops it with exit 1 naming the sector. A sealed\n"
+		"IMAGE is read through its dm-verity tree when a root hash is given (or signed): a\n"
+		"block that does not verify stops it with exit 1 naming the block.\n",
+	.run = decrypt_main,
+};

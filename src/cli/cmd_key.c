@@ -2,19 +2,20 @@
 /*
  * cmd_key.c - `sealmount key release` (attest, release the key from Managed HSM / Key Vault,
  * verify, unwrap, derive the LUKS passphrase into a new 0600 file) and the option parsing of
- * `sealmount key import` (cmd_key_import.c). ms-sidecar.md 3, specs.md C.
+ * `sealmount key import` (cmd_key_import.c). docs/skr.md.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "key_util.h"
 #include "sealmount/hsm.h"
-#include "sealmount/keyderive.h"
 #include "sealmount/log.h"
-#include "sealmount/skr.h"
+#include "sealmount/pipeline.h"
 #include "sealmount/unwrap.h"
 
 /* Which options each subcommand takes (getopt values). */
@@ -194,122 +195,57 @@ static int parse(int argc, char **argv, struct key_args *a)
 	return key_check_required(a);
 }
 
-/* Without a readable policy: the token's claims that release policies usually test. */
-static void show_claims(const json_t *claims)
+/* After a step: what it did, any warning; the step's result. */
+static int next(struct pl_fs *fs, int r)
 {
-	static const char *const usual[] = { "iss",
-					     "x-ms-attestation-type",
-					     "x-ms-compliance-status",
-					     "x-ms-sevsnpvm-hostdata",
-					     "x-ms-sevsnpvm-is-debuggable",
-					     "x-ms-sevsnpvm-vmpl" };
+	const char *w;
 
-	log_error("The key's release policy is not readable with this identity (keys/get); the "
-		  "token's claims that release policies usually test:");
-	for (size_t i = 0; i < ELEMENTSOF(usual); i++) {
-		json_t *c = json_object_get(claims, usual[i]);
-		_cleanup_free_ char *v = c ? json_dumps(c, JSON_ENCODE_ANY) : NULL;
-
-		log_error("  %s = %s", usual[i], v ? v : "(absent)");
-	}
-}
-
-static int release_error(int r, struct hsm_client *hc, struct skr_auth *auth,
-			 const struct key_args *a, const json_t *claims,
-			 const struct skr_failure *f)
-{
-	char what[1024];
-
-	if (streq(f->step, "token"))
-		return key_auth_error(r, auth);
-	key_vault_error_text(f->status, f->error, f->request_id, what, sizeof(what));
-	switch (streq(f->step, "release") ? r : 0) {
-	case -EACCES:
-		return log_error_errno(
-			r,
-			"%s refused the bearer token (%s). Check the identity: it "
-			"needs the 'Managed HSM Crypto Service Release User' (or Key "
-			"Vault Crypto Service Release User) role, and the token must "
-			"be for %s",
-			hsm_client_base(hc), what, skr_auth_resource(auth));
-	case -EPERM:
-		log_error("Key release refused by %s (%s): the attestation does not satisfy the "
-			  "key's release policy, or the identity may not release keys",
-			  hsm_client_base(hc), what);
-		if (f->explanation)
-			log_error("The key's release policy against this attestation:\n%s",
-				  f->explanation);
-		else
-			show_claims(claims);
-		return r;
-	case -ENOENT:
-		return log_error_errno(r, "No key '%s'%s%s in %s (%s): check --kid and --version",
-				       a->kid, a->version ? " version " : "",
-				       a->version ? a->version : "", hsm_client_base(hc), what);
-	case -EOPNOTSUPP: /* a JWS naming another algorithm (none, HS256) */
-	case -EBADMSG:
-		return log_error_errno(r,
-				       "The release response from %s does not verify: its JWS must "
-				       "be RS256-signed by a certificate chaining to the trusted "
-				       "roots (--ca-file adds some) and naming the vault host",
-				       hsm_client_base(hc));
-	case 0:
-		return log_error_errno(r, "Cannot %s the released key: %m", f->step);
-	}
-	if (f->status)
-		return log_error_errno(r, "Key release from %s failed (%s)", hsm_client_base(hc),
-				       what);
-	return log_error_errno(r,
-			       "Key release from %s failed: %m (no answer: check the endpoint, and "
-			       "the TLS trust roots - --ca-file adds some)",
-			       hsm_client_base(hc));
-}
-
-int key_release_passphrase(const struct key_args *a, struct secret **ret)
-{
-	_cleanup_(key_session_close) struct key_session ks = {};
-	_cleanup_(key_attested_done) struct key_attested att = {};
-	_cleanup_(skr_result_done) struct skr_result res = {};
-	_cleanup_(skr_failure_done) struct skr_failure fail = {};
-	int r;
-
-	r = key_session_open(a, &ks);
 	if (r < 0)
 		return r;
-	r = key_attest(ks.http, a->maa, a->snp, &att);
-	if (r < 0)
-		return r;
-	r = skr_release_passphrase(
-		ks.hsm, ks.auth,
-		&(struct skr_release){ .name = a->kid,
-				       .version = a->version,
-				       .target = att.token,
-				       .claims = att.claims,
-				       .runtime_key = maa_runtime_key_pkey(att.key),
-				       .enc = a->enc,
-				       .nonce = a->nonce,
-				       .kd = { .salt_hex = a->salt, .label = a->label } },
-		&res, &fail);
-	if (r < 0)
-		return release_error(r, ks.hsm, ks.auth, a, att.claims, &fail);
-	log_info("Released %s (%s, %s): a %zu-byte passphrase", res.kid, res.kty,
-		 unwrap_enc_name(res.enc), res.passphrase->len);
-	*ret = TAKE_PTR(res.passphrase);
+	if (*pl_fs_done_text(fs))
+		log_info("%s", pl_fs_done_text(fs));
+	w = pl_fs_take_warning(fs);
+	if (w)
+		log_warn("%s", w);
 	return 0;
 }
 
+/* `key release`: the pipeline's attest, token and release steps, then the passphrase to a new
+ * 0600 file (for tests: the sidecar and `mount` never write it anywhere). */
 static int do_release(const struct key_args *a)
 {
+	_cleanup_(http_client_freep) struct http_client *http = NULL;
+	_cleanup_(pl_fs_freep) struct pl_fs *fs = NULL;
 	_cleanup_(secret_freep) struct secret *pass = NULL;
+	struct pl_spec spec;
+	char msg[4096];
 	int r;
 
-	r = key_release_passphrase(a, &pass);
+	if (access(a->out, F_OK) == 0 || errno != ENOENT)
+		return log_error_errno(-EEXIST,
+				       "--out %s already exists: nothing was released (it "
+				       "must name a new file)",
+				       a->out);
+	pl_spec_init(&spec);
+	key_args_to_release(a, &spec.release);
+	r = http_client_new(&(struct http_options){ .ca_file = a->ca_file, .max_retries = 4 },
+			    &http);
+	if (r == 0)
+		r = pl_fs_new(&spec, http, &fs);
 	if (r < 0)
-		return r;
+		return log_error_errno(r, "Cannot set up HTTP: %m");
+	r = next(fs, pl_attest(fs, NULL));
+	r = r ?: next(fs, pl_token(fs));
+	r = r ?: next(fs, pl_release(fs));
+	if (r < 0) {
+		pl_failure_message(pl_fs_failure(fs), 0, NULL, msg, sizeof(msg));
+		return log_error_errno(r, "%s", msg);
+	}
+	pass = pl_fs_take_passphrase(fs);
 	r = key_write_secret_file(a->out, pass);
 	if (r < 0)
 		return r;
-	log_info("The passphrase is in %s", a->out);
+	log_info("The %zu-byte passphrase is in %s", pass->len, a->out);
 	return 0;
 }
 

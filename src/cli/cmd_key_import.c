@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_key_import.c - `sealmount key import`: Microsoft's tools/importkey equivalent
- * (ms-sidecar.md 4.1). Uploads an exportable oct-HSM or RSA-HSM key whose release policy admits
- * only attestations from the given MAA endpoint with the given host data, compliance status,
+ * (docs/skr.md, Key import). Uploads an exportable oct-HSM or RSA-HSM key whose release policy
+ * admits only attestations from the given MAA endpoint with the given host data, compliance status,
  * no debugging and VMPL 0. A salt is never invented silently (Microsoft's issue #233).
  */
 #define _GNU_SOURCE
@@ -15,10 +15,13 @@
 #include <unistd.h>
 
 #include "key_util.h"
+#include "sealmount/fsutil.h"
 #include "sealmount/codec.h"
 #include "sealmount/hsm.h"
 #include "sealmount/keyderive.h"
+#include "sealmount/jsonx.h"
 #include "sealmount/log.h"
+#include "sealmount/maa.h"
 
 #define KEY_FILE_MAX (64u * 1024)
 
@@ -84,7 +87,7 @@ static int hostdata_hex(const struct key_args *a, char out[65])
 /* oct key: a file of 32 raw bytes or 64 hex digits, or random bytes. */
 static int load_oct(const char *path, struct import_key *k)
 {
-	_cleanup_(buf_done_wipe) struct buf b = {};
+	_cleanup_(secret_freep) struct secret *b = NULL;
 	size_t n;
 	int r;
 
@@ -95,17 +98,17 @@ static int load_oct(const char *path, struct import_key *k)
 		return RAND_priv_bytes(k->oct->data, 32) == 1 ?
 			       0 :
 			       log_error_errno(-EIO, "No randomness for the key");
-	r = key_read_file(path, KEY_FILE_MAX, &b);
+	r = fs_read_secret(path, KEY_FILE_MAX, 0, &b);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the key from %s: %m", path);
-	if (b.len == 32) {
-		memcpy(k->oct->data, b.data, 32);
+	if (b->len == 32) {
+		memcpy(k->oct->data, b->data, 32);
 		return 0;
 	}
-	n = b.len;
-	while (n && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r'))
+	n = b->len;
+	while (n && (b->data[n - 1] == '\n' || b->data[n - 1] == '\r'))
 		n--;
-	if (hex_decode_fixed((const char *)b.data, n, k->oct->data, 32) < 0)
+	if (hex_decode_fixed((const char *)b->data, n, k->oct->data, 32) < 0)
 		return log_error_errno(-EINVAL, "%s holds neither 32 bytes nor 64 hex digits",
 				       path);
 	return 0;
@@ -113,7 +116,7 @@ static int load_oct(const char *path, struct import_key *k)
 
 static int load_rsa(const char *path, struct import_key *k)
 {
-	_cleanup_(buf_done_wipe) struct buf b = {};
+	_cleanup_(secret_freep) struct secret *b = NULL;
 	BIO *bio;
 	int r;
 
@@ -121,10 +124,10 @@ static int load_rsa(const char *path, struct import_key *k)
 		k->pkey = EVP_RSA_gen(2048);
 		return k->pkey ? 0 : log_error_errno(-ENOMEM, "Cannot generate an RSA key");
 	}
-	r = key_read_file(path, KEY_FILE_MAX, &b);
+	r = fs_read_secret(path, KEY_FILE_MAX, 0, &b);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the key from %s: %m", path);
-	bio = BIO_new_mem_buf(b.data, (int)b.len);
+	bio = BIO_new_mem_buf(b->data, (int)b->len);
 	if (!bio)
 		return -ENOMEM;
 	k->pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
@@ -172,31 +175,47 @@ static int passphrase(const struct key_args *a, const struct import_key *k, stru
 
 static int upload(const struct key_args *a, const struct buf *body, json_t **ret)
 {
-	_cleanup_(key_session_close) struct key_session ks = {};
+	_cleanup_(http_client_freep) struct http_client *http = NULL;
+	_cleanup_(pl_vault_close) struct pl_vault v = { 0 };
 	_cleanup_(secret_freep) struct secret *bearer = NULL;
-	struct hsm_client *hc;
-	char what[1024];
+	struct pl_release rel;
+	struct diag d = { 0 };
+	const char *id;
+	long status;
 	int r;
 
-	r = key_session_open(a, &ks);
+	key_args_to_release(a, &rel);
+	r = http_client_new(&(struct http_options){ .ca_file = a->ca_file, .max_retries = 4 },
+			    &http);
 	if (r < 0)
-		return r;
-	hc = ks.hsm;
-	r = skr_auth_token(ks.auth, false, &bearer);
+		return log_error_errno(r, "Cannot set up HTTP: %m");
+	r = pl_vault_open(http, &rel, &v, &d);
 	if (r < 0)
-		return key_auth_error(r, ks.auth);
-	r = hsm_client_import(hc, a->kid, body, (const char *)bearer->data, ret);
+		return log_error_errno(r, "Cannot use the vault: %s", diag_or_strerror(&d, r));
+	r = skr_auth_token(v.auth, false, &bearer);
+	if (r < 0) {
+		_cleanup_free_ char *why = skr_auth_last_error(v.auth);
+
+		return log_error_errno(r, "Cannot get a managed-identity token for %s: %m%s%s",
+				       skr_auth_resource(v.auth),
+				       why ? " - the token service says: " : "", why ? why : "");
+	}
+	r = hsm_client_import(v.hsm, a->kid, body, (const char *)bearer->data, ret);
 	if (r >= 0)
 		return 0;
-	key_vault_error_text(hsm_client_last_status(hc), hsm_client_last_error(hc),
-			     hsm_client_last_request_id(hc), what, sizeof(what));
+	status = hsm_client_last_status(v.hsm);
+	id = hsm_client_last_request_id(v.hsm);
 	if (r == -EACCES || r == -EPERM)
-		return log_error_errno(r,
-				       "%s refused the import (%s): the identity needs the "
-				       "keys/import permission (e.g. Managed HSM Crypto User)",
-				       hsm_client_base(hc), what);
-	return log_error_errno(r, "Key import into %s failed: %m (%s)", hsm_client_base(hc),
-			       hsm_client_last_status(hc) ? what : "no answer");
+		return log_error_errno(
+			r,
+			"%s refused the import (HTTP %ld: %s, x-ms-request-id %s): the "
+			"identity needs the keys/import permission (e.g. Managed HSM "
+			"Crypto User)",
+			hsm_client_base(v.hsm), status, hsm_client_last_error(v.hsm) ?: "no detail",
+			id ?: "none");
+	return log_error_errno(r, "Key import into %s failed: %m (HTTP %ld: %s)",
+			       hsm_client_base(v.hsm), status,
+			       status ? hsm_client_last_error(v.hsm) ?: "no detail" : "no answer");
 }
 
 static void print_result(const json_t *bundle, const json_t *policy, const struct import_key *k)

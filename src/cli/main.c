@@ -29,6 +29,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_image,
 	&cmd_mount,
 	&cmd_umount,
+	&cmd_list,
 	&cmd_run,
 };
 /* clang-format on */

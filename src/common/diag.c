@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* diag.c - failure details handed up to the coordinator (diag.h). */
+#define _GNU_SOURCE
 #include "sealmount/diag.h"
 
 #include <stdarg.h>
@@ -7,6 +8,16 @@
 #include <string.h>
 
 #include "sealmount/log.h"
+
+const char *diag_or_strerror(const struct diag *d, int err)
+{
+	const char *e;
+
+	if (diag_is_set(d))
+		return d->text;
+	e = strerrordesc_np(err < 0 ? -err : err);
+	return e ? e : "Unknown error";
+}
 
 void diag_clear(struct diag *d)
 {

@@ -55,6 +55,30 @@ int jsonx_load(const void *data, size_t len, size_t max_size, json_t **ret)
 	return 0;
 }
 
+int jsonx_load_object_diag(const void *data, size_t len, size_t max_size, json_t **ret,
+			   struct diag *d)
+{
+	json_error_t err;
+	json_t *v;
+
+	if (!data && len)
+		return -EINVAL;
+	if (len > max_size)
+		return diag_set(d, -EFBIG, "larger than %zu bytes", max_size);
+	if (check_depth(data, len) < 0)
+		return diag_set(d, -EBADMSG, "nested deeper than %d levels", JSONX_MAX_DEPTH);
+	v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+	if (!v)
+		return diag_set(d, -EBADMSG, "line %d, column %d: %s", err.line, err.column,
+				err.text);
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return diag_set(d, -EBADMSG, "the document is not a JSON object");
+	}
+	*ret = v;
+	return 0;
+}
+
 int jsonx_load_object(const void *data, size_t len, size_t max_size, json_t **ret)
 {
 	json_t *v;

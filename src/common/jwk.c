@@ -316,11 +316,6 @@ void jwk_set_free(struct jwk_set *s)
 	free(s);
 }
 
-size_t jwk_set_size(const struct jwk_set *s)
-{
-	return s->n;
-}
-
 EVP_PKEY *jwk_set_find(const struct jwk_set *s, const char *kid)
 {
 	for (size_t i = 0; i < s->n; i++)

@@ -262,6 +262,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t len, off_t off,
 		len = (size_t)(size - (uint64_t)off);
 	r = reply_read(req, fs, len, (uint64_t)off);
 	if (r < 0) {
+		/* log-ok: the frontend: the application gets the errno, the log says where */
 		log_error_errno(r, "Read of %zu bytes at %jd from %s failed: %m", len,
 				(intmax_t)off, bdev_name(fs->dev));
 		fuse_reply_err(req, -r);
@@ -290,6 +291,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t len
 		len = (size_t)(size - (uint64_t)off);
 	r = bdev_write(fs->dev, buf, len, (uint64_t)off);
 	if (r < 0) {
+		/* log-ok: the frontend: the application gets the errno, the log says where */
 		log_error_errno(r, "Write of %zu bytes at %jd to %s failed: %m", len, (intmax_t)off,
 				bdev_name(fs->dev));
 		fuse_reply_err(req, -r);
@@ -306,6 +308,7 @@ static int do_flush(struct fusefs *fs)
 		return 0;
 	r = bdev_flush(fs->dev);
 	if (r < 0)
+		/* log-ok: the frontend: the application gets the errno, the log says where */
 		return log_error_errno(r, "Flush of %s failed, written data is not durable: %m",
 				       bdev_name(fs->dev));
 	return 0;

@@ -213,12 +213,63 @@ const char *sm_engine_name(enum sm_engine e)
 	return e == SM_ENGINE_KERNEL ? "kernel" : e == SM_ENGINE_USER ? "user" : "auto";
 }
 
+static int parse_block(struct pctx *p, const char *s, enum sm_block *ret)
+{
+	if (streq(s, "auto"))
+		*ret = SM_BLOCK_AUTO;
+	else if (streq(s, "fuse"))
+		*ret = SM_BLOCK_FUSE;
+	else if (streq(s, "nbd"))
+		*ret = SM_BLOCK_NBD;
+	else
+		return failf(p, "block", "must be fuse, nbd or auto, not '%s'", s);
+	return 0;
+}
+
+/* A publisher key: PEM text, or a JWK as an object or as its JSON text. Checked when used. */
+static int get_key_text(struct pctx *p, const json_t *ext, char **ret)
+{
+	const json_t *k = json_object_get(ext, "publisher_key");
+
+	if (json_is_object(k)) {
+		*ret = json_dumps(k, JSON_COMPACT);
+		return *ret ? 0 : -ENOMEM;
+	}
+	return get_str(p, ext, "publisher_key", false, ret);
+}
+
+/* Sealed images: root_hash or publisher_key (+ min_version); read-only. */
+static int parse_fs_seal(struct pctx *p, const json_t *ext, struct sm_filesystem *fs)
+{
+	int r;
+
+	r = get_str(p, ext, "root_hash", false, &fs->root_hash);
+	if (r == 0 && fs->root_hash &&
+	    (strlen(fs->root_hash) != 64 || strspn(fs->root_hash, "0123456789abcdefABCDEF") != 64))
+		r = failf(p, "root_hash",
+			  "must be 64 hex digits (the root-hash `image seal` prints)");
+	if (r == 0)
+		r = get_key_text(p, ext, &fs->publisher_key);
+	if (r == 0 && fs->root_hash && fs->publisher_key)
+		r = failf(p, "publisher_key", "give root_hash or publisher_key, not both");
+	if (r == 0 && jsonx_opt_u64(ext, "min_version", &fs->min_version) < 0)
+		r = failf(p, "min_version", "must be a non-negative integer");
+	if (r == 0 && fs->min_version && !fs->publisher_key)
+		r = failf(p, "min_version", "needs publisher_key");
+	if (r == 0 && (fs->root_hash || fs->publisher_key) && fs->read_write)
+		r = failf(p, fs->root_hash ? "root_hash" : "publisher_key",
+			  "a sealed image is read-only (read_write must be false)");
+	return r;
+}
+
 static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem *fs)
 {
-	static const char *const keys[] = { "engine",  "cache_mb",	"require_integrity",
-					    "fs_type", "header_sha256", "header_uuid",
-					    NULL };
-	_cleanup_free_ char *engine = NULL, *digest = NULL;
+	static const char *const keys[] = {
+		"engine",      "cache_mb",  "require_integrity", "fs_type",	"header_sha256",
+		"header_uuid", "root_hash", "publisher_key",	 "min_version", "block",
+		NULL
+	};
+	_cleanup_free_ char *engine = NULL, *digest = NULL, *block = NULL;
 	size_t old = push(p, ".sealmount");
 	int r;
 
@@ -245,6 +296,12 @@ static int parse_fs_ext(struct pctx *p, const json_t *ext, struct sm_filesystem 
 	}
 	if (r == 0)
 		r = get_str(p, ext, "header_uuid", false, &fs->header_uuid);
+	if (r == 0)
+		r = parse_fs_seal(p, ext, fs);
+	if (r == 0)
+		r = get_str(p, ext, "block", false, &block);
+	if (r == 0 && block)
+		r = parse_block(p, block, &fs->block);
 	pop(p, old);
 	return r;
 }
@@ -477,15 +534,15 @@ int sm_config_parse_json(const void *json, size_t len, struct sm_config **ret,
 	_cleanup_(sm_config_freep) struct sm_config *c = NULL;
 	_cleanup_json_ json_t *root = NULL;
 	struct pctx p = { .err = ret_err };
+	struct diag d = { 0 };
 	int r;
 
 	ret_err[0] = 0;
-	r = jsonx_load_object(json, len, SM_CONFIG_MAX, &root);
+	r = jsonx_load_object_diag(json, len, SM_CONFIG_MAX, &root, &d);
 	if (r == -EFBIG)
 		return failf(&p, NULL, "configuration larger than %u bytes", SM_CONFIG_MAX), -EFBIG;
 	if (r < 0) {
-		snprintf(ret_err, SM_CONFIG_ERR_MAX,
-			 "configuration is not a valid JSON object (or has duplicate keys)");
+		snprintf(ret_err, SM_CONFIG_ERR_MAX, "not valid JSON: %.200s", diag_text(&d, "?"));
 		return -EBADMSG;
 	}
 	c = calloc(1, sizeof(*c));
@@ -559,6 +616,8 @@ static void fs_done(struct sm_filesystem *fs)
 	free(fs->label);
 	free(fs->fs_type);
 	free(fs->header_uuid);
+	free(fs->root_hash);
+	free(fs->publisher_key);
 }
 
 void sm_config_free(struct sm_config *c)

@@ -26,7 +26,8 @@ const char *health_state_name(enum health_state s)
 bool health_is_ready(const struct health_fs *fs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (fs[i].state != HEALTH_MOUNTED)
+		if (fs[i].state != HEALTH_MOUNTED ||
+		    (fs[i].has_nbd && fs[i].nbd_live_connections == 0))
 			return false;
 	return n > 0;
 }
@@ -73,6 +74,18 @@ static json_t *fs_json(const struct health_fs *f)
 		      "mount_point", f->mount_point, "state", health_state_name(f->state), "step",
 		      f->step, "engine", *f->engine ? f->engine : NULL, "rw", f->rw, "size",
 		      (json_int_t)f->size, "integrity_errors", (json_int_t)f->integrity_errors);
+	if (o && *f->block && json_object_set_new(o, "block", json_string(f->block)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o && f->has_nbd &&
+	    json_object_set_new(o, "nbd",
+				json_pack("{s:I, s:I}", "connections",
+					  (json_int_t)f->nbd_connections, "live_connections",
+					  (json_int_t)f->nbd_live_connections)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
 	counters = o ? fs_counters_json(f) : NULL;
 	if (!counters || json_object_update(o, counters) < 0) {
 		json_decref(counters);
@@ -123,7 +136,7 @@ static int append_label(struct buf *out, const char *v)
 struct metric {
 	const char *name, *type, *help;
 	size_t off; /* offsetof the uint64_t in struct health_fs */
-	int need; /* 0 always, 1 has_cache, 2 has_blob */
+	int need; /* 0 always, 1 has_cache, 2 has_blob, 3 has_nbd */
 };
 
 #define M(n, t, h, f, need)                                                                        \
@@ -151,6 +164,9 @@ static const struct metric metrics[] = {
 	  2),
 	M("blob_written_bytes_total", "counter", "Bytes uploaded to the blob.", blob_bytes_written,
 	  2),
+	M("nbd_connections", "gauge", "Sockets of the NBD device.", nbd_connections, 3),
+	M("nbd_live_connections", "gauge", "NBD sockets the kernel still uses (0: I/O fails).",
+	  nbd_live_connections, 3),
 };
 #undef M
 
@@ -176,7 +192,8 @@ static int render_metric(const struct metric *m, const struct health_fs *fs, siz
 		const struct health_fs *f = &fs[i];
 		uint64_t v;
 
-		if ((m->need == 1 && !f->has_cache) || (m->need == 2 && !f->has_blob))
+		if ((m->need == 1 && !f->has_cache) || (m->need == 2 && !f->has_blob) ||
+		    (m->need == 3 && !f->has_nbd))
 			continue;
 		memcpy(&v, (const char *)f + m->off, sizeof(v));
 		r = buf_append_str(out, m->name);

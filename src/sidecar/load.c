@@ -110,10 +110,16 @@ static void dump_fs(FILE *f, size_t i, const struct sm_filesystem *fs)
 	fprintf(f, "%s = %" PRIu64 "\n", K("cache_mb"), fs->cache_mb);
 	dump_str(f, K("require_integrity"), fs->require_integrity ? "true" : "false");
 	dump_str(f, K("fs_type"), fs->fs_type ? fs->fs_type : "ext4");
+	dump_str(f, K("block"),
+		 fs->block == SM_BLOCK_NBD  ? "nbd" :
+		 fs->block == SM_BLOCK_FUSE ? "fuse" :
+					      "auto");
 	if (fs->has_header_sha256)
 		hex_encode(fs->header_sha256, sizeof(fs->header_sha256), hex);
 	dump_str(f, K("header_sha256"), fs->has_header_sha256 ? hex : NULL);
 	dump_str(f, K("header_uuid"), fs->header_uuid);
+	dump_str(f, K("root_hash"), fs->root_hash);
+	dump_str(f, K("publisher_key"), fs->publisher_key ? "(set)" : NULL);
 #undef K
 }
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * run.c - the sidecar coordinator: sidecar_run() reads as the pipeline of design.md
- * (attest once -> every filesystem in parallel -> ready -> serve -> tear down). The
- * per-filesystem steps are in mount.c, the health endpoint in health.c.
+ * run.c - the sidecar coordinator: sidecar_run() reads as the pipeline of docs/README.md
+ * (every filesystem in parallel, one attestation per MAA endpoint -> ready -> serve -> tear
+ * down). One filesystem's steps are in mount.c, the health endpoint in health.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sealmount/fsutil.h"
 #include "sealmount/log.h"
 #include "sealmount/secret.h"
 #include "sealmount/sidecar.h"
@@ -36,11 +37,53 @@ static int open_log_file(const char *path)
 	return 0;
 }
 
+/* The attest-once cell for an MAA endpoint: the slots with the same endpoint share one. */
+static int once_for(struct sidecar *sc, size_t i, struct pl_attest_once **ret)
+{
+	for (size_t j = 0; j < i; j++)
+		if (streq(sc->slots[j].cfg->maa_endpoint, sc->slots[i].cfg->maa_endpoint)) {
+			*ret = sc->slots[j].once;
+			return 0;
+		}
+	sc->once[sc->n_once] = NULL;
+	if (pl_attest_once_new(&sc->once[sc->n_once]) < 0)
+		return -ENOMEM;
+	*ret = sc->once[sc->n_once++];
+	return 0;
+}
+
+static int slots_init(struct sidecar *sc, enum unwrap_enc enc)
+{
+	const struct sm_config *c = sc->cfg;
+	int r;
+
+	sc->slots = calloc(c->n_fs, sizeof(*sc->slots));
+	sc->once = calloc(c->n_fs, sizeof(*sc->once));
+	if (!sc->slots || !sc->once)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_fs; i++) {
+		struct sc_slot *s = &sc->slots[i];
+
+		*s = (struct sc_slot){ .sc = sc, .index = (unsigned)i, .cfg = &c->fs[i] };
+		r = sc_spec_fill(s, enc);
+		if (r == 0)
+			r = pl_fs_new(&s->spec, sc->http, &s->fs);
+		if (r == 0)
+			r = once_for(sc, i, &s->once);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int sidecar_init(struct sidecar *sc, const struct sm_config *c)
 {
+	enum unwrap_enc enc;
 	int r;
 
 	sc->cfg = c;
+	(void)snprintf(sc->state_dir, sizeof(sc->state_dir), "%s/mounts",
+		       c->work_dir ? c->work_dir : "/run/sealmount");
 	if (c->log_level > log_get_level())
 		log_set_level(c->log_level);
 	if (c->log_file) {
@@ -50,79 +93,30 @@ static int sidecar_init(struct sidecar *sc, const struct sm_config *c)
 	}
 	if (c->allow_unlocked_memory)
 		secret_set_allow_unlocked(true);
-	r = unwrap_enc_parse(c->enc ? c->enc : "RSA_AES_KEY_WRAP_256", &sc->enc);
+	r = unwrap_enc_parse(c->enc ? c->enc : "RSA_AES_KEY_WRAP_256", &enc);
 	if (r < 0)
 		return log_error_errno(r, "sealmount.enc: unknown algorithm");
-	sc->slots = calloc(c->n_fs, sizeof(*sc->slots));
-	sc->att = calloc(c->n_fs, sizeof(*sc->att));
-	if (!sc->slots || !sc->att)
-		return log_error_errno(-ENOMEM, "Out of memory");
-	for (size_t i = 0; i < c->n_fs; i++)
-		sc->slots[i] = (struct sc_slot){ .sc = sc, .index = (unsigned)i, .cfg = &c->fs[i] };
 	r = http_client_new(&(struct http_options){ .ca_file = c->ca_file, .max_retries = 4 },
 			    &sc->http);
 	if (r < 0)
 		return log_error_errno(r, "Cannot set up HTTP (sealmount.ca_file?): %m");
-	r = imds_client_new(
-		sc->http,
-		&(struct imds_options){ .endpoint = c->imds_endpoint, .client_id = c->client_id },
-		&sc->imds);
+	r = slots_init(sc, enc);
 	if (r < 0)
-		return log_error_errno(r, "azure_info.identity.client_id or imds_endpoint is "
-					  "invalid: %m");
+		return log_error_errno(r, "Out of memory");
 	return 0;
 }
 
 static void sidecar_done(struct sidecar *sc)
 {
-	if (sc->att)
-		for (size_t i = 0; i < sc->n_att; i++)
-			attest_result_done(&sc->att[i].res);
-	free(sc->att);
-	free(sc->slots);
-	imds_client_free(sc->imds);
-	http_client_free(sc->http);
-}
-
-/* ---- attest ---- */
-
-static int attest_all(struct sidecar *sc)
-{
-	const struct sm_config *c = sc->cfg;
-	const char *snp = c->snp ? c->snp : "device";
-	int r;
-
-	/* A simulated SNP is only used when the config says so; attest_run() announces it
-	 * loudly, and the result is marked simulated in the log below. */
-	for (size_t i = 0; i < c->n_fs; i++) {
-		struct sc_slot *s = &sc->slots[i];
-		size_t j = 0;
-
-		while (j < sc->n_att && strcmp(sc->att[j].maa, s->cfg->maa_endpoint) != 0)
-			j++;
-		if (j == sc->n_att) {
-			sc_set_state(s, HEALTH_MOUNTING, "attest");
-			sc->att[j].maa = s->cfg->maa_endpoint;
-			r = attest_run(&(struct attest_params){ .http = sc->http,
-								.maa = sc->att[j].maa,
-								.api = MAA_API_2022_08_01,
-								.snp = snp },
-				       &sc->att[j].res);
-			if (r < 0) {
-				return log_error_errno(
-					r,
-					"Filesystem %u (%s): step 'attest' failed with "
-					"%s: %m. Likely causes: %s",
-					s->index, s->cfg->mount_point, sc->att[j].maa,
-					sidecar_explain("attest", r));
-			}
-			sc->n_att++;
-			log_info("Attested with %s%s", sc->att[j].maa,
-				 sc->att[j].res.simulated ? " (SIMULATED SNP)" : "");
-		}
-		s->att = &sc->att[j];
+	for (size_t i = 0; sc->slots && i < sc->cfg->n_fs; i++) {
+		pl_fs_free(sc->slots[i].fs);
+		free(sc->slots[i].salt_hex);
 	}
-	return 0;
+	for (size_t i = 0; i < sc->n_once; i++)
+		pl_attest_once_free(sc->once[i]);
+	free(sc->once);
+	free(sc->slots);
+	http_client_free(sc->http);
 }
 
 /* ---- mount every filesystem, in parallel ---- */
@@ -155,15 +149,52 @@ static int mount_all(struct sidecar *sc)
 	return ret;
 }
 
+/* A sidecar that crashed (or was killed) left its mounts behind: clean up what its records name
+ * before mounting again. A live owner (another sidecar) of a mount point is an error. */
+static void show_recovery(void *userdata, const char *what)
+{
+	log_info("%s: %s", (const char *)userdata, what);
+}
+
+static int recover_leftovers(struct sidecar *sc)
+{
+	for (size_t i = 0; i < sc->cfg->n_fs; i++) {
+		const char *mp = sc->cfg->fs[i].mount_point;
+		struct pl_record rec = { 0 };
+		struct diag d = { 0 };
+		int r = pl_record_find(sc->state_dir, mp, &rec);
+
+		if (r == -ENOENT)
+			continue;
+		if (r == 0 && rec.alive)
+			r = log_error_errno(-EBUSY,
+					    "Filesystem %zu: %s is served by another process "
+					    "(%d) already",
+					    i, mp, (int)rec.pid);
+		else if (r == 0) {
+			log_warn("Filesystem %zu: process %d that served %s is gone (a crash?): "
+				 "cleaning up what it left",
+				 i, (int)rec.pid, mp);
+			r = pl_record_recover(&rec, show_recovery, (void *)mp, &d);
+			if (r < 0)
+				log_error("Filesystem %zu: cleaning up after process %d was "
+					  "incomplete: %s",
+					  i, (int)rec.pid, diag_or_strerror(&d, r));
+		}
+		pl_record_done(&rec);
+		if (r < 0 && r != -EBADMSG)
+			return r;
+	}
+	return 0;
+}
+
 /* The pipeline runs in its own thread, so that the main thread stays free for signals. */
 static void *pipeline_thread(void *arg)
 {
 	struct sidecar *sc = arg;
 	int r;
 
-	r = attest_all(sc);
-	if (r == 0 && !atomic_load(&sc->stopping))
-		r = mount_all(sc);
+	r = mount_all(sc);
 	LOCK_GUARD(&sc->lock);
 	sc->pipeline_r = r;
 	sc->pipeline_done = true;
@@ -211,49 +242,34 @@ static int wait_pipeline(struct sidecar *sc, const sigset_t *sigs)
 
 static int write_readiness(const char *path, const char *content)
 {
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int fd = -1;
-	size_t n = strlen(content);
+	int r = fs_write_atomic(path, content, strlen(content), 0644);
 
-	if (asprintf(&tmp, "%s.tmp", path) < 0)
-		return -ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, content, n) != (ssize_t)n || rename(tmp, path) < 0) {
-		int r = -errno;
-
-		(void)unlink(tmp);
-		return log_error_errno(r, "Cannot write the readiness file %s: %m", path);
-	}
-	return 0;
+	return r < 0 ? log_error_errno(r, "Cannot write the readiness file %s: %m", path) : 0;
 }
 
+/* Tear down every published filesystem, in reverse order. Slots whose thread is still in a
+ * step (a hung call after SIGTERM) are left alone: their thread owns them. */
 static int teardown(struct sidecar *sc)
 {
+	char msg[4096];
 	int ret = 0;
 
 	for (size_t i = sc->cfg->n_fs; i-- > 0;) {
 		struct sc_slot *s = &sc->slots[i];
-		struct volume *vol;
-		void *tc;
 		int r;
 
 		{
 			LOCK_GUARD(&sc->lock);
-			vol = TAKE_PTR(s->vol);
-			tc = TAKE_PTR(s->token_ctx);
-			s->cache = s->blob = NULL;
-			if (s->state == HEALTH_MOUNTED)
-				s->state = HEALTH_STOPPING;
+			if (!s->mounted)
+				continue;
+			s->mounted = false;
+			s->state = HEALTH_STOPPING;
 		}
-		if (!vol)
-			continue;
-		r = volume_close(vol);
-		free(tc);
+		r = pl_teardown(s->fs);
 		if (r < 0) {
-			log_error_errno(r,
-					"Filesystem %u (%s): teardown failed: %m (data written "
-					"since the last flush may be lost)",
-					s->index, s->cfg->mount_point);
+			pl_failure_message(pl_fs_failure(s->fs), s->index, s->cfg->mount_point, msg,
+					   sizeof(msg));
+			log_error("%s", msg);
 			if (ret == 0)
 				ret = r;
 		} else {
@@ -302,7 +318,9 @@ static int start_health(struct sidecar *sc, struct health_server **ret)
 	if (r < 0)
 		return log_error_errno(r, "sealmount.health_address: cannot listen on %s: %m",
 				       addr);
-	log_info("Health endpoint on http://%s (port %u)", addr, health_server_port(*ret));
+	log_info("Health endpoint on http://%.*s:%u/status",
+		 (int)(strrchr(addr, ':') ? strrchr(addr, ':') - addr : (long)strlen(addr)), addr,
+		 health_server_port(*ret));
 	return 0;
 }
 
@@ -357,6 +375,8 @@ int sidecar_run(const struct sm_config *c)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
 	r = sidecar_init(&sc, c);
+	if (r == 0)
+		r = recover_leftovers(&sc);
 	if (r == 0)
 		r = start_health(&sc, &health);
 	if (r == 0)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hsm.c - Managed HSM / Key Vault client: endpoints, requests, status mapping (specs.md C.1, C.4).
- * Response verification is in hsm_response.c, policies in hsm_policy.c, import in hsm_import.c.
+ * hsm.c - Managed HSM / Key Vault client: endpoints, requests, status mapping (docs/skr.md,
+ * "Endpoints and tokens" and "Release"). Response verification is in hsm_response.c, policies in
+ * hsm_policy.c, import in hsm_import.c.
  */
 #define _GNU_SOURCE
 #include <ctype.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hsm_import.c - the body of PUT /keys/{name} for an exportable HSM key with a release policy
- * (specs.md C.2, ms-sidecar.md 4.1). The key material is written straight into the caller's
+ * (docs/skr.md, Key import). The key material is written straight into the caller's
  * buffer, which the caller wipes; jansson never holds it (it cannot wipe its strings).
  */
 #include <errno.h>

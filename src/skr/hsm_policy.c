@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hsm_policy.c - release policies (specs.md C.3): building one for import, and evaluating one
- * against a token's claims to tell the user which condition failed after a 403.
+ * hsm_policy.c - release policies (docs/skr.md, Release policy): building one for import, and
+ * evaluating one against a token's claims to tell the user which condition failed after a 403.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hsm_response.c - the release response: JWS verified by its x5c chain and the vault host
- * (specs.md C.4, ms-sidecar.md 3.3), then the payload validated rule by rule.
+ * (docs/skr.md, "Release" and "Response verification"), then the payload validated rule by rule.
  */
 #include <errno.h>
 #include <openssl/err.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imds.c - managed-identity tokens with retries and a per-resource cache (specs.md D).
+ * imds.c - managed-identity tokens with retries and a per-resource cache (docs/imds.md).
  */
 #define _GNU_SOURCE
 #include <ctype.h>

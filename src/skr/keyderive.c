@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * keyderive.c - released key -> LUKS passphrase (ms-sidecar.md 3.5).
+ * keyderive.c - released key -> LUKS passphrase (docs/skr.md, Passphrase).
  */
 #include <errno.h>
 #include <openssl/bn.h>

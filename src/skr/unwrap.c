@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * unwrap.c - RSA-OAEP + RFC 5649 AES key wrap with padding (specs.md C.5). OpenSSL's errors are
- * drained here and become -EBADMSG/-EINVAL/-ENOMEM.
+ * unwrap.c - RSA-OAEP + RFC 5649 AES key wrap with padding (docs/skr.md, Unwrap). OpenSSL's errors
+ * are drained here and become -EBADMSG/-EINVAL/-ENOMEM.
  */
 #include <errno.h>
 #include <openssl/err.h>

@@ -350,3 +350,31 @@ int vol_dm_deactivate(struct vol_dm *d)
 	vd_free(d);
 	return r;
 }
+
+int vol_dm_remove_name(const char *name)
+{
+	const struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
+	struct crypt_device *cd = NULL;
+	int r;
+
+	r = crypt_init_by_name(&cd, name);
+	if (r == -ENODEV || r == -ENOENT)
+		return 0; /* not there */
+	if (r < 0)
+		return log_debug_errno(r, "dm: cannot look up %s: %m", name);
+	for (int i = 0; i < DM_REMOVE_TRIES; i++) {
+		crypt_status_info st = crypt_status(cd, name);
+
+		if (st == CRYPT_INACTIVE || st == CRYPT_INVALID) {
+			r = 0;
+			break;
+		}
+		/* NAME and, for LUKS2 with integrity, NAME_dif. */
+		r = crypt_deactivate(cd, name);
+		if (r != -EBUSY)
+			break;
+		(void)nanosleep(&pause, NULL);
+	}
+	crypt_free(cd);
+	return r;
+}

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dmi.c - dm-integrity superblock parse/format and the geometry (specs.md H.1, H.2, H.6 step 5),
- * following drivers/md/dm-integrity.c: calculate_journal_section_size(),
- * calculate_device_limits(), get_provided_data_sectors(), initialize_superblock() and the ctr's
- * superblock checks.
+ * dmi.c - dm-integrity superblock parse/format and the geometry (docs/dm-integrity.md,
+ * "Superblock", "Layout" and "Creating images step 5"), following drivers/md/dm-integrity.c:
+ * calculate_journal_section_size(), calculate_device_limits(), get_provided_data_sectors(),
+ * initialize_superblock() and the ctr's superblock checks.
  */
 #include <errno.h>
 #include <inttypes.h>

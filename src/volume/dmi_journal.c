@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dmi_journal.c - the dm-integrity journal: the formatted pattern (init_journal(), specs.md H.6
- * step 6) and replay (replay_journal() + do_journal_write(from_replay), H.3).
+ * dmi_journal.c - the dm-integrity journal: the formatted pattern (init_journal(),
+ * docs/dm-integrity.md, Creating images step 6) and replay (replay_journal() +
+ * do_journal_write(from_replay), docs/dm-integrity.md, Journal replay).
  *
  * Replay is done in two passes over the journal, one section at a time, so memory stays at one
  * section plus one byte per section: pass 1 finds every sector's commit sequence, pass 2 collects
@@ -179,7 +180,8 @@ static int pass1(struct bdev *dev, const struct dmi_geometry *g, uint8_t *buf, s
 	return 0;
 }
 
-/* Steps 2-5 of H.3: the consistent run [write_start, write_start + *ret_n). false = discard. */
+/* Steps 2-5 of docs/dm-integrity.md, Journal replay: the consistent run [write_start, write_start +
+ * *ret_n). false = discard. */
 static bool find_run(const struct dmi_geometry *g, struct scan *s, uint32_t *ret_start,
 		     uint32_t *ret_n)
 {

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dmtable.c - check the dm-integrity and dm-crypt tables the kernel reports after activation
- * against the validated header (specs.md G.1, H.5), so that nothing between validation and the
- * kernel (libcryptsetup, a header re-read, a bug) can swap in another cipher, drop integrity or
- * move the data. The tables are compared field by field; options outside a small known set are
- * refused (fail closed).
+ * against the validated header (docs/dm-crypt.md, Tables; docs/dm-integrity.md, Formatting), so
+ * that nothing between validation and the kernel (libcryptsetup, a header re-read, a bug) can swap
+ * in another cipher, drop integrity or move the data. The tables are compared field by field;
+ * options outside a small known set are refused (fail closed).
  *
  *   integrity: <dev> <offset> <T> <J|D> <n> [block_size:<ss>] [fix_padding] ...
  *   crypt:     <cipher> <key> <iv_offset> <dev> <offset> [<n> <opt>...]

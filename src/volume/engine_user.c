@@ -66,6 +66,7 @@ static int guard_check(struct guard *g, int r, const char *op, uint64_t off)
 	pid = atomic_exchange(&g->server, 0);
 	if (pid > 0) {
 		(void)kill(pid, SIGKILL);
+		/* log-ok: an event in a FUSE worker: the mount is being failed closed */
 		log_error("%s at byte %llu failed (%s): fuse2fs stopped, the mount fails closed",
 			  op, (unsigned long long)off, strerror(-r));
 	}
@@ -130,20 +131,40 @@ void vol_guard_arm(struct bdev *guard, pid_t pid)
 
 static const struct timespec pause_100ms = { .tv_nsec = 100 * 1000 * 1000 };
 
-int vol_fuse2fs_start(const char *file, const char *dir, bool rw, struct bdev *guard, pid_t *ret)
+/* The fd number fuse2fs gets the mount directory on: its mount point is /proc/self/fd/3. */
+#define FUSE2FS_DIR_FD 3
+
+int vol_fuse2fs_start(const char *file, struct vol_paths *p, bool rw, struct bdev *guard,
+		      pid_t *ret)
 {
 	const char *opts = rw ? "rw,nodev,nosuid" : "ro,nodev,nosuid";
-	char *const argv[] = { (char *)"fuse2fs", (char *)"-f", (char *)file, (char *)dir,
+	char dir[32];
+	char *const argv[] = { (char *)"fuse2fs", (char *)"-f", (char *)file, dir,
 			       (char *)"-o",	  (char *)opts, NULL };
+	posix_spawn_file_actions_t fa;
 	pid_t pid;
 	int r, st;
 
-	r = -posix_spawnp(&pid, "fuse2fs", NULL, NULL, argv, environ);
+	(void)snprintf(dir, sizeof(dir), "/proc/self/fd/%d", FUSE2FS_DIR_FD);
+	r = -posix_spawn_file_actions_init(&fa);
+	if (r < 0)
+		return r;
+	/* dup2 clears close-on-exec: fuse2fs (and the fusermount3 it runs) get the directory
+	 * we hold, not a name an app container could swap. */
+	r = -posix_spawn_file_actions_adddup2(&fa, p->dir_fd, FUSE2FS_DIR_FD);
+	if (r == 0)
+		r = -posix_spawnp(&pid, "fuse2fs", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
 	if (r < 0)
 		return r == -ENOENT ? -ENODEV : r;
 	vol_guard_arm(guard, pid);
 	for (int i = 0; i < FUSE2FS_WAIT_TRIES; i++) {
-		if (vol_is_mount_point(dir)) {
+		if (vol_mount_adopt(p) == 0) {
+			r = vol_mount_check(p);
+			if (r < 0) {
+				(void)vol_fuse2fs_stop(p, pid, guard);
+				return r;
+			}
 			*ret = pid;
 			return 0;
 		}
@@ -178,13 +199,18 @@ int vol_fuse_unmount(const char *dir)
 	return vol_is_mount_point(dir) ? r : 0;
 }
 
-int vol_fuse2fs_stop(const char *dir, pid_t pid, struct bdev *guard)
+int vol_fuse2fs_stop(struct vol_paths *p, pid_t pid, struct bdev *guard)
 {
 	int r, st;
 
-	r = vol_fuse_unmount(dir);
+	/* Root unmounts by the mount's id; others through the setuid fusermount3, which takes a
+	 * path (their own FUSE mount in their own directory). */
+	r = vol_umount(p);
+	if (r == -EPERM || r == -EACCES)
+		r = vol_fuse_unmount(p->fs_dir);
 	if (r < 0)
 		return r;
+	p->mnt_id = 0;
 	/* fuse2fs exits once its mount is gone; give it time to flush, then insist. */
 	r = -ETIMEDOUT;
 	for (int i = 0; i < FUSE2FS_WAIT_TRIES && r == -ETIMEDOUT; i++) {

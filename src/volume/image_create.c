@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * image_create.c - `image create` (image.h): plaintext ext4 from image_mkfs.c, then the image
- * laid out per specs.md H.6: LUKS2 metadata (luks2_write.h) at 0, the dm-integrity superblock and
- * seq-0 journal (dmi.h) at 16 MiB, and every data block written through the `luks` layer
- * (luks.h) so each sector has its valid tag. The header is re-read and validated with the same
- * code a mount uses (luks2_hdr_load) and the passphrase is checked to unlock the very key we
- * chose before any data is written.
+ * laid out per docs/dm-integrity.md, Creating images: LUKS2 metadata (luks2_write.h) at 0, the
+ * dm-integrity superblock and seq-0 journal (dmi.h) at 16 MiB, and every data block written through
+ * the `luks` layer (luks.h) so each sector has its valid tag. The header is re-read and validated
+ * with the same code a mount uses (luks2_hdr_load) and the passphrase is checked to unlock the very
+ * key we chose before any data is written.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -66,8 +66,9 @@ int image_size_for(const struct luks2_write_params *p, uint64_t fs_size, uint64_
 		*ret = LUKS2_WRITE_DATA_OFFSET + fs_size;
 		return 0;
 	}
-	/* A lower bound: the superblock, at least the tags of every block, and the data. H.6 step
-	 * 9: provided is not monotonic in the size, so scan upward from there. */
+	/* A lower bound: the superblock, at least the tags of every block, and the data.
+	 * docs/dm-integrity.md, Creating images step 9: provided is not monotonic in the size, so
+	 * scan upward from there. */
 	tags = fs_size / p->sector_size * tag_size(p->integrity);
 	size = round_up(LUKS2_WRITE_DATA_OFFSET + DMI_SB_SIZE + fs_size + tags, 4096);
 	limit = size + fs_size / 4 + 256ull * MIB; /* journal (<= 64 MiB) and tag padding */
@@ -162,7 +163,8 @@ static int copy_data(struct bdev *dev, int plain_fd, uint64_t fs_size,
 	return r;
 }
 
-/* Metadata, superblock and journal straight to the file (H.6 steps 1-6). */
+/* Metadata, superblock and journal straight to the file (docs/dm-integrity.md, Creating images
+ * steps 1-6). */
 static int write_metadata(struct bdev *file, const struct image_create_options *o,
 			  const struct secret *pass, const struct secret *vk)
 {
@@ -261,27 +263,28 @@ static int check_options(const struct image_create_options *o)
 	struct stat st;
 
 	if (stat(o->from_dir, &st) < 0)
-		return log_error_errno(-errno, "Cannot use %s: %m", o->from_dir);
+		return diag_set(o->diag, -errno, "Cannot use %s: %m", o->from_dir);
 	if (!S_ISDIR(st.st_mode))
-		return log_error_errno(-ENOTDIR, "%s is not a directory", o->from_dir);
+		return diag_set(o->diag, -ENOTDIR, "%s is not a directory", o->from_dir);
 	if (o->fs_size && (o->fs_size < IMAGE_FS_SIZE_MIN || o->fs_size > IMAGE_FS_SIZE_MAX))
-		return log_error_errno(-EINVAL, "Filesystem size must be %u MiB .. 16 TiB",
-				       IMAGE_FS_SIZE_MIN / MIB);
+		return diag_set(o->diag, -EINVAL, "Filesystem size must be %u MiB .. 16 TiB",
+				IMAGE_FS_SIZE_MIN / MIB);
 	return 0;
 }
 
-static int create_output(const char *path, uint64_t size)
+static int create_output(const struct image_create_options *o, uint64_t size)
 {
 	_cleanup_close_ int fd =
-		open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		open(o->output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd < 0)
-		return log_error_errno(-errno, "Cannot create %s: %m", path);
+		return diag_set(o->diag, -errno, "Cannot create %s: %m", o->output);
 	if (ftruncate(fd, (off_t)size) < 0) {
 		int r = -errno;
 
-		(void)unlink(path);
-		return log_error_errno(r, "Cannot size %s to %" PRIu64 " bytes: %m", path, size);
+		(void)unlink(o->output);
+		return diag_set(o->diag, r, "Cannot size %s to %" PRIu64 " bytes: %m", o->output,
+				size);
 	}
 	return 0;
 }
@@ -299,26 +302,27 @@ int image_create(const struct image_create_options *o, const struct secret *pass
 	if (r < 0)
 		return r;
 	if (fs_size == 0 && (r = image_auto_fs_size(o->from_dir, &fs_size)) < 0)
-		return log_error_errno(r, "Cannot measure %s: %m", o->from_dir);
+		return diag_set(o->diag, r, "Cannot measure %s: %m", o->from_dir);
 	r = make_fs(o, &fs_size, &plain_fd);
 	if (r < 0)
-		return log_error_errno(
-			r, "mke2fs could not build an ext4 filesystem of %" PRIu64 " MiB from %s%s",
-			fs_size / MIB, o->from_dir,
-			r == -ENOSPC ? " (does it fit? try a larger --size)" : "");
+		return diag_set(o->diag, r,
+				"mke2fs could not build an ext4 filesystem of %" PRIu64
+				" MiB from %s%s",
+				fs_size / MIB, o->from_dir,
+				r == -ENOSPC ? " (does it fit? try a larger --size)" : "");
 	res.seconds_mkfs = now_s() - t0;
 	res.fs_size = fs_size;
 	r = image_size_for(&o->luks, fs_size, &res.image_size);
 	if (r < 0)
-		return log_error_errno(r, "No image size fits %" PRIu64 " bytes: %m", fs_size);
-	r = create_output(o->output, res.image_size);
+		return diag_set(o->diag, r, "No image size fits %" PRIu64 " bytes: %m", fs_size);
+	r = create_output(o, res.image_size);
 	if (r < 0)
 		return r;
 	t0 = now_s();
 	r = write_image(o, passphrase, plain_fd, fs_size, &res);
 	if (r < 0) {
 		(void)unlink(o->output);
-		return log_error_errno(r, "Cannot write the image %s (removed): %m", o->output);
+		return diag_set(o->diag, r, "Cannot write the image %s (removed): %m", o->output);
 	}
 	res.seconds_write = now_s() - t0;
 	if (result)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * luks2_hdr.c - LUKS2 binary header copies (specs.md F.1): read both, check each field and
- * checksum, make sure they agree, then hand the JSON area to luks2_json.c.
+ * luks2_hdr.c - LUKS2 binary header copies (docs/luks2.md, Binary header): read both, check each
+ * field and checksum, make sure they agree, then hand the JSON area to luks2_json.c.
  *
- * Layout (4096 bytes, big-endian; s2n-style citations: "F.1 off N"):
+ * Layout (4096 bytes, big-endian; s2n-style citations: "luks2.md off N"):
  *   0 magic[6] | 6 version u16 | 8 hdr_size u64 | 16 seqid u64 | 24 label[48] | 72 csum_alg[32]
  *   104 salt[64] | 168 uuid[40] | 208 subsystem[48] | 256 hdr_offset u64 | 264 pad[184]
  *   448 csum[64] | 512 pad[3584]
@@ -25,7 +25,8 @@
 static const uint8_t magic_primary[6] = { 'L', 'U', 'K', 'S', 0xba, 0xbe };
 static const uint8_t magic_secondary[6] = { 'S', 'K', 'U', 'L', 0xba, 0xbe };
 
-/* F.1: the legal hdr_size values, which are also the offsets a secondary copy may sit at. */
+/* docs/luks2.md, Binary header: the legal hdr_size values, which are also the offsets a secondary
+ * copy may sit at. */
 static const uint64_t legal_offsets[] = { 0x4000,  0x8000,   0x10000,  0x20000, 0x40000,
 					  0x80000, 0x100000, 0x200000, 0x400000 };
 
@@ -95,19 +96,19 @@ static int read_fields(struct reader *rd, struct bin_hdr *b)
 	const uint8_t *pad1, *pad2;
 	int r;
 
-	if ((r = reader_copy(rd, b->magic, sizeof(b->magic))) < 0 || /* F.1 off 0 */
-	    (r = reader_u16be(rd, &b->version)) < 0 || /* F.1 off 6 */
-	    (r = reader_u64be(rd, &b->hdr_size)) < 0 || /* F.1 off 8 */
-	    (r = reader_u64be(rd, &b->seqid)) < 0 || /* F.1 off 16 */
-	    (r = reader_copy(rd, b->label, sizeof(b->label))) < 0 || /* F.1 off 24 */
-	    (r = reader_copy(rd, b->csum_alg, sizeof(b->csum_alg))) < 0 || /* F.1 off 72 */
-	    (r = reader_copy(rd, b->salt, sizeof(b->salt))) < 0 || /* F.1 off 104 */
-	    (r = reader_copy(rd, b->uuid, sizeof(b->uuid))) < 0 || /* F.1 off 168 */
-	    (r = reader_copy(rd, b->subsystem, sizeof(b->subsystem))) < 0 || /* F.1 off 208 */
-	    (r = reader_u64be(rd, &b->hdr_offset)) < 0 || /* F.1 off 256 */
-	    (r = reader_bytes(rd, CSUM_OFF - 264, &pad1)) < 0 || /* F.1 off 264 */
-	    (r = reader_copy(rd, b->csum, sizeof(b->csum))) < 0 || /* F.1 off 448 */
-	    (r = reader_bytes(rd, LUKS2_BIN_HDR_SIZE - 512, &pad2)) < 0) /* F.1 off 512 */
+	if ((r = reader_copy(rd, b->magic, sizeof(b->magic))) < 0 || /* luks2.md off 0 */
+	    (r = reader_u16be(rd, &b->version)) < 0 || /* luks2.md off 6 */
+	    (r = reader_u64be(rd, &b->hdr_size)) < 0 || /* luks2.md off 8 */
+	    (r = reader_u64be(rd, &b->seqid)) < 0 || /* luks2.md off 16 */
+	    (r = reader_copy(rd, b->label, sizeof(b->label))) < 0 || /* luks2.md off 24 */
+	    (r = reader_copy(rd, b->csum_alg, sizeof(b->csum_alg))) < 0 || /* luks2.md off 72 */
+	    (r = reader_copy(rd, b->salt, sizeof(b->salt))) < 0 || /* luks2.md off 104 */
+	    (r = reader_copy(rd, b->uuid, sizeof(b->uuid))) < 0 || /* luks2.md off 168 */
+	    (r = reader_copy(rd, b->subsystem, sizeof(b->subsystem))) < 0 || /* luks2.md off 208 */
+	    (r = reader_u64be(rd, &b->hdr_offset)) < 0 || /* luks2.md off 256 */
+	    (r = reader_bytes(rd, CSUM_OFF - 264, &pad1)) < 0 || /* luks2.md off 264 */
+	    (r = reader_copy(rd, b->csum, sizeof(b->csum))) < 0 || /* luks2.md off 448 */
+	    (r = reader_bytes(rd, LUKS2_BIN_HDR_SIZE - 512, &pad2)) < 0) /* luks2.md off 512 */
 		return r;
 	b->pad_ok = is_zero(pad1, CSUM_OFF - 264) && is_zero(pad2, LUKS2_BIN_HDR_SIZE - 512);
 	return 0;
@@ -126,7 +127,16 @@ static int parse_bin(const uint8_t *data, size_t len, uint64_t off, struct bin_h
 	if (read_fields(&rd, b) < 0)
 		return luks2_fail(v, -EBADMSG, "hdr.truncated", "%s header truncated", which);
 	if (memcmp(b->magic, want, sizeof(b->magic)) != 0)
-		return luks2_fail(v, -EBADMSG, "hdr.magic", "%s header magic wrong", which);
+		return off == 0 ?
+			       luks2_fail(v, -EBADMSG, "hdr.magic",
+					  "not a LUKS2 image (no LUKS header at its start: "
+					  "another file, a plain filesystem, or still encrypted "
+					  "differently)") :
+			       luks2_fail(v, -EBADMSG, "hdr.magic", "%s header magic wrong", which);
+	if (b->version == 1 && off == 0)
+		return luks2_fail(v, -EBADMSG, "hdr.version",
+				  "a LUKS1 image: only LUKS2 is supported (convert it with "
+				  "`cryptsetup convert --type luks2`, or re-create it)");
 	if (b->version != 2)
 		return luks2_fail(v, -EBADMSG, "hdr.version", "%s version %u", which, b->version);
 	if (!b->pad_ok)
@@ -152,7 +162,8 @@ static int parse_bin(const uint8_t *data, size_t len, uint64_t off, struct bin_h
 	return 0;
 }
 
-/* F.1 "Checksum": SHA-256(binary header with csum zeroed || JSON area), zero-filled after 32. */
+/* docs/luks2.md, Checksum: SHA-256(binary header with csum zeroed || JSON area), zero-filled after
+ * 32. */
 static int check_csum(const uint8_t *copy, size_t hdr_size, const struct bin_hdr *b,
 		      struct luks2_verdict *v)
 {
@@ -199,7 +210,8 @@ static int compare_copies(const uint8_t *data, const struct bin_hdr *p, const st
 	return 0;
 }
 
-/* F.1: the JSON is a NUL-terminated string and the rest of the area is zeros. */
+/* docs/luks2.md, Binary header: the JSON is a NUL-terminated string and the rest of the area is
+ * zeros. */
 static int load_json(const uint8_t *area, size_t area_len, json_t **ret, struct luks2_verdict *v)
 {
 	size_t n = strnlen((const char *)area, area_len);
@@ -376,7 +388,8 @@ int luks2_hdr_load(struct bdev *dev, const struct luks2_policy *policy, struct l
 
 	*v = (struct luks2_verdict){ .rule = "" };
 	if (size < LUKS2_BIN_HDR_SIZE)
-		return luks2_fail(v, -EBADMSG, "hdr.truncated", "device of %llu bytes",
+		return luks2_fail(v, -EBADMSG, "hdr.truncated",
+				  "device of %llu bytes: not a LUKS2 image (too small)",
 				  (unsigned long long)size);
 	r = bdev_read(dev, bin, sizeof(bin), 0);
 	if (r < 0)

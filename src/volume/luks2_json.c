@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * luks2_json.c - the LUKS2 JSON metadata allowlist (specs.md F.2, G.1; luks2.h lists the rules).
+ * luks2_json.c - the LUKS2 JSON metadata allowlist (docs/luks2.md, JSON metadata; docs/dm-crypt.md,
+ * Tables; luks2.h lists the rules).
  *
  * One small validator per object, each refusing unknown members with jsonx_check_keys(), in the
  * spirit of cryptsetup's LUKS2_hdr_validate() but narrower: we accept only what we create and
@@ -19,7 +20,8 @@ static const char *const top_keys[] = {
 };
 static const char *const config_keys[] = { "json_size", "keyslots_size", "flags", "requirements",
 					   NULL };
-/* config.flags that only tune activation (F.2); anything else is refused. */
+/* config.flags that only tune activation (docs/luks2.md, JSON metadata); anything else is
+ * refused. */
 static const char *const config_flags[] = { "allow-discards",
 					    "same-cpu-crypt",
 					    "submit-from-crypt-cpus",
@@ -97,7 +99,7 @@ static int get_range(const json_t *o, const char *key, uint64_t min, uint64_t ma
 	return 0;
 }
 
-/* A 64-bit number stored as a decimal string (F.2). */
+/* A 64-bit number stored as a decimal string (docs/luks2.md, JSON metadata). */
 static int get_numstr(const json_t *o, const char *key, const char *rule, struct luks2_verdict *v,
 		      uint64_t *ret)
 {
@@ -333,7 +335,8 @@ static int validate_kdf(const json_t *kdf, const struct luks2_policy *p, struct 
 	return get_b64(kdf, "salt", k->salt, LUKS2_SALT_SIZE, "keyslot.kdf.salt", v);
 }
 
-/* F.3 step 2: the AF material is key_size * 4000 bytes in whole 512-byte sectors. */
+/* docs/luks2.md, Keyslot unlock step 2: the AF material is key_size * 4000 bytes in whole 512-byte
+ * sectors. */
 static uint64_t af_size(uint32_t key_size)
 {
 	return ((uint64_t)key_size * LUKS2_AF_STRIPES + 511) / 512 * 512;

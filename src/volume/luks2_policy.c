@@ -2,10 +2,11 @@
 /*
  * luks2_policy.c - the segment cipher allowlist, policy defaults and small strict parsers.
  *
- * The allowlist holds exactly the shapes both engines mount and the VM tests cover (specs.md
- * G.1 [RUN]): aes-xts-plain64 without integrity (Microsoft-style images, ms-sidecar.md 4.2;
- * AES-128 or AES-256), aes-xts-plain64 + hmac(sha256) and aes-gcm-random + aead. Anything else,
- * cipher_null above all, is refused. Adding a shape is one row here plus engine support.
+ * The allowlist holds exactly the shapes both engines mount and the VM tests cover
+ * (docs/dm-crypt.md, Tables): aes-xts-plain64 without integrity (Microsoft-style images,
+ * docs/luks2.md, Microsoft-style images; AES-128 or AES-256), aes-xts-plain64 + hmac(sha256) and
+ * aes-gcm-random + aead. Anything else, cipher_null above all, is refused. Adding a shape is one
+ * row here plus engine support.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -16,12 +17,15 @@
 #include "sealmount/log.h"
 
 static const struct luks2_cipher_rule cipher_rules[] = {
-	/* cryptsetup's default: 512-bit XTS key (F.5); --key-size 256 gives AES-128-XTS. */
+	/* cryptsetup's default: 512-bit XTS key (docs/luks2.md, cryptsetup defaults); --key-size
+	 * 256 gives AES-128-XTS. */
 	{ "aes-xts-plain64", NULL, LUKS2_INTEGRITY_NONE, 64, 0 },
 	{ "aes-xts-plain64", NULL, LUKS2_INTEGRITY_NONE, 32, 0 },
-	/* vk = XTS key (64) || HMAC key (32); tag = HMAC-SHA256, no stored IV (G.1). */
+	/* vk = XTS key (64) || HMAC key (32); tag = HMAC-SHA256, no stored IV (docs/dm-crypt.md,
+	 * Tables). */
 	{ "aes-xts-plain64", "hmac(sha256)", LUKS2_INTEGRITY_HMAC_SHA256, 96, 32 },
-	/* vk = AES-256 key; tag = 16-byte GCM tag + 12-byte random IV (G.1). */
+	/* vk = AES-256 key; tag = 16-byte GCM tag + 12-byte random IV (docs/dm-crypt.md,
+	 * Tables). */
 	{ "aes-gcm-random", "aead", LUKS2_INTEGRITY_AEAD, 32, 28 },
 };
 

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * luks2_write.c - a fresh LUKS2 metadata area (specs.md H.6 steps 1-4 and 8; F.1-F.3, F.5, G.1).
+ * luks2_write.c - a fresh LUKS2 metadata area (docs/dm-integrity.md, Creating images steps 1-4 and
+ * 8; docs/luks2.md, "Binary header", "JSON metadata", "Keyslot unlock" and "cryptsetup defaults";
+ * docs/dm-crypt.md, Tables).
  *
- * Byte layout written (for the cryptsetup defaults that H.6 verified against the kernel):
+ * Byte layout written (for the cryptsetup defaults, verified against the kernel in
+ * docs/dm-integrity.md, Creating images):
  *   0       primary binary header "LUKS\xba\xbe", hdr_offset 0, then its 12 KiB JSON area
  *   16384   secondary "SKUL\xba\xbe", hdr_offset 16384, the same JSON
- *   32768   keyslot 0: the AF-split volume key, aes-xts-plain64 in 512-byte units (F.3 in
- *           reverse), then random bytes to 16 MiB (cryptsetup's LUKS2_wipe_header_areas)
+ *   32768   keyslot 0: the AF-split volume key, aes-xts-plain64 in 512-byte units
+ *           (docs/luks2.md, Keyslot unlock in reverse), then random bytes to 16 MiB
+ *           (cryptsetup's LUKS2_wipe_header_areas)
  * The keyslot's area key comes from the KDF (pbkdf2-sha256 or argon2id) over the passphrase;
  * the AF split and the area encryption are luks_af.h's, shared with the unlock path.
  */
@@ -24,7 +28,8 @@
 #include "sealmount/luks2_write.h"
 
 #define JSON_AREA (LUKS2_WRITE_HDR_SIZE - LUKS2_BIN_HDR_SIZE)
-#define AREA_KEY_SIZE 64u /* F.5: aes-xts-plain64, 512 bits, whatever the segment cipher */
+/* docs/luks2.md, cryptsetup defaults: aes-xts-plain64, 512 bits, whatever the segment cipher */
+#define AREA_KEY_SIZE 64u
 #define CSUM_OFF 448u
 #define SEQID 1u
 
@@ -56,7 +61,7 @@ uint32_t luks2_write_vk_size(enum luks2_integrity i)
 	case LUKS2_INTEGRITY_NONE:
 		return 64;
 	case LUKS2_INTEGRITY_HMAC_SHA256:
-		return 96; /* G.1: AES-XTS key (64) || HMAC key (32) */
+		return 96; /* docs/dm-crypt.md, Tables: AES-XTS key (64) || HMAC key (32) */
 	case LUKS2_INTEGRITY_AEAD:
 		return 32;
 	}
@@ -68,7 +73,8 @@ static const char *integrity_type(enum luks2_integrity i)
 	return i == LUKS2_INTEGRITY_HMAC_SHA256 ? "hmac(sha256)" : "aead";
 }
 
-/* F.3 step 2 and H.6 step 3: the AF material, and the area rounded up to 4096. */
+/* docs/luks2.md, Keyslot unlock step 2; docs/dm-integrity.md, Creating images step 3: the AF
+ * material, and the area rounded up to 4096. */
 static uint64_t area_bytes(uint32_t key_size)
 {
 	return (luks_af_area_len(key_size) + 4095) / 4096 * 4096;
@@ -153,7 +159,8 @@ int luks2_write_vk_new(const struct luks2_write_params *p, struct secret **ret)
 	return 0;
 }
 
-/* ---- JSON (H.6 step 4: compact, '/' not escaped, cryptsetup's member order) ---- */
+/* ---- JSON (docs/dm-integrity.md, Creating images step 4: compact, '/' not escaped, cryptsetup's
+ * member order) ---- */
 
 static int b64(const uint8_t *p, size_t n, char **ret)
 {
@@ -236,7 +243,7 @@ int luks2_write_json(const struct luks2_write_params *p, const uint8_t *kdf_salt
 	return 0;
 }
 
-/* ---- binary copies (F.1) ---- */
+/* ---- binary copies (docs/luks2.md, Binary header) ---- */
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -260,7 +267,7 @@ static int random_uuid(char out[LUKS2_UUID_LEN + 1])
 }
 
 /* One copy at hdr + off: binary header fields, the JSON (already in place), the checksum over
- * the binary header with csum zeroed plus the whole JSON area (F.1 "Checksum"). */
+ * the binary header with csum zeroed plus the whole JSON area (docs/luks2.md, Checksum). */
 static int seal_copy(uint8_t *copy, uint64_t off, const char *uuid)
 {
 	unsigned int mdlen = 0;
@@ -271,7 +278,8 @@ static int seal_copy(uint8_t *copy, uint64_t off, const char *uuid)
 	put_be64(copy + 8, LUKS2_WRITE_HDR_SIZE);
 	put_be64(copy + 16, SEQID);
 	memcpy(copy + 72, "sha256", 6);
-	if (fill_random(copy + 104, 64) < 0) /* H.6 step 1: a salt per copy */
+	/* A salt per copy (docs/dm-integrity.md, Creating images step 1). */
+	if (fill_random(copy + 104, 64) < 0)
 		return -EIO;
 	memcpy(copy + 168, uuid, LUKS2_UUID_LEN);
 	put_be64(copy + 256, off);
@@ -280,7 +288,7 @@ static int seal_copy(uint8_t *copy, uint64_t off, const char *uuid)
 	return 0;
 }
 
-/* ---- keyslot (F.3 in reverse) ---- */
+/* ---- keyslot (docs/luks2.md, Keyslot unlock in reverse) ---- */
 
 static int derive_area_key(const struct luks2_write_params *p, const struct secret *pass,
 			   const uint8_t *salt, struct secret *dk)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * luks_af.h - LUKS anti-forensic split/merge (cryptsetup lib/luks1/af.c; specs.md F.3 step 4,
- * H.6 step 3) and the keyslot-area cipher: aes-xts-plain64 in 512-byte units, IV = unit index
- * from the area start (F.3 step 3). Internal to the volume module; the image writer uses
- * luks_af_split() + luks_area_encrypt(), the unlock path luks_area_decrypt() + luks_af_merge().
+ * luks_af.h - LUKS anti-forensic split/merge (cryptsetup lib/luks1/af.c; docs/luks2.md, Keyslot
+ * unlock step 4; docs/dm-integrity.md, Creating images step 3) and the keyslot-area cipher:
+ * aes-xts-plain64 in 512-byte units, IV = unit index from the area start (docs/luks2.md, Keyslot
+ * unlock step 3). Internal to the volume module; the image writer uses luks_af_split() +
+ * luks_area_encrypt(), the unlock path luks_area_decrypt() + luks_af_merge().
  *
  * The AF material is as sensitive as the key it hides: callers keep split/merge buffers in
  * secret memory (secret.h). Nothing here allocates key material outside the caller's buffers

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * luks_crypt.c - one dm-crypt sector (specs.md F.4, G.2): aes-xts-plain64 with IV
- * le64(S + iv_tweak) || 0^8 and the whole sector as one XTS data unit; authenc(hmac(sha256),
- * xts(aes)) with tag = HMAC(le64(S) || IV || C), verified before decrypting; gcm(aes)-random
- * with AAD le64(S) || nonce and tag = GCM tag || nonce.
+ * luks_crypt.c - one dm-crypt sector (docs/dm-crypt.md, "Sectors without integrity" and "Per-sector
+ * processing"): aes-xts-plain64 with IV le64(S + iv_tweak) || 0^8 and the whole sector as one XTS
+ * data unit; authenc(hmac(sha256), xts(aes)) with tag = HMAC(le64(S) || IV || C), verified before
+ * decrypting; gcm(aes)-random with AAD le64(S) || nonce and tag = GCM tag || nonce.
  */
 #include <errno.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * luks_dev.c - the `luks` block layer's lifecycle: the cipher setup from a validated header
- * (specs.md G.1 key split), the dm-integrity superblock and journal (dmi.h), the pool of
- * per-call OpenSSL contexts, and stats. Reads and writes are in luks_io.c.
+ * (docs/dm-crypt.md, Tables: the key split), the dm-integrity superblock and journal (dmi.h), the
+ * pool of per-call OpenSSL contexts, and stats. Reads and writes are in luks_io.c.
  *
  * Journal policy (dmi.h): committed journal blocks are replayed. Read-only, they are overlaid
  * on reads; read-write, they are written in place and the journal re-formatted before the
@@ -240,9 +240,10 @@ static int lock_key_schedules(void)
 	int r = process_lock_memory();
 
 	if (r < 0 && !secret_get_allow_unlocked())
-		return log_error_errno(
+		return log_debug_errno(
 			r, "Cannot lock memory for the volume key's cipher schedules: %m");
 	if (r == 0 && !__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+		/* log-ok: a one-time security notice; opening goes on */
 		log_warn("Not privileged to lock all memory: the userspace engine's cipher key "
 			 "schedules may be swapped out (run as root, or with CAP_IPC_LOCK)");
 	return 0;

@@ -50,6 +50,7 @@ static int integrity_error(struct luks_dev *d, uint64_t S)
 {
 	__atomic_add_fetch(&d->integrity_errors, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->last_bad_sector, S, __ATOMIC_RELAXED);
+	/* log-ok: an event on the data path: the reader gets EILSEQ */
 	log_warn("luks: integrity error (tag mismatch) at sector %" PRIu64, S);
 	return -EILSEQ;
 }

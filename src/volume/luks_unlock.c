@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * luks_unlock.c - LUKS2 keyslot unlock (specs.md F.3): KDF (PBKDF2-SHA256 with OpenSSL,
- * Argon2i/id with libargon2), keyslot-area XTS decrypt, AF merge, digest check. Keyslots are
- * tried by priority (2, then 1; 0 never, as cryptsetup without an explicit slot), ascending id
+ * luks_unlock.c - LUKS2 keyslot unlock (docs/luks2.md, Keyslot unlock): KDF (PBKDF2-SHA256 with
+ * OpenSSL, Argon2i/id with libargon2), keyslot-area XTS decrypt, AF merge, digest check. Keyslots
+ * are tried by priority (2, then 1; 0 never, as cryptsetup without an explicit slot), ascending id
  * within a priority, and only those the segment's digest covers.
  */
 #include <argon2.h>

@@ -5,8 +5,8 @@
  * devices (loopdev.c), mount options, mount and publication (publish.c), and the teardown
  * runner (volume.c). Not installed; see volume.h.
  *
- * Every function returns 0 or -errno and logs at debug level only; volume.c logs once at error
- * level with the step that failed.
+ * Every function returns 0 or -errno and logs at debug level only; volume.c describes the
+ * failure in the caller's struct diag.
  */
 #pragma once
 
@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sealmount/diag.h"
 #include "sealmount/luks2.h"
 #include "sealmount/secret.h"
 #include "sealmount/volume.h"
@@ -78,6 +79,8 @@ uint64_t vol_dm_size(const struct vol_dm *d) _nonnull_(1);
 uint64_t vol_dm_integrity_failures(struct vol_dm *d) _nonnull_(1);
 /* Remove NAME and NAME_dif (retried a few times while busy), free d. NULL-safe. */
 int vol_dm_deactivate(struct vol_dm *d);
+/* The same for a device known only by name (after a crash): 0 when it is not there. */
+int vol_dm_remove_name(const char *name) _nonnull_(1);
 
 /* ---- loop devices (loopdev.c) ---- */
 
@@ -109,29 +112,56 @@ void vol_mount_opts_choose(const char *fs_type, bool rw, struct vol_mount_opts *
 	_nonnull_(1, 3);
 
 struct vol_paths {
-	char *parent; /* the mount point's parent directory */
-	char *fs_dir; /* <parent>/.filesystem-<index> */
+	char *parent; /* the mount point's parent directory (the shared emptyDir) */
+	char *fs_dir; /* <parent>/.filesystem-<index>, for messages and status */
 	char *link_target; /* ".filesystem-<index>" (relative) */
-	char *link_tmp; /* <parent>/.filesystem-<index>.link.tmp */
 	char *mount_point;
+	const char *base; /* mount_point's last component (inside mount_point) */
+	int parent_fd; /* O_PATH on parent (a symlink as its last component refused); -1 */
+	int dir_fd; /* O_PATH on .filesystem-<index> as prepared (never a symlink); -1 */
+	uint64_t mnt_id; /* the mount we made there; 0 = none */
+	bool made_dir; /* we created .filesystem-<index> */
 };
 /* -EINVAL (empty, relative, ends in '/', or "." / ".." as the last component), -ENOMEM. */
 _must_check_ int vol_paths_init(const char *mount_point, unsigned index, struct vol_paths *ret)
 	_nonnull_(1, 3);
+/* Close the descriptors, free. */
 void vol_paths_done(struct vol_paths *p) _nonnull_(1);
 
-/* Create fs_dir (0755); -EBUSY if it is already a mount point. */
-_must_check_ int vol_fs_dir_prepare(const struct vol_paths *p) _nonnull_(1);
-/* Replace mount_point atomically by the relative symlink (symlink to link_tmp, rename). An
- * existing mount_point may be a symlink to a .filesystem-* directory (a stale publication) or an
- * empty directory; anything else is -EEXIST. */
-_must_check_ int vol_publish_link(const struct vol_paths *p) _nonnull_(1);
+/* Open the parent, create .filesystem-<index> (0755) and open it relative to the parent without
+ * following symlinks: -ENOTDIR when something else (a symlink, a file) is there, -EBUSY if it is
+ * a mount point already. */
+_must_check_ int vol_fs_dir_prepare(struct vol_paths *p) _nonnull_(1);
+/* Mount dev (fs_type; vol_mount_opts_choose's flags) on the directory prepare opened - through
+ * its descriptor, not its name (fsopen/fsmount/move_mount; mount(2) on /proc/self/fd/N where
+ * the new API is missing) - then check that the name shows this mount (vol_mount_check); if
+ * not, it is unmounted again and -EBUSY returned. mount's -errno. */
+_must_check_ int vol_mount_at(struct vol_paths *p, const char *dev, const char *fs_type, bool rw)
+	_nonnull_(1, 2, 3);
+/* Record the mount a helper (fuse2fs) made on the prepared directory. -ENOENT: none yet. */
+_must_check_ int vol_mount_adopt(struct vol_paths *p) _nonnull_(1);
+/* 0 when .filesystem-<index> (by name, no symlink followed) is our mount; -EBUSY otherwise. */
+_must_check_ int vol_mount_check(struct vol_paths *p) _nonnull_(1);
+/* Unmount our mount by its id: through the parent's descriptor while the name still shows it,
+ * else wherever /proc/self/mountinfo says it is now (detached). Retried while busy for about
+ * two seconds. 0 when nothing is mounted. */
+int vol_umount(struct vol_paths *p) _nonnull_(1);
+/* The mount with this id (from /proc/self/mountinfo, wherever it is now) as an O_PATH fd on its
+ * root, checked to be that mount. -ENOENT when there is none. */
+_must_check_ int vol_mount_find(uint64_t id, int *ret) _nonnull_(2);
+/* Remove .filesystem-<index> if we made it and the name is still that directory. */
+int vol_fs_dir_remove(struct vol_paths *p) _nonnull_(1);
+/* Put the relative symlink at mount_point atomically (symlinkat to a random name, renameat), all
+ * relative to the parent's descriptor. mount_point must not exist, or be a symlink to a
+ * .filesystem-* name (an earlier run's); anything else (a directory too) is -EEXIST. */
+_must_check_ int vol_publish_link(struct vol_paths *p) _nonnull_(1);
 /* Remove the symlink if it is ours. 0 if it is gone or not ours (then left alone). */
-int vol_unpublish_link(const struct vol_paths *p) _nonnull_(1);
-/* True when path is a mount point (its device differs from its parent's, or it is the root of
- * a mount in /proc/self/mountinfo). */
+int vol_unpublish_link(struct vol_paths *p) _nonnull_(1);
+/* True when path is a mount point (its device or mount id differs from its parent's). For our
+ * private directories; the shared one is handled by descriptor (above). */
 bool vol_is_mount_point(const char *path) _nonnull_(1);
-/* umount(2), retried while EBUSY for about two seconds. 0 when not mounted. */
+/* umount(2) of a path we own (a private directory), retried while EBUSY for about two seconds.
+ * 0 when not mounted. */
 int vol_umount_retry(const char *path) _nonnull_(1);
 
 /* ---- the userspace engine (engine_user.c) ---- */
@@ -147,16 +177,18 @@ _must_check_ int vol_user_open(struct bdev *stack, const struct luks2_hdr *h,
 _must_check_ int vol_guard_new(struct bdev *lower, struct bdev **ret) _nonnull_(1, 2);
 /* Arm guard with the pid to SIGKILL on the first error (0 disarms). NULL or another layer: no-op. */
 void vol_guard_arm(struct bdev *guard, pid_t pid);
-/* Serve the ext4 image file at dir with `fuse2fs -f` (rootless fallback); returns once dir is
- * mounted. guard (NULL: none) is armed with its pid. -ENODEV (no fuse2fs), -EIO (it exited),
+/* Serve the ext4 image file at p's prepared directory with `fuse2fs -f` (rootless fallback),
+ * handing it the directory as /proc/self/fd/N; returns once the mount is there (p->mnt_id set).
+ * guard (NULL: none) is armed with its pid. -ENODEV (no fuse2fs), -EIO (it exited),
  * -ETIMEDOUT. */
-_must_check_ int vol_fuse2fs_start(const char *file, const char *dir, bool rw, struct bdev *guard,
-				   pid_t *ret) _nonnull_(1, 2, 5);
+_must_check_ int vol_fuse2fs_start(const char *file, struct vol_paths *p, bool rw,
+				   struct bdev *guard, pid_t *ret) _nonnull_(1, 2, 5);
 /* Unmount a FUSE mount: umount2 (vol_umount_retry), else, without the privilege, the setuid
  * fusermount3 -u. 0 when not mounted. */
 int vol_fuse_unmount(const char *dir) _nonnull_(1);
-/* Unmount dir (vol_fuse_unmount), reap fuse2fs and disarm guard (NULL: none). */
-int vol_fuse2fs_stop(const char *dir, pid_t pid, struct bdev *guard) _nonnull_(1);
+/* Unmount p's mount (vol_umount as root, else fusermount3 -u), reap fuse2fs and disarm guard
+ * (NULL: none). */
+int vol_fuse2fs_stop(struct vol_paths *p, pid_t pid, struct bdev *guard) _nonnull_(1);
 
 /* ---- teardown (volume.c) ---- */
 
@@ -164,8 +196,9 @@ struct vol_step {
 	const char *name;
 	int (*fn)(void *ctx);
 };
-/* Run every step in order even when one fails; log each failure; return the first error. */
-int vol_run_steps(const struct vol_step *steps, size_t n, void *ctx) _nonnull_(1);
-/* The names of volume_close()'s steps in order (for tests). */
-extern const char *const vol_teardown_order[];
-extern const size_t vol_teardown_order_len;
+/* Run every step in order even when one fails; describe each failure in d (may be NULL: debug
+ * log only); return the first error. */
+int vol_run_steps(const struct vol_step *steps, size_t n, void *ctx, struct diag *d) _nonnull_(1);
+/* volume_close()'s steps, in the order it runs them (tests check this very table). */
+extern const struct vol_step vol_teardown[];
+extern const size_t vol_teardown_len;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // hsm.mjs - a local stand-in for Azure Managed HSM / Key Vault keys with Secure Key Release
-// (reference/specs.md C), loopback only, https with a certificate from a test CA made at start.
+// (docs/skr.md), loopback only, https with a certificate from a test CA made at start.
 //
 //   PUT  /keys/{name}                      import (oct, oct-HSM, RSA, RSA-HSM; "Hsm"/"hsm")
 //   POST /keys/{name}/create               generate (oct-HSM 256, RSA-HSM 2048..4096)
@@ -9,19 +9,20 @@
 //   POST /keys/{name}[/{version}]/release  {"target": MAA token, "enc", "nonce"}
 //        -> 200 {"value": JWS RS256, x5c = [leaf, intermediate] from the test CA}
 // Every request needs ?api-version and "Authorization: Bearer <token>"; without a token the
-// answer is 401 with the WWW-Authenticate challenge of C.1 (the SDKs start that way). Tokens are
-// JWTs whose aud is the resource (default https://managedhsm.azure.net) and which have not
-// expired; their signature is not checked (the IMDS stand-in is the only issuer in tests).
+// answer is 401 with the WWW-Authenticate challenge of docs/skr.md, Endpoints and tokens (the SDKs
+// start that way). Tokens are JWTs whose aud is the resource (default https://managedhsm.azure.net)
+// and which have not expired; their signature is not checked (the IMDS stand-in is the only issuer
+// in tests).
 //
-// Release follows C.5's algorithm: key enabled and exportable; the target token must come from
-// one of the policy's authorities (iss, trailing slash ignored), be RS256-signed by a key from
-// that authority's /certs (http allowed only to loopback) and be within exp/nbf; the policy's
-// conditions (anyOf/allOf; equals, notEquals, exists; the {"condition","value"} form; values as
-// strings, booleans case-insensitively) must hold. The key is wrapped for the first RSA key of
-// x-ms-runtime.keys usable for encryption: OAEP (SHA-1/256/384 per enc) of a fresh AES-256 key,
-// then RFC 5649 AES-KWP of the key material (raw for oct, PKCS#8 DER for RSA).
-// Errors are Key Vault's JSON {"error":{"code","message"}}; a failed policy answers 403 with a
-// message naming each failed condition (the real service's wording is not known).
+// Release follows the algorithm of docs/skr.md, The local stand-in: key enabled and exportable; the
+// target token must come from one of the policy's authorities (iss, trailing slash ignored), be
+// RS256-signed by a key from that authority's /certs (http allowed only to loopback) and be within
+// exp/nbf; the policy's conditions (anyOf/allOf; equals, notEquals, exists; the
+// {"condition","value"} form; values as strings, booleans case-insensitively) must hold. The key is
+// wrapped for the first RSA key of x-ms-runtime.keys usable for encryption: OAEP (SHA-1/256/384 per
+// enc) of a fresh AES-256 key, then RFC 5649 AES-KWP of the key material (raw for oct, PKCS#8 DER
+// for RSA). Errors are Key Vault's JSON {"error":{"code","message"}}; a failed policy answers 403
+// with a message naming each failed condition (the real service's wording is not known).
 
 import crypto from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ import { createTestCa } from './testca.mjs';
 import { HttpError, readBody } from './httputil.mjs';
 
 const ENCS = { CKM_RSA_AES_KEY_WRAP: 'sha1', RSA_AES_KEY_WRAP_256: 'sha256', RSA_AES_KEY_WRAP_384: 'sha384' };
-const DEFAULT_ENC = 'CKM_RSA_AES_KEY_WRAP'; // inferred service default (ms-sidecar.md 0.3)
+const DEFAULT_ENC = 'CKM_RSA_AES_KEY_WRAP'; // inferred service default (docs/skr.md, Release)
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 
 const badParam = (m) => new HttpError(400, 'BadParameter', m);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 //
-// imds.mjs - a local stand-in for the Azure Instance Metadata Service (reference/specs.md D),
+// imds.mjs - a local stand-in for the Azure Instance Metadata Service (docs/imds.md),
 // loopback only, plain http as the real one:
 //
 //   GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=R[&client_id=C]

@@ -9,12 +9,12 @@
 //   GET  /certs                              -> {"keys":[{"kid","kty":"RSA","x5c":[...]}]}
 //   GET  /.well-known/openid-configuration   -> OpenID metadata (snake_case, as the service)
 //
-// What is checked (reference/specs.md B.6): the report's ECDSA P-384 signature with the VCEK
-// from the request; VCEK <- ASK <- ARK with the ARK among the trust roots (AMD's Milan/Genoa ARKs
-// from src/attest/amd_roots.c unless disabled, plus --trust-root files); the VCEK's hwID and TCB
-// SPLs against the report; REPORT_DATA == SHA-256(runtimeData) || 0^32; HOST_DATA ==
-// SHA-256(initTimeData) when that is sent. Tokens carry the real claim names (B.4/B.5) and are
-// RS256-signed with a key whose self-signed certificate is published at /certs.
+// What is checked (docs/maa.md, The local stand-in): the report's ECDSA P-384 signature with the
+// VCEK from the request; VCEK <- ASK <- ARK with the ARK among the trust roots (AMD's Milan/Genoa
+// ARKs from src/attest/amd_roots.c unless disabled, plus --trust-root files); the VCEK's hwID and
+// TCB SPLs against the report; REPORT_DATA == SHA-256(runtimeData) || 0^32; HOST_DATA ==
+// SHA-256(initTimeData) when that is sent. Tokens carry the real claim names (docs/maa.md, Claims)
+// and are RS256-signed with a key whose self-signed certificate is published at /certs.
 //
 // Error codes in the error JSON are our choice ("InvalidParameter" for malformed requests,
 // "AttestationFailed" for evidence that does not verify): Microsoft's exact codes are unverified.

@@ -3,7 +3,8 @@
 // snp-verify.mjs - SEV-SNP evidence checks for the local MAA stand-in (maa.mjs), plus the tiny
 // DER writer it needs to mint its own self-signed signing certificate. Node's crypto only.
 //
-// Facts: reference/specs.md A.2 (report layout and signature), A.4 (VCEK/ASK/ARK, extensions).
+// Facts: docs/snp.md, Attestation report (report layout and signature), docs/snp.md, Certificates
+// (VCEK/ASK/ARK, extensions).
 
 import crypto, { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -7,8 +7,8 @@
  * and block size the parser is told are taken from the superblock's own fields when they are
  * plausible, so the fuzzer reaches the geometry and provided_data_sectors checks. The journal
  * (scanned when it is at most 1 MiB) reads the input's remaining bytes, zeros past them.
- * Seed corpus: tests/fuzz/corpus-dmi-sb/ (the kernel's superblocks of specs.md H.1, which
- * dmi_format_superblock() reproduces byte for byte, each with its image size).
+ * Seed corpus: tests/fuzz/corpus-dmi-sb/ (the kernel's superblocks of docs/dm-integrity.md,
+ * Superblock, which dmi_format_superblock() reproduces byte for byte, each with its image size).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
 /* Target: hsm_response_validate() (src/skr/hsm_response.c), hsm_policy_explain() and
  * hsm_policy_from_bundle() (src/skr/hsm_policy.c) and imds_token_parse() (src/skr/imds.c) on
  * arbitrary bytes. The release JWS signature is checked before validation in production; here
- * the payload is fed in directly so the fuzzer reaches the validators (style.md 14). The first
+ * the payload is fed in directly so the fuzzer reaches the validators (docs/conventions.md, Tests). The first
  * byte picks the target. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  *   'R' + bytes  the rest is the device's first bytes as they are (binary header fuzzing: magic,
  *                sizes, offsets, text fields; checksums will mostly fail, which is the point);
  *   anything else: the input is the JSON area. The harness wraps it in two valid binary
- *                headers (hdr_size 16 KiB) and fixes up both SHA-256 checksums, as style.md #14
+ *                headers (hdr_size 16 KiB) and fixes up both SHA-256 checksums, as docs/conventions.md (Tests) asks
  *                says, so the fuzzer gets past "hdr.checksum" into every JSON rule.
  * Seed corpus: tests/fuzz/corpus-luks2-hdr/ (the JSON of the real and evil fixtures in
  * tests/data, extracted with `tests/helpers/luks2_mutate.py --dump`).

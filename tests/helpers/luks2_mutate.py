@@ -8,8 +8,9 @@
 
 IN holds at least both header copies (the first 2 * hdr_size bytes of an image, as
 `head -c 32768 image` gives for cryptsetup's default 16 KiB metadata). The checksum is
-recomputed as specs.md F.1 says (SHA-256 over the binary header with csum zeroed plus the whole
-JSON area), so a mutation reaches the rule it targets instead of failing at "hdr.checksum".
+recomputed as docs/luks2.md, Checksum says (SHA-256 over the binary header with csum zeroed plus
+the whole JSON area), so a mutation reaches the rule it targets instead of failing at
+"hdr.checksum".
 Mutations that want a bad checksum or disagreeing copies say so themselves.
 """
 import hashlib

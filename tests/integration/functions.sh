@@ -5,6 +5,9 @@
 #   . "$(dirname "$0")/functions.sh"
 #
 #   requires CMD...          exit 77 (meson: SKIP) unless every CMD is on PATH
+#   requires_shared          exit 77 unless the reference captures of ../shared are there
+#                            ($SEALMOUNT_SHARED_TESTDATA, set by meson); their directory in $SHARED
+#   step TEXT                print "--- TEXT (N.N s)", the seconds since the script started
 #   cleanup_fn CMD [ARGS]    run CMD ARGS when the script exits, last registered first
 #   emu_start NAME VAR [ARGS]  start tests/emulators/launch.mjs NAME on 127.0.0.1, wait (30 s at
 #                            most, $EMU_START_TIMEOUT if set) for its port, export it as $VAR;
@@ -14,7 +17,8 @@
 #   expect_eq ACTUAL EXPECTED [WHAT]
 #   tmpdir                   a per-script scratch directory ($TEST_TMP), removed on exit
 #
-# Environment from tests/integration/meson.build: SEALMOUNT, HTTP_PROBE, EMULATORS, BUILD_DIR.
+# Environment from tests/integration/meson.build: SEALMOUNT, HTTP_PROBE, EMULATORS, BUILD_DIR,
+# SEALMOUNT_SHARED_TESTDATA. tests/vm/*.sh and tests/container/*.sh source it too.
 
 set -euo pipefail
 
@@ -55,6 +59,24 @@ requires()
 			exit 77
 		fi
 	done
+}
+
+requires_shared()
+{
+	SHARED=${SEALMOUNT_SHARED_TESTDATA:-}
+	if [ -z "$SHARED" ] || [ ! -d "$SHARED" ]; then
+		echo "SKIP: shared testdata absent (SEALMOUNT_SHARED_TESTDATA='$SHARED')" >&2
+		exit 77
+	fi
+}
+
+_step_t0=${EPOCHREALTIME/[.,]/}
+
+step()
+{
+	local us=$((${EPOCHREALTIME/[.,]/} - _step_t0))
+
+	printf -- '--- %s (%d.%d s)\n' "$*" $((us / 1000000)) $((us / 100000 % 10))
 }
 
 fail()

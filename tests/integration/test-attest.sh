@@ -11,11 +11,6 @@
 
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 
-step()
-{
-	echo "--- $*"
-}
-
 # attest ARGS...: run sealmount attest; sets OUT (stdout), ERR (stderr text) and RC.
 attest()
 {

@@ -18,7 +18,6 @@ printf '%s\n' 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 BADKEY="$TEST_TMP/badkey"
 printf '%s\n' 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==' >"$BADKEY"
 
-step() { echo "--- $*"; }
 tool() { node "$EMULATORS/blob-tool.mjs" "$AZ_PORT" "$@"; }
 
 # attach URL DIR [ARGS...]: start `sealmount blob attach` in the background, wait for the mount.
@@ -204,9 +203,10 @@ except OSError:
     pass
 EOF
 WRITER=$!
-# Until a few writes were acknowledged (a fixed sleep is too short on a loaded host), then more.
+# Until a few writes were acknowledged (a loaded host may take seconds to start python), then more.
 for ((i = 0; i < 300; i++)); do
 	[ "$(grep -c ' ok$' "$TEST_TMP/acked" 2>/dev/null)" -ge 3 ] && break
+	kill -0 "$WRITER" 2>/dev/null || break
 	sleep 0.1
 done
 sleep 1

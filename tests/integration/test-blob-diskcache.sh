@@ -11,7 +11,6 @@ requires node python3 mountpoint fusermount3 cmp
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 [ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse" >&2; exit 77; }
 
-step() { echo "--- $*"; }
 T="$TEST_TMP"
 emu_start azurite AZ_PORT
 URL="http://127.0.0.1:$AZ_PORT/devstoreaccount1/imgs/page.img"
@@ -76,7 +75,7 @@ RC=0
 "$SEALMOUNT" blob attach "$URL" "$T/mnt2" --account-key-file "$T/key" --disk-cache "$DC" \
 	--disk-cache-mb 8 2>"$T/err" || RC=$?
 expect_eq "$RC" 1 "exit code of a second attach on the same cache"
-grep -q "another attach is using it" "$T/err" || fail "busy message: $(cat "$T/err")"
+grep -q "another attach or mount is using it" "$T/err" || fail "busy message: $(cat "$T/err")"
 detach
 
 step "a corrupted cache file is detected and refetched"

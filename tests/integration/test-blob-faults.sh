@@ -17,7 +17,6 @@ printf '%s\n' 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 MNT="$TEST_TMP/mnt"
 mkdir -p "$MNT"
 
-step() { echo "--- $*"; }
 tool() { node "$EMULATORS/blob-tool.mjs" "$AZ_PORT" "$@"; }
 
 # proxy ARGS...: (re)start the fault proxy in front of Azurite; sets PX_PORT.

@@ -12,7 +12,6 @@ requires node python3 openssl mountpoint fusermount3 cmp
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 [ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse" >&2; exit 77; }
 
-step() { echo "--- $*"; }
 T="$TEST_TMP"
 
 step "test CA and a server certificate for 127.0.0.1"

@@ -99,7 +99,7 @@ for f in empty hdr-100 random-100 binary hdr-truncated hdr-nested; do
 		"image inspect $f"
 done
 run 10 "image inspect /dev/zero" -- "$SEALMOUNT" image inspect /dev/zero
-expect_clean_error 'Cannot open image /dev/zero' "image inspect /dev/zero"
+expect_clean_error 'Cannot open the image file /dev/zero' "image inspect /dev/zero"
 
 echo "--- sidecar configuration"
 for f in nested.json nested-obj.json big.json notjson.json binary empty /dev/zero; do

@@ -54,11 +54,6 @@ hits_of()
 	sed -n 's/.*"hits":\([0-9]*\).*/\1/p' "$TEST_TMP/hits.json"
 }
 
-step()
-{
-	echo "--- $*"
-}
-
 step "success"
 probe --url "$BASE/ok"
 expect_ok 200 1

@@ -17,7 +17,6 @@ export PATH=$PATH:/usr/sbin:/sbin
 requires cryptsetup mke2fs node cmp python3
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 
-step() { echo "--- $*"; }
 W=$TEST_TMP
 mkdir -p "$W/src/sub"
 echo "hello from image create" >"$W/src/hello.txt"

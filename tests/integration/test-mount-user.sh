@@ -18,7 +18,6 @@ requires mkfs.ext4 losetup sha256sum
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (loop device, mount)" >&2; exit 77; }
 [ -e /dev/loop-control ] && [ -e /dev/fuse ] || { echo "SKIP: no loop or fuse" >&2; exit 77; }
 
-step() { echo "--- $*"; }
 W=$TEST_TMP
 PUB=$W/pub
 MP=$PUB/share
@@ -77,8 +76,8 @@ expect_eq "$(readlink "$MP")" ".filesystem-5" "link"
 expect_eq "$(cat "$MP/hello.txt")" "hello user engine" "hello.txt"
 expect_eq "$(sha256sum <"$MP/big")" "$SHA" "big"
 # Where the middle of big lives in the image: its filesystem block (filefrag), mapped through
-# dm-integrity's layout for area 0 (specs.md H.2, T = 32, 4 KiB blocks: 16 MiB LUKS2 header,
-# 8 superblock sectors + journal_sections * 264, 256 sectors of tags, then data).
+# dm-integrity's layout for area 0 (docs/dm-integrity.md, Layout, T = 32, 4 KiB blocks: 16 MiB LUKS2
+# header, 8 superblock sectors + journal_sections * 264, 256 sectors of tags, then data).
 b0=$(filefrag -v -b4096 "$MP/big" | awk '$1 == "0:" { sub(/\.\.$/, "", $4); print $4 }')
 [ -n "$b0" ] || fail "filefrag: no extent for big"
 js=$(od -An -tu4 -j $((16777216 + 12)) -N4 "$W/img" | tr -d ' ')
@@ -102,6 +101,11 @@ wait "$MOUNT_PID" || true
 
 step "refusals"
 refuse "wrong passphrase" "Wrong passphrase" --engine user --image "$W/img" --key-file "$W/wrong"
+{ cat "$W/key"; echo; } >"$W/key-nl" # the key as `echo` would write it
+refuse "key file with a newline" "ends with a newline" --engine user --image "$W/img" \
+	--key-file "$W/key-nl"
+refuse "not a LUKS2 image" "$W/src/hello.txt: .*not a LUKS2 image" --engine user \
+	--image "$W/src/hello.txt" --key-file "$W/key"
 
 step "tamper: flip one ciphertext byte in the middle of big (image offset $TAMPER)"
 [ "$TAMPER" -lt $((32 * 1048576)) ] || fail "big is not in the first data area"
@@ -134,7 +138,7 @@ rm -rf "$W/src/big"
 "$SEALMOUNT" image create --from-dir "$W/src" --key-file "$W/released.key" -o "$W/rel.img" \
 	--size 16M --pbkdf-iterations 1000 >/dev/null 2>&1 || fail "image create failed"
 start --engine user --image "$W/rel.img" "${REL[@]}" --kid mountkey --snp "sim:$SIM"
-grep -q 'Released' "$W/mount.log" || fail "no release logged"
+grep -q 'released key' "$W/mount.log" || fail "no release logged"
 expect_eq "$(cat "$MP/hello.txt")" "hello user engine" "hello.txt via key release"
 "$SEALMOUNT" umount "$MP"
 wait "$MOUNT_PID" || true

@@ -15,7 +15,9 @@
 #   - after every umount/SIGTERM: no FUSE mount, no fuse2fs or sealmount process, no link, no
 #     state file.
 # Needs root to switch to uid 65534, a /dev/fuse usable by it and a setuid fusermount3 (exit 77
-# otherwise).
+# otherwise). Nothing is assumed about where the clone and the build live (e.g. /root, mode 0700):
+# uid 65534 runs its own copy of the binary (and of the sanitizer suppressions) in the scratch
+# directory.
 
 . "$(dirname "$0")/functions.sh"
 
@@ -25,13 +27,38 @@ requires setpriv fuse2fs fusermount3 debugfs e2fsck sha256sum od
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to switch to uid 65534" >&2; exit 77; }
 [ -u "$(command -v fusermount3)" ] || { echo "SKIP: fusermount3 is not setuid" >&2; exit 77; }
 
-step() { echo "--- $*"; }
 W=$TEST_TMP
+if ! setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$(dirname "$W")"; then
+	# TMPDIR is private: uid 65534 gets a scratch directory in /tmp instead.
+	W=$(mktemp -d /tmp/sealmount-rootless.XXXXXX)
+	cleanup_fn rm -rf "$W"
+fi
 chown 65534:65534 "$W"
 XDG=$W/xdg # the user's runtime directory: the default work directory is $XDG/sealmount
 # setpriv and env exec: "${AS_USER[@]}" CMD & makes $! the pid of CMD itself.
 AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups env XDG_RUNTIME_DIR="$XDG" HOME="$W")
 as_user() { "${AS_USER[@]}" "$@"; }
+
+# user_copy VAR: the sanitizer options in VAR with a suppressions file copied into $W/bin.
+user_copy()
+{
+	local p parts out=()
+
+	IFS=: read -ra parts <<<"${!1:-}"
+	for p in "${parts[@]}"; do
+		if [[ "$p" == suppressions=* ]]; then
+			cp "${p#suppressions=}" "$W/bin/$1.supp"
+			p=suppressions=$W/bin/$1.supp
+		fi
+		out+=("$p")
+	done
+	[ ${#out[@]} -eq 0 ] || export "$1=$(IFS=:; echo "${out[*]}")"
+}
+mkdir -m 0755 "$W/bin"
+install -m 0755 "$SEALMOUNT" "$W/bin/sealmount"
+SEALMOUNT=$W/bin/sealmount
+for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do user_copy "$v"; done
+as_user "$SEALMOUNT" version >/dev/null || fail "uid 65534 cannot run $SEALMOUNT"
 as_user test -r /dev/fuse -a -w /dev/fuse || { echo "SKIP: /dev/fuse not usable" >&2; exit 77; }
 as_user mkdir -m 0700 "$XDG" "$W/src" "$W/src/sub" "$W/pub"
 PUB=$W/pub
@@ -81,10 +108,10 @@ stop()
 
 step "mount read-only (fuse2fs on the FUSE plaintext file)"
 start
-grep -q 'serving the filesystem with fuse2fs' "$W/mount.log" || fail "no fuse2fs: $(cat "$W/mount.log")"
+grep -q 'served by fuse2fs' "$W/mount.log" || fail "no fuse2fs: $(cat "$W/mount.log")"
 expect_eq "$(readlink "$MP")" ".filesystem-0" "link"
 grep -q " $PUB/.filesystem-0 fuse.ext4 " /proc/mounts || fail "not a fuse2fs mount"
-ls "$XDG/sealmount/mounts/"*.pid >/dev/null 2>&1 || fail "no state file in $XDG/sealmount"
+ls "$XDG/sealmount/mounts/"*.json >/dev/null 2>&1 || fail "no state file in $XDG/sealmount"
 expect_eq "$(stat -c %a "$XDG/sealmount")" 700 "work directory mode"
 expect_eq "$(as_user cat "$MP/hello.txt")" "hello rootless" "hello.txt"
 expect_eq "$(as_user cat "$MP/sub/big" | sha256sum)" "$SHA" "sub/big"
@@ -120,9 +147,9 @@ grep -q "Cannot create the work directory" "$W/refuse.log" || fail "$(cat "$W/re
 check_clean "after refusal"
 
 step "tamper: one ciphertext byte in sub/big fails the read closed, never other data"
-# Filesystem block -> image offset in dm-integrity's first area (specs.md H.2; tags of 32 bytes
-# for 4 KiB sectors: 16 MiB LUKS2 header, 8 superblock sectors + journal_sections * 264, 256
-# sectors of tags, then 4096 data blocks).
+# Filesystem block -> image offset in dm-integrity's first area (docs/dm-integrity.md, Layout; tags
+# of 32 bytes for 4 KiB sectors: 16 MiB LUKS2 header, 8 superblock sectors + journal_sections * 264,
+# 256 sectors of tags, then 4096 data blocks).
 N=300 # the file block to hit
 b=$(debugfs -R "bmap /sub/big $N" "$W/out2" 2>/dev/null)
 [[ "$b" =~ ^[0-9]+$ ]] && [ "$b" -lt 4096 ] || fail "bmap: '$b' (not in the first area)"

@@ -21,7 +21,6 @@ fi
 requires node xxd base64 python3 cryptsetup mkfs.ext4 losetup setpriv fusermount3
 
 W=$TEST_TMP
-step() { echo "--- $*"; }
 release_standins "$W"
 emu_launch azurite AZ_PORT
 
@@ -114,7 +113,7 @@ written_files()
 }
 
 step "sealmount mount --engine user: attest + release inside mount, debug log"
-STATE=/run/sealmount/mounts/$(printf '%s' "$W/pub/share" | sha256sum | cut -d' ' -f1).pid
+STATE=/run/sealmount/mounts/$(printf '%s' "$W/pub/share" | sha256sum | cut -d" " -f1).json
 mkdir -p "$W/pub"
 "${noptrace[@]}" "$SEALMOUNT" --log-level debug mount --engine user --work-dir "$W/mwork" \
 	--index 3 --ready-file "$W/mready" --image "$W/img" "${REL[@]}" --kid hygmount \
@@ -133,7 +132,7 @@ for ((i = 0; i < 300; i++)); do
 done
 [ -s "$W/mready" ] || fail "mount not ready: $(tail -5 "$W/mount.log")"
 expect_eq "$(cat "$W/pub/share/hello.txt")" "hygiene" "hello.txt" # the key is in use
-grep -q 'Released' "$W/mount.log" || fail "no release logged"
+grep -q 'released key' "$W/mount.log" || fail "no release logged"
 grep -q 'debug' "$W/mount.log" || fail "mount logged no debug lines"
 [ -f "$STATE" ] || fail "no state file $STATE"
 mapfile -t mfiles < <(written_files "$W/mwork" "$W/pub")

@@ -19,11 +19,6 @@
 
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 
-step()
-{
-	echo "--- $*"
-}
-
 # run ARGS...: run sealmount; sets OUT, ERR, RC.
 run()
 {
@@ -263,7 +258,8 @@ step "run: two filesystems in parallel, one attestation"
 write_config "$TEST_TMP/run.json" side-ro ""
 start_sidecar "$TEST_TMP/run.json" "$TEST_TMP/run.log"
 wait_ready 120 || { cat "$TEST_TMP/run.log" >&2; fail "the sidecar did not become ready"; }
-expect_eq "$(grep -c "Attested with" "$TEST_TMP/run.log")" 1 "attestations"
+expect_eq "$(grep -c ": attested with" "$TEST_TMP/run.log")" 1 "attestations"
+grep -q "shares the attestation of filesystem" "$TEST_TMP/run.log" || fail "no shared attestation"
 grep -q "SIMULATED SNP" "$TEST_TMP/run.log" || fail "the simulated SNP was not announced"
 expect_eq "$(readlink "$SHARE/public")" ".filesystem-0" "symlink of filesystem 0"
 expect_eq "$(readlink "$SHARE/share")" ".filesystem-1" "symlink of filesystem 1"

@@ -13,11 +13,6 @@
 [ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 requires node
 
-step()
-{
-	echo "--- $*"
-}
-
 # run ARGS...: run sealmount; sets OUT, ERR, RC.
 run()
 {
@@ -115,7 +110,7 @@ done
 expect_eq "$(stat -c %a "$TEST_TMP/oct1.RSA_AES_KEY_WRAP_256")" 600 "passphrase file mode"
 expect_eq "$(stat -c %s "$TEST_TMP/oct1.RSA_AES_KEY_WRAP_256")" 32 "passphrase size"
 release oct1 "$TEST_TMP/oct1.RSA_AES_KEY_WRAP_256"
-expect_failed 1 "it must not exist yet"
+expect_failed 1 "already exists: nothing was released"
 
 step "oct-HSM from a hex key file, from --policy-file, with a nonce and an explicit version"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TEST_TMP/oct2.hex"

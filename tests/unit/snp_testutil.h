@@ -8,18 +8,13 @@
 
 #include "sealmount/snp.h"
 
-/* A file from ../shared/testdata/ms-reference (malloc'd, NUL-terminated), or NULL when the shared
- * data is absent: the caller then skips (SNPTEST_NEED_SHARED does both). */
+/* A file from ../shared/testdata/ms-reference (malloc'd, NUL-terminated); aborts the test when
+ * it cannot be read. Only in unit_tcase_shared() cases (unit.h). */
 uint8_t *snptest_shared(const char *name, size_t *ret_len);
-#define SNPTEST_NEED_SHARED(var, name, lenp)                                                       \
-	uint8_t *var = snptest_shared(name, lenp);                                                 \
-	if (!var) {                                                                                \
-		fprintf(stderr, "SKIP %s: shared testdata absent\n", __func__);                    \
-		return;                                                                            \
-	}
+#define SNPTEST_NEED_SHARED(var, name, lenp) uint8_t *var = snptest_shared(name, lenp)
 
-/* The real ACI report, parsed (NULL-safe like above). */
-bool snptest_real_report(struct snp_report *ret);
+/* The real ACI report, parsed; aborts the test when it is absent (shared cases only). */
+void snptest_real_report(struct snp_report *ret);
 
 /* A simulated chain made once per test process (unchecked fixture) in a temporary directory. */
 void snptest_sim_setup(void);

@@ -263,6 +263,21 @@ START_TEST(config_log_env)
 }
 END_TEST
 
+/* A syntax error says where: line and column (as jansson reports them). */
+START_TEST(config_syntax_error_has_line_and_column)
+{
+	struct sm_config *c = NULL;
+	char err[SM_CONFIG_ERR_MAX];
+	static const char bad[] = "{\n  \"azure_filesystems\": [\n    ,\n  ]\n}";
+
+	ck_assert_int_eq(sm_config_parse_json(bad, strlen(bad), &c, err), -EBADMSG);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(err, "line 3, column 5"), "%s", err);
+	ck_assert_int_eq(sm_config_parse_json("{\"a\": 1, \"a\": 2}", 16, &c, err), -EBADMSG);
+	ck_assert_msg(strstr(err, "duplicate"), "%s", err);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -275,6 +290,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_rejects_bad_documents);
 	tcase_add_test(tc, config_extension_errors);
 	tcase_add_test(tc, config_log_env);
+	tcase_add_test(tc, config_syntax_error_has_line_and_column);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_dmi.c - the dm-integrity superblock, geometry and journal (specs.md H). The expected
- * values are the kernel's: the superblocks of the images in H.1's table (made by cryptsetup
- * 2.6.1 on kernel 6.1.192) reproduced from their file sizes, H.2's derived offsets and its
- * tamper-confirmed worked example; and every superblock field mutated is refused.
+ * test_dmi.c - the dm-integrity superblock, geometry and journal (docs/dm-integrity.md). The
+ * expected values are the kernel's: the superblocks of the images in the Values seen table of
+ * docs/dm-integrity.md (made by cryptsetup 2.6.1 on kernel 6.1.192) reproduced from their file
+ * sizes, the offsets of its Derived values and its tamper-confirmed Worked example; and every
+ * superblock field mutated is refused.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,12 +27,12 @@ struct kernel_sb {
 	uint32_t flags, journal_sections;
 	uint64_t provided;
 	uint8_t log2_spb, bpb;
-	/* H.2 derived values */
+	/* docs/dm-integrity.md, Derived values */
 	uint32_t section_sectors;
 	uint64_t initial, metadata_run, first_tag, first_data;
 };
 
-/* specs.md H.1 "Values seen" and H.2 "Derived values" */
+/* docs/dm-integrity.md, "Values seen" and "Derived values" */
 static const struct kernel_sb kernel[] = {
 	{ "a", 40 * MiB, 32, 4096, false, 4, 8, 2, 48104, 3, 12, 264, 536, 256, 17051648,
 	  17182720 },
@@ -78,7 +79,7 @@ START_TEST(dmi_format_reproduces_kernel_superblocks)
 }
 END_TEST
 
-/* H.2 worked example, confirmed by tampering with the kernel (image a). */
+/* docs/dm-integrity.md, Worked example, confirmed by tampering with the kernel (image a). */
 START_TEST(dmi_map_worked_example)
 {
 	uint8_t sb[DMI_SB_SIZE];
@@ -99,7 +100,8 @@ START_TEST(dmi_map_worked_example)
 END_TEST
 
 /* provided_data_sectors is the kernel's value for the size: grow or shrink it and the
- * superblock no longer matches, so it is refused (H.6 "What the kernel requires"). */
+ * superblock no longer matches, so it is refused (docs/dm-integrity.md, What the kernel
+ * requires). */
 START_TEST(dmi_parse_refuses_other_device_size)
 {
 	uint8_t sb[DMI_SB_SIZE];

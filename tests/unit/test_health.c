@@ -248,15 +248,38 @@ START_TEST(server)
 }
 END_TEST
 
-START_TEST(explain)
+/* An NBD device the kernel gave up on (no live connection) is not ready, and shows why. */
+START_TEST(render_nbd)
 {
-	ck_assert_ptr_nonnull(strstr(sidecar_explain("release", -EPERM), "hostdata"));
-	ck_assert_ptr_nonnull(strstr(sidecar_explain("release", -ENOENT), "kid"));
-	ck_assert_ptr_nonnull(strstr(sidecar_explain("blob", -EMEDIUMTYPE), "page blob"));
-	ck_assert_ptr_nonnull(strstr(sidecar_explain("volume", -EKEYREJECTED), "key"));
-	/* an unlisted code falls back to the step's general causes */
-	ck_assert_str_eq(sidecar_explain("blob", -E2BIG), sidecar_explain("blob", -EPIPE));
-	ck_assert_str_eq(sidecar_explain("nonsense", -EIO), "see the error above");
+	struct health_fs f = { .state = HEALTH_MOUNTED,
+			       .has_nbd = true,
+			       .nbd_connections = 2,
+			       .nbd_live_connections = 2 };
+	struct buf b;
+	json_t *root, *f0;
+
+	snprintf(f.block, sizeof(f.block), "nbd");
+	snprintf(f.mount_point, sizeof(f.mount_point), "/mnt/x");
+	ck_assert(health_is_ready(&f, 1));
+	f.nbd_live_connections = 0;
+	ck_assert(!health_is_ready(&f, 1));
+	buf_init(&b, 65536);
+	ck_assert_int_eq(health_render_json(&f, 1, &b), 0);
+	root = json_loadb((const char *)b.data, b.len, 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	f0 = json_array_get(json_object_get(root, "filesystems"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(f0, "block")), "nbd");
+	ck_assert_int_eq(
+		json_integer_value(json_object_get(json_object_get(f0, "nbd"), "live_connections")),
+		0);
+	json_decref(root);
+	buf_done(&b);
+	buf_init(&b, 65536);
+	ck_assert_int_eq(health_render_prometheus(&f, 1, &b), 0);
+	ck_assert_ptr_nonnull(
+		strstr((const char *)b.data,
+		       "sealmount_nbd_live_connections{index=\"0\",mount_point=\"/mnt/x\"} 0"));
+	buf_done(&b);
 }
 END_TEST
 
@@ -270,7 +293,7 @@ static Suite *health_suite(void)
 	tcase_add_test(tc, render_json);
 	tcase_add_test(tc, render_prometheus);
 	tcase_add_test(tc, server);
-	tcase_add_test(tc, explain);
+	tcase_add_test(tc, render_nbd);
 	suite_add_tcase(s, tc);
 	return s;
 }

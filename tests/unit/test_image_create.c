@@ -4,8 +4,9 @@
  * directory is validated by luks2_hdr_load (require_integrity where it has integrity), unlocked
  * with luks_unlock, read back completely through the `luks` layer with no tag failure, and the
  * decrypted device is a clean ext4 (e2fsck -fn) that holds the directory's files (debugfs cat).
- * Also: the image size is the smallest that fits (H.6 step 9), a flipped ciphertext byte fails
- * exactly its block with -EILSEQ, and failures leave no output behind.
+ * Also: the image size is the smallest that fits (docs/dm-integrity.md, Creating images step 9), a
+ * flipped ciphertext byte fails exactly its block with -EILSEQ, and failures leave no output
+ * behind.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -227,7 +228,8 @@ START_TEST(image_size_is_smallest_fit)
 			ck_assert_uint_lt(provided(&p, s - 4096), sizes[j]);
 		}
 	}
-	/* H.1/H.2 image a: a 40 MiB file provides 48104 sectors; nothing smaller does. */
+	/* docs/dm-integrity.md, image a of Values seen: a 40 MiB file provides 48104 sectors;
+	 * nothing smaller does. */
 	luks2_write_params_init(&p);
 	ck_assert_int_eq(image_size_for(&p, 48104 * 512, &s), 0);
 	ck_assert_uint_le(s, 40u << 20);

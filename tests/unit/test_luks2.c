@@ -268,7 +268,7 @@ START_TEST(luks2_hdr_load_refuses_evil)
 END_TEST
 
 /* A header whose JSON is the fixture's with the first `from` replaced by `to`, both copies
- * re-checksummed (specs.md F.1), so the edit reaches the rule it targets. */
+ * re-checksummed (docs/luks2.md, Binary header), so the edit reaches the rule it targets. */
 static uint8_t *edited(const char *name, const char *from, const char *to, size_t *ret_len)
 {
 	uint8_t *img = fixture(name, ret_len);
@@ -558,6 +558,27 @@ START_TEST(luks2_cipher_allowlist)
 }
 END_TEST
 
+/* What a user sees for a file that is not LUKS2 at all, and for a LUKS1 image. */
+START_TEST(luks2_hdr_parse_names_non_luks_and_luks1)
+{
+	static uint8_t buf[32768];
+	struct luks2_policy pol;
+	struct luks2_hdr *h = NULL;
+	struct luks2_verdict v = { 0 };
+
+	luks2_policy_init(&pol);
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(luks2_hdr_parse(buf, sizeof(buf), 1u << 24, &pol, &h, &v), -EBADMSG);
+	ck_assert_str_eq(v.rule, "hdr.magic");
+	ck_assert_ptr_nonnull(strstr(v.detail, "not a LUKS2 image"));
+	memcpy(buf, "LUKS\xba\xbe\x00\x01", 8); /* LUKS1: the same magic, version 1 */
+	ck_assert_int_eq(luks2_hdr_parse(buf, sizeof(buf), 1u << 24, &pol, &h, &v), -EBADMSG);
+	ck_assert_str_eq(v.rule, "hdr.version");
+	ck_assert_ptr_nonnull(strstr(v.detail, "LUKS1"));
+	ck_assert_ptr_null(h);
+}
+END_TEST
+
 static Suite *luks2_suite(void)
 {
 	Suite *s = suite_create("luks2");
@@ -582,6 +603,7 @@ static Suite *luks2_suite(void)
 	tcase_add_test(tc, luks2_hdr_parse_survives_byte_flips);
 	tcase_add_test(tc, luks2_parse_u64_is_strict);
 	tcase_add_test(tc, luks2_cipher_allowlist);
+	tcase_add_test(tc, luks2_hdr_parse_names_non_luks_and_luks1);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -2,9 +2,9 @@
 /*
  * test_luks2_write.c - the LUKS2 header writer (luks2_write.h): what it writes must pass the
  * mount-time validator (luks2_hdr_parse, require_integrity where there is integrity), its JSON
- * must be byte-identical to cryptsetup's shape (specs.md H.6 step 4), the keyslot must give back
- * the volume key through an independent path (KDF + luks_area_decrypt + luks_af_merge) and
- * through luks_unlock(), and parameters outside what we create are refused.
+ * must be byte-identical to cryptsetup's shape (docs/dm-integrity.md, Creating images step 4), the
+ * keyslot must give back the volume key through an independent path (KDF + luks_area_decrypt +
+ * luks_af_merge) and through luks_unlock(), and parameters outside what we create are refused.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_luks_af.c - AF split/merge and the keyslot-area cipher (specs.md F.3): round trips,
- * diffusion actually mixing every stripe, and the area cipher against a one-shot OpenSSL
- * AES-XTS of the same unit with IV = unit index.
+ * test_luks_af.c - AF split/merge and the keyslot-area cipher (docs/luks2.md, Keyslot unlock):
+ * round trips, diffusion actually mixing every stripe, and the area cipher against a one-shot
+ * OpenSSL AES-XTS of the same unit with IV = unit index.
  */
 #include <openssl/evp.h>
 #include <openssl/rand.h>

@@ -6,9 +6,10 @@
  * device-mapper needed without --integrity), PBKDF2 and argon2id keyslots; the volume key must
  * equal what `cryptsetup luksDump --dump-volume-key` prints, a wrong passphrase is -EPERM.
  * Data: write/read round trips through the layer, and the bytes on the lower device checked
- * with one-shot OpenSSL calls at the locations of specs.md F.4 / G.2 / H.2 (the kernel-exact
- * check is tests/vm/test-vm-engine.sh); a flipped ciphertext or tag byte fails exactly that
- * block with -EILSEQ.
+ * with one-shot OpenSSL calls at the locations of docs/dm-crypt.md, "Sectors without integrity" and
+ * "Per-sector processing"; docs/dm-integrity.md, Layout (the kernel-exact check is
+ * tests/vm/test-vm-engine.sh); a flipped ciphertext or tag byte fails exactly that block with
+ * -EILSEQ.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -238,7 +239,8 @@ static void xts_sector(const uint8_t *key, uint64_t iv_sector, const uint8_t *in
 	EVP_CIPHER_CTX_free(c);
 }
 
-/* No integrity (F.4): sector k of the segment is XTS(vk, IV = k * 8) of plaintext block k. */
+/* No integrity (docs/dm-crypt.md, Sectors without integrity): sector k of the segment is XTS(vk, IV
+ * = k * 8) of plaintext block k. */
 START_TEST(luks_dev_plain_round_trip)
 {
 	uint8_t pass[32], ct[4096], pt[4096];
@@ -321,7 +323,8 @@ static struct luks2_hdr *integrity_image(const struct shape *s, struct dmi_geome
 	return h;
 }
 
-/* The block at logical byte L checked with one-shot OpenSSL at its H.2 location. */
+/* The block at logical byte L checked with one-shot OpenSSL at its location (docs/dm-integrity.md,
+ * Layout). */
 static void check_block(const struct shape *s, const struct dmi_geometry *g, const uint8_t *vk,
 			uint64_t L, const uint8_t *want)
 {
@@ -488,7 +491,8 @@ static void capture(const struct dmi_geometry *g, uint64_t L, uint8_t *ct, uint8
 }
 
 /* A committed journal entry for block L holding ct/tag: section 0 re-written with commit seq 1
- * (with section 1 at seq 0 that is the consistent run of H.3), entry 3. */
+ * (with section 1 at seq 0 that is the consistent run of docs/dm-integrity.md, Journal replay),
+ * entry 3. */
 static void journal_put(const struct dmi_geometry *g, uint64_t L, const uint8_t *ct,
 			const uint8_t *tag)
 {
@@ -529,8 +533,9 @@ static void rw_block(const struct luks2_hdr *h, const struct secret *vk, bool rw
 	bdev_free(dev);
 }
 
-/* A committed journal entry supersedes the block in place (specs.md H.3, H.4): overlaid when
- * read-only (the image unchanged), written in place and the journal re-formatted read-write. */
+/* A committed journal entry supersedes the block in place (docs/dm-integrity.md, "Journal replay"
+ * and "Modes"): overlaid when read-only (the image unchanged), written in place and the journal
+ * re-formatted read-write. */
 START_TEST(luks_dev_journal_replay)
 {
 	const struct shape *s = &shapes[0];

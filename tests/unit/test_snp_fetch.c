@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_snp_fetch.c - certificate fallback URLs (ms-sidecar.md 2.5 / specs.md A.4) and the
+/* test_snp_fetch.c - certificate fallback URLs (docs/snp.md, "TCB" and "Certificates") and the
  * PEM-to-THIM conversion (snp_fetch.h). No network: the fetch itself is covered by the
  * integration tests against the IMDS/THIM stand-in. */
 #define _GNU_SOURCE
@@ -299,6 +299,8 @@ static Suite *snp_fetch_suite(void)
 	tcase_add_test(tc, snp_fetch_urls_default_endpoints);
 	tcase_add_test(tc, snp_fetch_urls_custom_and_turin);
 	tcase_add_test(tc, snp_fetch_urls_reject_bad_input);
+	suite_add_tcase(s, tc);
+	tc = unit_tcase_shared("real capture");
 	tcase_add_test(tc, snp_fetch_thim_from_pem_real);
 	tcase_add_test(tc, snp_fetch_thim_over_loopback);
 	suite_add_tcase(s, tc);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_volume_dm.c - the dm table check of the kernel engine (src/volume/dmtable.c): tables as
- * the kernel prints them (specs.md G.1, H.5) for headers made by real `cryptsetup luksFormat`
- * (tests/data/luks2-*.hdr) pass; every field that differs from the validated header - cipher,
- * key size, iv offset, device, offset, tag size, mode, sector size, an unknown option - is
- * refused with -EPROTO.
+ * the kernel prints them (docs/dm-crypt.md, Tables; docs/dm-integrity.md, Formatting) for headers
+ * made by real `cryptsetup luksFormat` (tests/data/luks2-*.hdr) pass; every field that differs from
+ * the validated header - cipher, key size, iv offset, device, offset, tag size, mode, sector size,
+ * an unknown option - is refused with -EPROTO.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -35,15 +35,22 @@ if [ "${1:-}" = --check ]; then
 	dmsetup ls | grep -q '^sealmount-' || fail "no sealmount dm device: $(dmsetup ls)"
 	dmsetup table | tee "$VM_JOB/dm-table" | grep -q ' crypt ' || fail "no dm-crypt target"
 	grep -q ' integrity ' "$VM_JOB/dm-table" || fail "no dm-integrity target"
-	[ -n "$(losetup -a)" ] || fail "no loop device while mounted"
 	[ -n "$DEMO_HEALTH_PORT" ] || fail "no health port in the sidecar log"
 	health=$(curl -s "http://127.0.0.1:$DEMO_HEALTH_PORT/status")
 	grep -q '"engine": *"kernel"' <<<"$health" || fail "health: $health"
+	# The block layer auto picks: the kernel's NBD client here (or a loop device on FUSE)
+	if grep -q '"block": *"nbd"' <<<"$health"; then
+		grep -q '"live_connections": *[1-9]' <<<"$health" || fail "health (nbd): $health"
+		grep -qs . /sys/block/nbd*/pid || fail "no NBD device served while mounted"
+	else
+		[ -n "$(losetup -a)" ] || fail "no loop device while mounted"
+	fi
 	diff -r -x lost+found "$top/scripts/demo-data" "$DEMO_SHARE/" ||
 		fail "the published files differ from scripts/demo-data"
 	n_src=$(find "$top/scripts/demo-data" -type f | wc -l)
 	[ "$n_src" -gt 0 ] || fail "scripts/demo-data is empty"
-	echo "check: kernel engine, $(dmsetup ls | wc -l) dm device(s), $n_src files identical"
+	echo "check: kernel engine, $(dmsetup ls | wc -l) dm device(s), $n_src files identical," \
+		"block layer $(grep -o '"block": *"[a-z]*"' <<<"$health")"
 	touch "$VM_JOB/checked"
 	exit 0
 fi
@@ -68,6 +75,7 @@ if dmsetup ls 2>/dev/null | grep -qv 'No devices'; then
 	fail "dm devices left: $(dmsetup ls)"
 fi
 [ -z "$(losetup -a)" ] || fail "loop devices left: $(losetup -a)"
+! grep -qs . /sys/block/nbd*/pid || fail "an NBD device is still served: $(grep -s . /sys/block/nbd*/pid)"
 ! awk '$3 ~ /^fuse/ { f = 1 } END { exit !f }' /proc/mounts ||
 	fail "FUSE mount left: $(grep fuse /proc/mounts)"
 ! grep -q '\.filesystem-' /proc/mounts || fail ".filesystem mount left"

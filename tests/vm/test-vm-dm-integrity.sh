@@ -14,8 +14,7 @@ if [ -z "${VM_JOB:-}" ]; then
 	exec "$here/vm-run.sh" --timeout "${VM_TIMEOUT:-900}" -- bash "$here/$(basename "$0")" "$@"
 fi
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $* ($(cut -d' ' -f1 /proc/uptime) s)"; }
+. "$here/../integration/functions.sh"
 for c in cryptsetup mkfs.ext4 dmsetup; do
 	command -v "$c" >/dev/null || { echo "SKIP: $c missing in the VM" >&2; exit 77; }
 done

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# test-vm-engine.sh - the userspace engine is bit-exact with the kernel (issue 7, specs.md F-H).
-# In the VM, for images made by real cryptsetup - hmac(sha256) at 4096 and 512-byte sectors,
-# aes-gcm-random + aead with an argon2id keyslot, and no integrity - holding an ext4 filesystem
-# and data written by the kernel:
+# test-vm-engine.sh - the userspace engine is bit-exact with the kernel (issue 7; docs/luks2.md,
+# docs/dm-crypt.md, docs/dm-integrity.md). In the VM, for images made by real cryptsetup -
+# hmac(sha256) at 4096 and 512-byte sectors, aes-gcm-random + aead with an argon2id keyslot, and no
+# integrity - holding an ext4 filesystem and data written by the kernel:
 #   - `sealmount image decrypt` output equals the kernel's /dev/mapper bytes (cmp);
 #   - bytes written through the engine (tests/helpers/engine_rw, unaligned: read-modify-write)
 #     are read back by the kernel, every tag accepted;
 #   - one flipped ciphertext byte: the kernel read fails (EILSEQ/EIO) and decrypt exits 1,
 #     naming the sector the kernel names;
-#   - journal replay (specs.md H.3): a copy of a J-mode image taken while active, with committed
-#     writes only in the journal, decrypts to what the kernel reads after its own replay (the
-#     engine overlays read-only), and an engine read-write open (replay in place, journal
-#     re-formatted) leaves an image the kernel reads identically.
+#   - journal replay (docs/dm-integrity.md, Journal replay): a copy of a J-mode image taken while
+#     active, with committed writes only in the journal, decrypts to what the kernel reads after its
+#     own replay (the engine overlays read-only), and an engine read-write open (replay in place,
+#     journal re-formatted) leaves an image the kernel reads identically.
 # The 4096-byte dm-integrity superblock of the hmac-4k image (40 MiB file) is left in
 # $VM_EXPORT_DIR as dmi-sb-hmac-sha256-4k-40M.bin (tests/data, used by test_dmi.c).
 #
@@ -23,8 +23,7 @@ if [ -z "${VM_JOB:-}" ]; then
 	exec "$here/vm-run.sh" --timeout "${VM_TIMEOUT:-1500}" -- bash "$here/$(basename "$0")" "$@"
 fi
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $* ($(cut -d' ' -f1 /proc/uptime) s)"; }
+. "$here/../integration/functions.sh"
 for c in cryptsetup mkfs.ext4 dmsetup cmp; do
 	command -v "$c" >/dev/null || { echo "SKIP: $c missing in the VM" >&2; exit 77; }
 done

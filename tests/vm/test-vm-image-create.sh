@@ -13,8 +13,7 @@
 # (meson suite 'vm').
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $* ($(cut -d' ' -f1 /proc/uptime) s)"; }
+. "$here/../integration/functions.sh"
 
 CONFIGS=("hmac4k hmac-sha256 4096" "hmac512 hmac-sha256 512" "aead aead 4096" "none none 4096")
 
@@ -42,8 +41,7 @@ host_prepare()
 if [ -z "${VM_JOB:-}" ]; then
 	[ -x "${SEALMOUNT:-}" ] || fail "SEALMOUNT is not set (run through meson test)"
 	command -v mke2fs >/dev/null || [ -x /usr/sbin/mke2fs ] || { echo "SKIP: no mke2fs" >&2; exit 77; }
-	work=$(mktemp -d /tmp/sealmount-vm-image.XXXXXX)
-	trap 'rm -rf "$work"' EXIT
+	work=$TEST_TMP # removed on exit
 	host_prepare "$work"
 	rc=0
 	"$here/vm-run.sh" --timeout "${VM_TIMEOUT:-1500}" -- bash "$here/$(basename "$0")" "$work" || rc=$?

@@ -3,7 +3,7 @@
 # test-vm-mount.sh - `sealmount mount --engine kernel` end to end on a stock kernel with real
 # dm-crypt + dm-integrity (issue #6). In the VM: images made by real `cryptsetup luksFormat`
 # (--integrity hmac-sha256 with 4096- and 512-byte sectors, and Microsoft-style without
-# integrity, ms-sidecar.md 4.2), ext4 and files written by the kernel; then:
+# integrity, docs/luks2.md, Microsoft-style images), ext4 and files written by the kernel; then:
 #   - read-only and read-write mounts with --key-file: files read back, writes refused (ro) or
 #     kept across umount + mount (rw); the published link is relative (.filesystem-<i>);
 #   - the same image as a blob in Azurite (--url), started inside the VM;
@@ -21,7 +21,6 @@ if [ -z "${VM_JOB:-}" ]; then
 fi
 . "$here/../integration/functions.sh"
 
-step() { echo "--- $* ($(cut -d' ' -f1 /proc/uptime) s)"; }
 for c in cryptsetup mkfs.ext4 dmsetup losetup python3 node curl; do
 	command -v "$c" >/dev/null || { echo "SKIP: $c missing in the VM" >&2; exit 77; }
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # vm-run.sh - run one command inside a VM with Debian's stock kernel and real device-mapper
-# (design.md "Kernel path tests"). The build and CI machines have FUSE and loop but no dm.
+# (docs/README.md, Kernel path tests). The build and CI machines have FUSE and loop but no dm.
 #
 #   tests/vm/vm-run.sh [--timeout SECONDS] [--mem MB] [--keep] -- COMMAND [ARGS...]
 #
@@ -54,10 +54,11 @@ fi
 
 # Modules to load, in this order (each after its dependencies).
 MODULES=(virtio_pci virtio_blk virtio_console 9pnet_virtio 9p overlay loop fuse cuse nbd ext4
-	dm-mod dm-crypt dm-integrity xts aesni-intel sha256-ssse3 authenc gcm ghash-clmulni-intel
+	dm-mod dm-crypt dm-integrity dm-verity xts aesni-intel sha256-ssse3 authenc gcm ghash-clmulni-intel
 	af_alg algif_skcipher algif_hash algif_aead crc32c-intel)
 
-cache=${VM_CACHE:-${TMPDIR:-/tmp}/sealmount-vm-$kver}
+# Keyed by the module list too: checkouts with different lists share /tmp without clobbering.
+cache=${VM_CACHE:-${TMPDIR:-/tmp}/sealmount-vm-$kver-$(echo "${MODULES[*]}" | md5sum | cut -c1-8)}
 initrd=$cache/initrd.cpio.gz
 
 # Module file paths (relative to /lib/modules/$kver) of $1 and its dependencies, deps first.

@@ -170,7 +170,8 @@ test('policy mismatch, unknown key and missing token are refused like the servic
   await assert.rejects(client.releaseKey('sdk-oct', maaToken({ 'x-ms-sevsnpvm-is-debuggable': true })),
     (e) => e.statusCode === 403);
   await assert.rejects(client.getKey('no-such-key'), (e) => e.statusCode === 404 && e.code === 'KeyNotFound');
-  // Without a token: 401 with the Key Vault challenge the SDKs start from (specs.md C.1).
+  // Without a token: 401 with the Key Vault challenge the SDKs start from (docs/skr.md, Endpoints
+  // and tokens).
   const res = await new Promise((resolve, reject) => {
     https.get(`${hsm.base}/keys/sdk-oct?api-version=7.4`, { ca: hsm.caPem }, (r) => {
       r.resume();

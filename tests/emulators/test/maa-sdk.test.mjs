@@ -9,7 +9,10 @@
 // the SDK's own generated service client and serializer with an operation spec shaped like its
 // attestSgxEnclave one (same pipeline, same Base64Url runtimeData encoding). The token is then
 // checked with jsrsasign, the library the SDK itself validates tokens with, against the signers
-// the SDK fetched from /certs. Tests that need the real ACI capture skip without ../shared.
+// the SDK fetched from /certs. Tests that need the real ACI capture (SEALMOUNT_SHARED_TESTDATA, by
+// default ../shared/testdata/ms-reference) are named 'ACI capture: ...': test-emulator-sdk.sh
+// leaves them out (SEALMOUNT_SDK_CAPTURE=skip) and test-emulator-sdk-capture.sh runs them (SKIP
+// without the data).
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -25,8 +28,11 @@ import { createSerializer } from '@azure/core-client';
 import { startMaa } from '../maa.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SHARED = path.resolve(HERE, '..', '..', '..', '..', 'shared', 'testdata', 'ms-reference');
+const SHARED = process.env.SEALMOUNT_SHARED_TESTDATA ||
+  path.resolve(HERE, '..', '..', '..', '..', 'shared', 'testdata', 'ms-reference');
 const HAVE_SHARED = existsSync(path.join(SHARED, 'snp_report.bin'));
+const CAPTURE_SKIP = process.env.SEALMOUNT_SDK_CAPTURE === 'skip' ? 'run by test-emulator-sdk-capture.sh'
+  : !HAVE_SHARED && 'no ../shared testdata';
 const sdkRequire = createRequire(createRequire(import.meta.url).resolve('@azure/attestation'));
 const jsrsasign = sdkRequire('jsrsasign');
 
@@ -135,7 +141,7 @@ test('getAttestationSigners returns the signing certificate under its kid', asyn
   assert.ok(cert.subject.includes(maa.issuer));
 });
 
-test('attest SevSnpVm with the real ACI capture; the token validates with the SDK signers', { skip: !HAVE_SHARED && 'no ../shared testdata' }, async () => {
+test('ACI capture: attest SevSnpVm; the token validates with the SDK signers', { skip: CAPTURE_SKIP }, async () => {
   const res = await attest(captureRequest());
   const signers = await client.getAttestationSigners();
   const now = jsrsasign.KJUR.jws.IntDate.get('now');
@@ -170,15 +176,15 @@ async function expectRefused(request, code, apiVersion) {
   });
 }
 
-test('a flipped byte in the signed part of the report is refused', { skip: !HAVE_SHARED && 'no ../shared testdata' }, async () => {
+test('ACI capture: a flipped byte in the signed part of the report is refused', { skip: CAPTURE_SKIP }, async () => {
   await expectRefused(captureRequest((b) => { b.report[0x90] ^= 1; return b; }), 'AttestationFailed');
 });
 
-test('runtime data that REPORT_DATA does not bind is refused', { skip: !HAVE_SHARED && 'no ../shared testdata' }, async () => {
+test('ACI capture: runtime data that REPORT_DATA does not bind is refused', { skip: CAPTURE_SKIP }, async () => {
   await expectRefused(captureRequest((b) => ({ ...b, runtime: Buffer.from('{"akey":"other"}') })), 'AttestationFailed');
 });
 
-test('a VCEK chain without a trusted ARK is refused', { skip: !HAVE_SHARED && 'no ../shared testdata' }, async () => {
+test('ACI capture: a VCEK chain without a trusted ARK is refused', { skip: CAPTURE_SKIP }, async () => {
   const strict = await startMaa({ host: '127.0.0.1', amdRoots: false });
   const c = new AttestationClient(strict.issuer, { allowInsecureConnection: true });
   try {

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * explain.c - symptom -> likely cause and what to do, per pipeline step: the one table both
+ * front-ends use (pipeline.h), from Microsoft's troubleshooting guide for its sidecar plus our
+ * own checks (docs/sidecar-config.md). The README's troubleshooting table is rendered from it.
+ * Configuration fields are named with the command-line option that fills the same spec field.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "sealmount/pipeline.h"
+
+struct cause {
+	enum pl_step step;
+	int err; /* 0 = any other error of this step */
+	const char *text;
+};
+
+static const struct cause causes[] = {
+	{ PL_STEP_ATTEST, -ENOENT,
+	  "no SEV-SNP guest device: not running in a confidential container group (sku "
+	  "Confidential), or the device path is wrong" },
+	{ PL_STEP_ATTEST, -ENODEV,
+	  "no SEV-SNP guest device: not running in a confidential container group" },
+	{ PL_STEP_ATTEST, -EPERM,
+	  "MAA refused the evidence: the VCEK chain or TCB does not verify (certcache settings), or "
+	  "a simulated report was sent to a real MAA" },
+	{ PL_STEP_ATTEST, 0,
+	  "key.authority.endpoint (--maa) is wrong (DNS 'could not resolve' means a typo) or "
+	  "unreachable, or the security context (UVM_SECURITY_CONTEXT_DIR, THIM certificates) is "
+	  "missing" },
+	{ PL_STEP_TOKEN, -EBADMSG,
+	  "the bearer token file must hold one token on one line (key.akv.bearer_token, "
+	  "--bearer-file)" },
+	{ PL_STEP_TOKEN, 0,
+	  "no managed identity on the container group, a wrong azure_info.identity.client_id "
+	  "(--client-id), or the identity endpoint is not up yet; or give the vault token "
+	  "(key.akv.bearer_token, --bearer-file)" },
+	{ PL_STEP_RELEASE, -EACCES,
+	  "the vault refused the bearer token (401): expired, or issued for the wrong resource; the "
+	  "identity needs the 'Managed HSM Crypto Service Release User' (or Key Vault Crypto "
+	  "Service Release User) role" },
+	{ PL_STEP_RELEASE, -EPERM,
+	  "the vault refused the release (403): the key's release policy does not match this "
+	  "attestation - the CCE policy changed since the key was imported (x-ms-sevsnpvm-hostdata), "
+	  "a different MAA authority in the policy than key.authority.endpoint (--maa), or a "
+	  "missing role" },
+	{ PL_STEP_RELEASE, -ENOENT,
+	  "no such key (404): key.kid (--kid) is the key NAME in the vault, not a URL; check "
+	  "key.akv.endpoint (--vault) - or, with a key file, that the file exists" },
+	{ PL_STEP_RELEASE, -EBADMSG,
+	  "the release response does not verify: a wrong vault host, or the TLS/JWS roots "
+	  "(sealmount.ca_file, --ca-file) are missing" },
+	{ PL_STEP_RELEASE, -ENODATA, "the key file is empty" },
+	{ PL_STEP_RELEASE, 0,
+	  "key.akv.endpoint (--vault) is wrong or unreachable (DNS 'could not resolve' means a "
+	  "typo), or the released key is not usable (kty; RSA keys need key_derivation.salt "
+	  "(--salt) as imported)" },
+	{ PL_STEP_OPEN, -ENOENT,
+	  "no such blob or file: check azure_url (--url, --image): account, container and blob "
+	  "name" },
+	{ PL_STEP_OPEN, -EACCES,
+	  "access denied: a private container needs azure_url_private: true (--imds) and the "
+	  "'Storage Blob Data Reader' (read-only) or 'Contributor' (read-write) role, a valid SAS "
+	  "in the URL, or an account key (--account-key-file)" },
+	{ PL_STEP_OPEN, -EMEDIUMTYPE,
+	  "read_write: true (--rw) needs a page blob (upload the image with `image upload --page`, "
+	  "or mount read-only)" },
+	{ PL_STEP_OPEN, -EBUSY,
+	  "another reader-writer holds the blob's lease (only one container group may mount it "
+	  "read-write), or another process uses the same disk cache directory" },
+	{ PL_STEP_OPEN, -ESTALE, "the blob was replaced while it was being opened" },
+	{ PL_STEP_OPEN, -EINVAL,
+	  "azure_url (--url) is not a blob URL: https://ACCOUNT.blob.core.windows.net/CONTAINER/"
+	  "BLOB (or the emulator's http://127.0.0.1:PORT/ACCOUNT/CONTAINER/BLOB)" },
+	{ PL_STEP_OPEN, -ENOMEM,
+	  "not enough memory for the cache (sealmount.cache_mb, --cache-mb)" },
+	{ PL_STEP_OPEN, 0,
+	  "azure_url (--url) is wrong or the storage account is unreachable (network, DNS, TLS "
+	  "roots)" },
+	{ PL_STEP_SEAL, -EBADMSG,
+	  "the image does not match what is pinned: another image, an older version of it, or a "
+	  "tampered one - or the root hash in the configuration (sealmount.root_hash, --root-hash) "
+	  "is not this image's (`image inspect --root-hash` checks)" },
+	{ PL_STEP_SEAL, -EKEYREJECTED,
+	  "the image is signed by another publisher key than the one pinned "
+	  "(sealmount.publisher_key, --publisher-key)" },
+	{ PL_STEP_SEAL, -ESTALE,
+	  "the image's signed version is below the minimum (sealmount.min_version, "
+	  "--min-version): an older image is being served" },
+	{ PL_STEP_SEAL, -ENOKEY,
+	  "a publisher key is pinned but the image carries no signature (`image sign`)" },
+	{ PL_STEP_SEAL, 0,
+	  "the seal could not be read: a damaged hash area, or the storage became unreachable" },
+	{ PL_STEP_VOLUME, -EKEYREJECTED,
+	  "the key does not open the image: a different key (kid, key file) than the image was "
+	  "made with, or for RSA keys a different key_derivation salt/label; a key file is used "
+	  "byte for byte (a trailing newline counts)" },
+	{ PL_STEP_VOLUME, -EBADMSG,
+	  "the source does not hold a valid LUKS2 image (wrong blob or file, or a corrupted or "
+	  "tampered header)" },
+	{ PL_STEP_VOLUME, -EPERM,
+	  "the LUKS2 header was refused by policy (cipher, integrity, pinned digest/UUID): a "
+	  "tampered image, or an image without integrity while require_integrity is true (set "
+	  "sealmount.require_integrity: false, --no-require-integrity, to accept Microsoft-style "
+	  "images)" },
+	{ PL_STEP_VOLUME, -ENODEV,
+	  "the engine is not available here: no device-mapper (use engine user or auto), no loop "
+	  "device or /dev/fuse (run the sidecar privileged)" },
+	{ PL_STEP_VOLUME, -EPROTO, "the kernel's dm tables differ from the validated header" },
+	{ PL_STEP_VOLUME, -EBUSY,
+	  "the mount directory is in use: another mount with the same index (--index) or a "
+	  "leftover of a crashed mount" },
+	{ PL_STEP_VOLUME, -ENOENT,
+	  "mount_point's parent directory does not exist: it must be the shared emptyDir (e.g. "
+	  "/mnt/remote for mount_point /mnt/remote/share)" },
+	{ PL_STEP_VOLUME, -EROFS, "read_write (--rw) needs a writable source (a page blob)" },
+	{ PL_STEP_VOLUME, -EIO,
+	  "reading the image failed (input/output error): an integrity error, or the storage "
+	  "became unreachable" },
+	{ PL_STEP_VOLUME, 0,
+	  "mounting failed: the sidecar must be privileged, mount_point's parent must exist (the "
+	  "shared emptyDir), and fs_type must match the image's filesystem" },
+	{ PL_STEP_PUBLISH, -EEXIST,
+	  "mount_point already exists: it must not exist yet (the link is created there)" },
+	{ PL_STEP_PUBLISH, 0,
+	  "the link at mount_point could not be made: its parent (the shared emptyDir) must be "
+	  "writable" },
+	{ PL_STEP_TEARDOWN, 0,
+	  "a step of the teardown failed (still busy, or the storage unreachable while writing "
+	  "back): data written since the last flush may be lost" },
+};
+
+const char *pl_explain(enum pl_step s, int err)
+{
+	const char *fallback = "see the error above";
+
+	for (size_t i = 0; i < ELEMENTSOF(causes); i++) {
+		if (causes[i].step != s)
+			continue;
+		if (causes[i].err == err)
+			return causes[i].text;
+		if (causes[i].err == 0)
+			fallback = causes[i].text;
+	}
+	return fallback;
+}
+
+int pl_explain_markdown(struct buf *out)
+{
+	int r;
+
+	r = buf_append_str(out, "| step | error | likely cause and what to do |\n|---|---|---|\n");
+	for (size_t i = 0; r == 0 && i < ELEMENTSOF(causes); i++) {
+		const struct cause *c = &causes[i];
+
+		if (c->err)
+			r = buf_printf(out, "| `%s` | %s (%s) | %s |\n", pl_step_name(c->step),
+				       strerrorname_np(-c->err), strerrordesc_np(-c->err), c->text);
+		else
+			r = buf_printf(out, "| `%s` | any other | %s |\n", pl_step_name(c->step),
+				       c->text);
+	}
+	return r;
+}

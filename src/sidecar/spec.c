@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spec.c - one configured filesystem (config.h) as the pipeline's spec (pipeline.h): the same
+ * struct `sealmount mount` fills from its command line.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sealmount/codec.h"
+#include "sidecar_internal.h"
+
+static const enum volume_engine engines[] = { [SM_ENGINE_AUTO] = VOLUME_ENGINE_AUTO,
+					      [SM_ENGINE_KERNEL] = VOLUME_ENGINE_KERNEL,
+					      [SM_ENGINE_USER] = VOLUME_ENGINE_USER };
+
+static void fill_release(const struct sm_config *c, const struct sm_filesystem *fs,
+			 const char *salt_hex, struct pl_release *r)
+{
+	r->vault = fs->akv_endpoint;
+	r->kid = fs->kid;
+	r->maa = fs->maa_endpoint;
+	r->snp = c->snp ? c->snp : "device";
+	r->salt_hex = salt_hex;
+	r->label = fs->label;
+	r->bearer = fs->bearer_token;
+	r->imds_endpoint = c->imds_endpoint;
+	r->client_id = c->client_id;
+	r->ca_file = c->ca_file;
+}
+
+static void fill_source(const struct sm_config *c, const struct sm_filesystem *fs,
+			struct pl_source *src)
+{
+	src->url = fs->azure_url;
+	src->auth = fs->azure_url_private ? PL_AUTH_IMDS : PL_AUTH_URL;
+	src->imds_endpoint = c->imds_endpoint;
+	src->client_id = c->client_id;
+	src->ca_file = c->ca_file;
+	src->cache_mb = fs->cache_mb;
+}
+
+int sc_spec_fill(struct sc_slot *s, enum unwrap_enc enc)
+{
+	const struct sm_config *c = s->sc->cfg;
+	const struct sm_filesystem *fs = s->cfg;
+	struct pl_spec *p = &s->spec;
+
+	s->salt_hex = malloc(2 * fs->salt_len + 1);
+	if (!s->salt_hex)
+		return -ENOMEM;
+	hex_encode(fs->salt ? fs->salt : (const uint8_t *)"", fs->salt_len, s->salt_hex);
+	pl_spec_init(p);
+	p->index = s->index;
+	p->mount_point = fs->mount_point;
+	fill_source(c, fs, &p->src);
+	fill_release(c, fs, s->salt_hex, &p->release);
+	p->release.enc = enc;
+	p->rw = fs->read_write;
+	p->engine = engines[fs->engine];
+	p->block = fs->block == SM_BLOCK_NBD  ? VOLUME_BLOCK_NBD :
+		   fs->block == SM_BLOCK_FUSE ? VOLUME_BLOCK_FUSE :
+						VOLUME_BLOCK_AUTO;
+	p->fs_type = fs->fs_type;
+	p->policy.require_integrity = fs->require_integrity;
+	if (fs->has_header_sha256) {
+		p->policy.pin_sha256_set = true;
+		memcpy(p->policy.pin_sha256, fs->header_sha256, sizeof(p->policy.pin_sha256));
+	}
+	if (fs->header_uuid) {
+		p->policy.pin_uuid_set = true;
+		snprintf(p->policy.pin_uuid, sizeof(p->policy.pin_uuid), "%s", fs->header_uuid);
+	}
+	p->work_dir = c->work_dir;
+	p->state_dir = s->sc->state_dir;
+	p->root_hash = fs->root_hash;
+	p->publisher_key = fs->publisher_key;
+	p->min_version = fs->min_version;
+	return 0;
+}
