@@ -52,7 +52,12 @@
  * a read that is still answered "busy" after the HTTP retries is tried again with backoff for up
  * to BLOB_BUSY_MAX_S seconds before -EIO reaches the caller.
  *
- * Sizes: a size over BLOB_SIZE_MAX (also a Content-Range total) is -EFBIG.
+ * Sizes (blob_size_check()): what Azure allows for the blob type - a page blob at most
+ * BLOB_PAGE_SIZE_MAX (8 TiB) and a multiple of 512, a block blob at most BLOB_BLOCK_SIZE_MAX
+ * (50,000 blocks of 4000 MiB, about 190.7 TiB), an append blob at most BLOB_APPEND_SIZE_MAX
+ * (50,000 blocks of 4 MiB, about 195 GiB) - and for any other source BLOB_SIZE_MAX, which is
+ * below INT64_MAX (off_t) and BDEV_SIZE_MAX. A size over its cap (also a Content-Range total
+ * over BLOB_SIZE_MAX) is -EFBIG, a page blob of an odd size -EPROTO, both before any read.
  *
  * Errors: -EACCES (401/403), -ENOENT (404), -EBUSY (lease held by someone else), -EMEDIUMTYPE,
  * -EROFS, -ESTALE (412 or changed validators), -EBADMSG (verification), -EPROTO (unexpected
@@ -63,6 +68,7 @@
  */
 #pragma once
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -75,6 +81,12 @@
 #define BLOB_RANGE_MD5_MAX (4u * 1024 * 1024) /* Azure computes a range MD5 up to 4 MiB */
 #define BLOB_RANGE_MAX (64u * 1024 * 1024)
 #define BLOB_SIZE_MAX (1ull << 50) /* 1 PiB: above Azure's largest blob (190.7 TiB) */
+#define BLOB_PAGE_SIZE_MAX (8ull << 40) /* 8 TiB */
+#define BLOB_BLOCK_SIZE_MAX (50000ull * 4000 * 1024 * 1024) /* ~190.7 TiB */
+#define BLOB_APPEND_SIZE_MAX (50000ull * 4 * 1024 * 1024) /* ~195.3 GiB */
+static_assert(BLOB_SIZE_MAX <= INT64_MAX && BLOB_SIZE_MAX <= BDEV_SIZE_MAX, "blob size cap");
+static_assert(BLOB_BLOCK_SIZE_MAX <= BLOB_SIZE_MAX && BLOB_PAGE_SIZE_MAX <= BLOB_SIZE_MAX,
+	      "Azure's caps are below the general one");
 #define BLOB_HINT_MIN (8u * 1024 * 1024) /* 2 x the cache's default read-ahead request */
 #define BLOB_HINT_MAX (16u * 1024 * 1024)
 #define BLOB_HINT_HOLD_S 30u
@@ -175,6 +187,13 @@ _must_check_ int blob_get_properties(const struct blob_options *o, struct blob_p
 _must_check_ int blob_open(const struct blob_options *o, struct bdev **ret) _nonnull_(1, 2);
 
 const char *blob_type_name(enum blob_type t);
+
+/* The largest size a source may claim: the type's cap for Azure (azure: the answer carried
+ * x-ms-blob-type), BLOB_SIZE_MAX for an unknown type or a plain source. */
+uint64_t blob_size_cap(enum blob_type t, bool azure);
+/* size against blob_size_cap(); a page blob's size must also be a multiple of 512. 0, -EFBIG,
+ * -EPROTO. */
+_must_check_ int blob_size_check(uint64_t size, enum blob_type t, bool azure);
 
 struct blob_stats {
 	uint64_t requests; /* HTTP requests made (ranged GETs, Put Page, lease calls) */

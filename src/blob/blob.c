@@ -33,6 +33,39 @@ const char *blob_type_name(enum blob_type t)
 	}
 }
 
+uint64_t blob_size_cap(enum blob_type t, bool azure)
+{
+	if (!azure)
+		return BLOB_SIZE_MAX;
+	switch (t) {
+	case BLOB_TYPE_PAGE:
+		return BLOB_PAGE_SIZE_MAX;
+	case BLOB_TYPE_BLOCK:
+		return BLOB_BLOCK_SIZE_MAX;
+	case BLOB_TYPE_APPEND:
+		return BLOB_APPEND_SIZE_MAX;
+	default:
+		return BLOB_SIZE_MAX;
+	}
+}
+
+int blob_size_check(uint64_t size, enum blob_type t, bool azure)
+{
+	uint64_t cap = blob_size_cap(t, azure);
+
+	if (size > cap)
+		return log_debug_errno(-EFBIG,
+				       "blob: a size of %" PRIu64 " bytes is over the %" PRIu64
+				       " bytes %s%s can hold",
+				       size, cap, azure ? "a " : "",
+				       azure ? blob_type_name(t) : "any source");
+	if (azure && t == BLOB_TYPE_PAGE && size % BLOB_PAGE)
+		return log_debug_errno(
+			-EPROTO, "blob: a page blob of %" PRIu64 " bytes (not a multiple of 512)",
+			size);
+	return 0;
+}
+
 /* ---- requests ---- */
 
 #define REQ_HEADERS_MAX 24

@@ -100,9 +100,9 @@ int blob_parse_props(const struct http_response *resp, struct blob_props *p)
 	r = len ? parse_u64(len, strlen(len), &p->size) : -EPROTO;
 	if (r < 0)
 		return log_debug_errno(r, "blob: properties without a valid Content-Length");
-	if (p->size > BLOB_SIZE_MAX)
-		return log_debug_errno(-EFBIG, "blob: a size of %" PRIu64 " bytes is over the cap",
-				       p->size);
+	r = blob_size_check(p->size, p->type, p->azure);
+	if (r < 0)
+		return r;
 	r = copy_header(resp, "ETag", p->etag, sizeof(p->etag));
 	r = r ?: copy_header(resp, "Last-Modified", p->last_modified, sizeof(p->last_modified));
 	r = r ?: copy_header(resp, "x-ms-lease-state", p->lease_state, sizeof(p->lease_state));

@@ -74,6 +74,14 @@ static const struct cause causes[] = {
 	{ PL_STEP_OPEN, -EINVAL,
 	  "azure_url (--url) is not a blob URL: https://ACCOUNT.blob.core.windows.net/CONTAINER/"
 	  "BLOB (or the emulator's http://127.0.0.1:PORT/ACCOUNT/CONTAINER/BLOB)" },
+	{ PL_STEP_OPEN, -EFBIG,
+	  "the storage claims a size no blob of its type can have (page blob 8 TiB, block blob "
+	  "190.7 TiB, append blob 195 GiB; any other server 1 PiB): a broken or hostile server "
+	  "or proxy, or a URL that names something else" },
+	{ PL_STEP_OPEN, -EPROTO,
+	  "the server's answers are not those of a blob or range server (no ETag, a page blob "
+	  "not in 512-byte pages, Range ignored, inconsistent sizes): a proxy or captive portal in "
+	  "between, or a URL that names something else" },
 	{ PL_STEP_OPEN, -ENOMEM,
 	  "not enough memory for the cache (sealmount.cache_mb, --cache-mb)" },
 	{ PL_STEP_OPEN, 0,

@@ -133,6 +133,7 @@ struct rs {
 	size_t size;
 	unsigned flags;
 	const char *head_length; /* Content-Length a HEAD claims (NULL: the size) */
+	const char *blob_type; /* x-ms-blob-type with RS_AZURE (NULL: BlockBlob) */
 	char etag[64];
 	unsigned busy; /* answer this many GETs 503 first */
 	bool busy_500; /* ... as 500 OperationTimeout instead */
@@ -205,8 +206,10 @@ static void rs_answer(struct rs *s, int fd, const char *req)
 			 s->flags & RS_WEAK_ETAG ? "W/" : "", s->etag);
 	n = (int)strlen(extra);
 	snprintf(extra + n, sizeof(extra) - (size_t)n,
-		 "Last-Modified: Tue, 01 Apr 2025 10:00:00 GMT\r\n%s",
-		 s->flags & RS_AZURE ? "x-ms-blob-type: BlockBlob\r\n" : "");
+		 "Last-Modified: Tue, 01 Apr 2025 10:00:00 GMT\r\n%s%s%s",
+		 s->flags & RS_AZURE ? "x-ms-blob-type: " : "",
+		 s->flags & RS_AZURE ? (s->blob_type ? s->blob_type : "BlockBlob") : "",
+		 s->flags & RS_AZURE ? "\r\n" : "");
 	if (is_head) {
 		if (s->flags & RS_HEAD_405) {
 			put_str(fd, "HTTP/1.1 405 Not Allowed\r\nContent-Length: 0\r\n\r\n");
@@ -465,6 +468,74 @@ START_TEST(blob_plain_source_hostile_sizes)
 }
 END_TEST
 
+/* Each Azure blob type's own cap, the general one, and sizes that are not sector multiples. */
+START_TEST(blob_size_caps)
+{
+	ck_assert_uint_eq(blob_size_cap(BLOB_TYPE_PAGE, true), 8796093022208ull);
+	ck_assert_uint_eq(blob_size_cap(BLOB_TYPE_BLOCK, true), 209715200000000ull);
+	ck_assert_uint_eq(blob_size_cap(BLOB_TYPE_APPEND, true), 209715200000ull);
+	ck_assert_uint_eq(blob_size_cap(BLOB_TYPE_UNKNOWN, true), BLOB_SIZE_MAX);
+	ck_assert_uint_eq(blob_size_cap(BLOB_TYPE_PAGE, false), BLOB_SIZE_MAX);
+	ck_assert_uint_le(BLOB_SIZE_MAX, (uint64_t)INT64_MAX);
+
+	ck_assert_int_eq(blob_size_check(BLOB_PAGE_SIZE_MAX, BLOB_TYPE_PAGE, true), 0);
+	ck_assert_int_eq(blob_size_check(BLOB_PAGE_SIZE_MAX + 512, BLOB_TYPE_PAGE, true), -EFBIG);
+	ck_assert_int_eq(blob_size_check(4096 + 100, BLOB_TYPE_PAGE, true), -EPROTO);
+	ck_assert_int_eq(blob_size_check(4096 + 100, BLOB_TYPE_BLOCK, true), 0);
+	ck_assert_int_eq(blob_size_check(4096 + 100, BLOB_TYPE_PAGE, false), 0);
+	ck_assert_int_eq(blob_size_check(BLOB_BLOCK_SIZE_MAX, BLOB_TYPE_BLOCK, true), 0);
+	ck_assert_int_eq(blob_size_check(BLOB_BLOCK_SIZE_MAX + 1, BLOB_TYPE_BLOCK, true), -EFBIG);
+	ck_assert_int_eq(blob_size_check(BLOB_APPEND_SIZE_MAX + 1, BLOB_TYPE_APPEND, true), -EFBIG);
+	ck_assert_int_eq(blob_size_check(BLOB_SIZE_MAX, BLOB_TYPE_UNKNOWN, false), 0);
+	ck_assert_int_eq(blob_size_check(BLOB_SIZE_MAX + 1, BLOB_TYPE_UNKNOWN, false), -EFBIG);
+	ck_assert_int_eq(blob_size_check(1ull << 63, BLOB_TYPE_BLOCK, false), -EFBIG);
+	ck_assert_int_eq(blob_size_check(UINT64_MAX, BLOB_TYPE_PAGE, true), -EFBIG);
+}
+END_TEST
+
+/* An Azure answer's size is held to its blob type's cap, before any ranged read. */
+START_TEST(blob_azure_hostile_sizes)
+{
+	static const struct {
+		const char *type, *length;
+		int want;
+	} cases[] = {
+		{ "PageBlob", "8796093022720", -EFBIG }, /* 8 TiB + 512 */
+		{ "PageBlob", "1048676", -EPROTO }, /* 1 MiB + 100: not in pages */
+		{ "BlockBlob", "209715200000001", -EFBIG }, /* 190.7 TiB + 1 */
+		{ "AppendBlob", "209715200001", -EFBIG }, /* 195 GiB + 1 */
+		{ "BlockBlob", "9223372036854775808", -EFBIG }, /* 2^63 */
+		{ "BlockBlob", "18446744073709551615", -EFBIG }, /* 2^64-1 */
+		{ "BlockBlob", "18446744073709551616", -EPROTO }, /* 2^64: not a number we read */
+	};
+	struct rs s;
+	struct blob_options o;
+	struct blob_props p;
+	struct bdev *d = NULL;
+
+	rs_start(&s, RS_AZURE);
+	o = rs_opts(&s, true);
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		s.blob_type = cases[i].type;
+		s.head_length = cases[i].length;
+		ck_assert_msg(blob_get_properties(&o, &p) == cases[i].want, "%s of %s",
+			      cases[i].type, cases[i].length);
+		ck_assert_msg(blob_open(&o, &d) == cases[i].want, "open %s of %s", cases[i].type,
+			      cases[i].length);
+		ck_assert_ptr_null(d);
+	}
+	ck_assert_uint_eq(rs_count(&s, &s.gets), 0); /* refused on the properties alone */
+	s.blob_type = "PageBlob";
+	s.head_length = NULL; /* 300000 bytes: not in pages either, and honest */
+	ck_assert_int_eq(blob_open(&o, &d), -EPROTO);
+	s.blob_type = "BlockBlob"; /* a block blob may have any size */
+	ck_assert_int_eq(blob_open(&o, &d), 0);
+	read_all_and_compare(d);
+	bdev_free(d);
+	rs_stop(&s);
+}
+END_TEST
+
 START_TEST(blob_plain_source_head_refused)
 {
 	struct rs s;
@@ -654,6 +725,8 @@ static Suite *blob_suite(void)
 	tcase_add_test(tc, blob_plain_source_rules);
 	tcase_add_test(tc, blob_plain_source_ignoring_range);
 	tcase_add_test(tc, blob_plain_source_hostile_sizes);
+	tcase_add_test(tc, blob_size_caps);
+	tcase_add_test(tc, blob_azure_hostile_sizes);
 	tcase_add_test(tc, blob_plain_source_head_refused);
 	tcase_add_test(tc, blob_plain_source_weak_or_no_etag);
 	tcase_add_test(tc, blob_plain_source_changes);
