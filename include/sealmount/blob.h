@@ -73,6 +73,7 @@
 #include <stdint.h>
 
 #include "sealmount/bdev.h"
+#include "sealmount/diag.h"
 #include "sealmount/http.h"
 #include "sealmount/macros.h"
 #include "sealmount/secret.h"
@@ -135,6 +136,11 @@ struct blob_options {
 	 * and dm-integrity / dm-verity the content, while the service computes the MD5 on the fly
 	 * and so never catches a storage-side fault. */
 	bool verify_md5;
+	/* Optional: blob_open(), blob_get_properties() and blob_upload_file() describe a failure
+	 * here - the service's status and x-ms-error-code ("HTTP 404 ContainerNotFound", the code
+	 * also as diag.code), the host that did not resolve, what a blob URL looks like - for the
+	 * caller to log once. Not touched after they return. */
+	struct diag *diag;
 };
 
 struct blob_props {
@@ -237,6 +243,8 @@ struct blob_upload_stats {
 	uint64_t chunks_sent;
 	uint64_t chunks_skipped; /* zero on a fresh page blob, or already there (resume) */
 	uint64_t bytes_sent;
+	bool container_created; /* create_container made the container */
+	bool replaced; /* overwrite deleted an existing blob first */
 };
 
 struct blob_upload_options {
@@ -247,6 +255,11 @@ struct blob_upload_options {
 	 * file: page blobs compare the written pages byte for byte and send what differs; block
 	 * blobs skip blocks whose id (index + MD5 of the content) is already listed. */
 	bool resume;
+	/* An existing blob (of any type or size) is deleted, with its snapshots, and uploaded
+	 * anew; not with resume. A blob under a lease cannot be deleted: -EBUSY. */
+	bool overwrite;
+	/* A missing container is created (private; Create Container), as the account key may. */
+	bool create_container;
 	/* Called after each 4 MiB chunk (sent or skipped), from any upload thread, one at a
 	 * time. */
 	void (*progress)(void *userdata, uint64_t done, uint64_t total);
@@ -259,8 +272,9 @@ struct blob_upload_options {
  * chunks, all-zero chunks skipped on a fresh blob; a block blob is written with Put Block
  * (4 MiB blocks, more for files over 50000 blocks) and committed with Put Block List. Every
  * chunk carries Content-MD5. ret (may be NULL) gets the counters also on failure.
- * Errors: -EEXIST (exists and !resume, or of another type or size), -EINVAL (also: a URL that
- * is not an Azure Blob one), the errors of the blob layer (blob.h), or pread's -errno.
+ * Errors: -EEXIST (exists and neither resume nor overwrite, or with resume of another type or
+ * size), -EINVAL (also: a URL that is not an Azure Blob one, resume with overwrite), the errors
+ * of the blob layer (blob.h; detail in blob->diag), or pread's -errno.
  */
 _must_check_ int blob_upload_file(const struct blob_upload_options *o, int fd, uint64_t size,
 				  struct blob_upload_stats *ret) _nonnull_(1);

@@ -87,6 +87,11 @@ void pl_failure_message(const struct pl_failure *f, unsigned index, const char *
 
 /* The likely causes of error err in step s and what to do, as a static string; never NULL. */
 const char *pl_explain(enum pl_step s, int err);
+/* The finer cause for the service's error code (struct diag.code, e.g. Blob's
+ * "ContainerNotFound") with err in step s, or NULL when the table has none. */
+const char *pl_explain_coded(enum pl_step s, int err, const char *code);
+/* pl_explain_coded() with d's code (d may be NULL), else pl_explain(). Never NULL. */
+const char *pl_explain_diag(enum pl_step s, const struct diag *d, int err);
 /* The explainer table as the README's markdown table (| step | error | likely cause |). */
 _must_check_ int pl_explain_markdown(struct buf *out) _nonnull_(1);
 

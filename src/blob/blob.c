@@ -197,6 +197,29 @@ void blob_state_free(struct blob *b)
 	free(b);
 }
 
+/* Why url is not a source URL, for the user: what one looks like. Never the query (a SAS). */
+static int url_refused(struct diag *d, const char *url)
+{
+	int n = (int)strcspn(url, "?");
+
+	if (!strstr(url, "://"))
+		return diag_set(d, -EINVAL,
+				"'%.*s' is not a blob URL: it needs https:// in front "
+				"(https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB)",
+				n, url);
+	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+		return diag_set(d, -EINVAL,
+				"'%.*s' is not a blob URL: only https:// is read "
+				"(https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB)",
+				n, url);
+	return diag_set(
+		d, -EINVAL,
+		"'%.*s' is not a blob URL: https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB"
+		"[?SAS] (an Azure host needs a container and a blob name; the emulator's is "
+		"http://127.0.0.1:PORT/ACCOUNT/CONTAINER/BLOB)",
+		n, url);
+}
+
 static int check_options(const struct blob_options *o, const struct blob_url *u)
 {
 	/* A credential goes to Blob hosts and loopback only, never to an arbitrary server. */
@@ -223,7 +246,10 @@ int blob_state_new(const struct blob_options *o, struct blob **ret)
 	pthread_mutex_init(&b->lease_lock, NULL);
 	pthread_cond_init(&b->lease_cond, NULL);
 	blob_pace_init(&b->pace);
+	b->diag = o->diag;
 	r = blob_url_parse(o->url, &b->url);
+	if (r == -EINVAL)
+		return url_refused(o->diag, o->url);
 	r = r ?: check_options(o, &b->url);
 	if (r < 0)
 		return r;

@@ -50,6 +50,7 @@ struct blob {
 	char etag[128]; /* pinned at a read-only open ("" if the source has none) */
 	char last_modified[64];
 	struct blob_pace pace;
+	struct diag *diag; /* blob_options.diag while opening or uploading, then NULL */
 
 	pthread_mutex_t lease_lock;
 	pthread_cond_t lease_cond;
@@ -80,6 +81,13 @@ _must_check_ int blob_request_sink(struct blob *b, const char *method, const cha
 /* blob_props.c */
 /* Map an unexpected HTTP status to -errno, logging the service's error code at debug level. */
 int blob_status_error(const struct http_response *resp, const char *what) _nonnull_(1, 2);
+/* blob_status_error(), and while b->diag is set: "HTTP STATUS CODE" (the code sanitised, also as
+ * diag.code) into it. */
+int blob_fail_status(struct blob *b, const struct http_response *resp, const char *what)
+	_nonnull_(1, 2, 3);
+/* A transport error r of a request (blob_request()), described into b->diag when set: "Could
+ * not resolve host NAME", "Connection refused by HOST", ... Returns r. */
+int blob_fail_transport(struct blob *b, int r, const char *what) _nonnull_(1, 3);
 /* The properties in a HEAD answer: Content-Length (required; -EFBIG over BLOB_SIZE_MAX), Blob
  * type, ETag, Last-Modified, lease. A validator (ETag or Last-Modified) is required; an Azure
  * answer needs an ETag. 0, -EPROTO or -EFBIG. */

@@ -23,7 +23,7 @@ static int head(struct blob *b, struct blob_props *p, bool *ret_have)
 	*ret_have = false;
 	r = blob_request(b, "HEAD", NULL, NULL, NULL, 0, 0, &resp);
 	if (r < 0)
-		return log_debug_errno(r, "blob: Get Blob Properties failed: %m");
+		return blob_fail_transport(b, r, "Get Blob Properties");
 	if (resp.status == 200) {
 		r = blob_parse_props(&resp, p);
 		*ret_have = r == 0;
@@ -31,7 +31,7 @@ static int head(struct blob *b, struct blob_props *p, bool *ret_have)
 		   (resp.status == 403 || resp.status == 405 || resp.status == 501)) {
 		log_debug("blob: HEAD answered %ld; asking with a ranged GET", resp.status);
 	} else {
-		r = blob_status_error(&resp, "Get Blob Properties");
+		r = blob_fail_status(b, &resp, "Get Blob Properties");
 	}
 	http_response_done(&resp);
 	return r;
@@ -67,11 +67,11 @@ static int probe(struct blob *b, struct blob_props *p, bool have)
 		return log_debug_errno(-EPROTO,
 				       "blob: the server ignores Range (a body over 1 byte)");
 	if (r < 0)
-		return log_debug_errno(r, "blob: ranged GET failed: %m");
+		return blob_fail_transport(b, r, "ranged GET");
 	if (resp.status == 200)
 		r = log_debug_errno(-EPROTO, "blob: the server ignores Range (200, not 206)");
 	else if (resp.status != 206)
-		r = blob_status_error(&resp, "ranged GET");
+		r = blob_fail_status(b, &resp, "ranged GET");
 	else
 		r = blob_parse_probe(&resp, resp.sink_len, p, have);
 	http_response_done(&resp);
@@ -236,5 +236,6 @@ int blob_open(const struct blob_options *o, struct bdev **ret)
 		  b->url.path, b->azure ? blob_type_name(p.type) : "plain HTTP source", p.size,
 		  p.etag[0] ? p.etag : "none", b->rw ? "read-write, leased" : "read-only",
 		  b->verify_md5 ? ", MD5 per range" : "");
+	b->diag = NULL; /* the device's reads and the lease thread report through errno only */
 	return bdev_new(&blob_ops, TAKE_PTR(b), p.size, o->rw ? BLOB_PAGE : 1, o->rw, ret);
 }

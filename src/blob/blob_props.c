@@ -49,6 +49,50 @@ int blob_status_error(const struct http_response *resp, const char *what)
 			       code ? code : "(no error code)");
 }
 
+int blob_fail_status(struct blob *b, const struct http_response *resp, const char *what)
+{
+	int r = blob_status_error(resp, what);
+
+	if (b->diag && !diag_is_set(b->diag)) {
+		diag_set_code(b->diag, http_response_header(resp, "x-ms-error-code"));
+		diag_set(b->diag, r, "HTTP %ld%s%s", resp->status, b->diag->code[0] ? " " : "",
+			 b->diag->code);
+	}
+	return r;
+}
+
+/* "host" of "scheme://host[:port]" (an IPv6 literal keeps its brackets). */
+static void host_of(const char *base, char *out, size_t n)
+{
+	const char *h = strstr(base, "://");
+	size_t len;
+
+	h = h ? h + 3 : base;
+	len = h[0] == '[' ? strcspn(h, "]") + (strchr(h, ']') ? 1 : 0) : strcspn(h, ":");
+	snprintf(out, n, "%.*s", (int)len, h);
+}
+
+int blob_fail_transport(struct blob *b, int r, const char *what)
+{
+	char host[256];
+
+	log_debug_errno(r, "blob: %s failed: %m", what);
+	if (!b->diag || diag_is_set(b->diag))
+		return r;
+	host_of(b->url.base, host, sizeof(host));
+	switch (r) {
+	case -EHOSTUNREACH:
+		return diag_set(b->diag, r, "Could not resolve host %s", host);
+	case -ECONNREFUSED:
+		return diag_set(b->diag, r, "Could not connect to %s (connection refused)",
+				b->url.base);
+	case -ETIMEDOUT:
+		return diag_set(b->diag, r, "%s did not answer in time", b->url.base);
+	default:
+		return diag_set(b->diag, r, "%s to %s failed: %m", what, b->url.base);
+	}
+}
+
 /* A decimal number of at most 20 digits that fits 64 bits: *ret. -EPROTO otherwise. */
 static int parse_u64(const char *s, size_t n, uint64_t *ret)
 {

@@ -53,16 +53,19 @@ static int do_stat(const struct blob_args *a)
 	r = pl_blob_options(&a->s.src, NULL, &o, &auth, &d);
 	if (r == 0) {
 		r = blob_get_properties(&o, &p);
-		if (r < 0) {
+		if (r < 0 && diag_is_set(&d))
+			diag_prefix(&d, "Cannot get the properties of " URL_FMT,
+				    URL_ARG(a->s.src.url));
+		else if (r < 0)
 			diag_set(&d, r, "Cannot get the properties of " URL_FMT ": %m",
 				 URL_ARG(a->s.src.url));
+		if (r < 0)
 			pl_auth_explain(auth, &d);
-		}
 	}
 	pl_auth_free(auth);
 	if (r < 0) {
 		log_error("%s. Likely causes: %s", diag_or_strerror(&d, r),
-			  pl_explain(PL_STEP_OPEN, r));
+			  pl_explain_diag(PL_STEP_OPEN, &d, r));
 		return CLI_EXIT_FAILURE;
 	}
 	printf("size: %" PRIu64 "\ntype: %s\netag: %s\nlease-state: %s\nlease-status: %s\n", p.size,
@@ -133,7 +136,7 @@ static int do_attach(const struct blob_args *a)
 	r = pl_stack_open(&a->s.src, NULL, &st, &d);
 	if (r < 0) {
 		log_error("%s. Likely causes: %s", diag_or_strerror(&d, r),
-			  pl_explain(PL_STEP_OPEN, r));
+			  pl_explain_diag(PL_STEP_OPEN, &d, r));
 		return CLI_EXIT_FAILURE;
 	}
 	r = a->nbd_socket ? blob_nbd_serve(st.top, a->nbd_socket, a->s.src.rw) : serve(st.top, a);

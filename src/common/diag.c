@@ -41,6 +41,19 @@ int diag_set(struct diag *d, int err, const char *fmt, ...)
 	return err;
 }
 
+void diag_set_code(struct diag *d, const char *code)
+{
+	size_t n = 0;
+
+	if (!d || !code || d->code[0])
+		return;
+	for (; *code && n + 1 < sizeof(d->code); code++)
+		if ((*code >= 'A' && *code <= 'Z') || (*code >= 'a' && *code <= 'z') ||
+		    (*code >= '0' && *code <= '9'))
+			d->code[n++] = *code;
+	d->code[n] = '\0';
+}
+
 static void vformat(char *dst, size_t len, const char *fmt, va_list ap)
 {
 	log_vformat(dst, len, 0, fmt, ap);

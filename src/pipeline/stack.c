@@ -174,6 +174,7 @@ int pl_blob_options(const struct pl_source *src, struct http_client *http, struc
 		.ca_file = src->ca_file,
 		.rw = src->rw,
 		.verify_md5 = src->verify_md5,
+		.diag = d,
 	};
 	r = auth_setup(src, http, c, o, d);
 	if (r < 0) {
@@ -195,7 +196,11 @@ static int open_blob(const struct pl_source *src, struct http_client *http, stru
 		return r;
 	r = blob_open(&o, &s->top);
 	if (r < 0) {
-		diag_set(d, r, "Cannot open " URL_FMT ": %m%s", URL_ARG(src->url), open_hint(r));
+		if (diag_is_set(d)) /* the blob layer said what the service answered */
+			diag_prefix(d, "Cannot open " URL_FMT, URL_ARG(src->url));
+		else
+			diag_set(d, r, "Cannot open " URL_FMT ": %m%s", URL_ARG(src->url),
+				 open_hint(r));
 		pl_auth_explain(s->auth, d);
 		return r;
 	}
@@ -224,7 +229,8 @@ static int open_file(const struct pl_source *src, struct pl_stack *s, struct dia
 	if (r < 0)
 		return diag_set(d, r, "Cannot open the image file %s: %m%s", path,
 				r == -ENOENT && looks_like_host(path) ?
-					" (if it is a URL: it needs https://)" :
+					" (if it is a URL: it needs https:// - "
+					"https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB)" :
 					"");
 	return 0;
 }
