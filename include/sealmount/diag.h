@@ -41,9 +41,9 @@ void diag_clear(struct diag *d);
  */
 int diag_set(struct diag *d, int err, const char *fmt, ...) _printf_(3, 4);
 
-/* Record the service's error code with the failure (d may be NULL; the first code wins). Only
- * letters and digits are kept, at most DIAG_CODE_MAX - 1 of them: the code comes from the
- * network and is printed. */
+/* Record the service's error code with the failure (d may be NULL; the first code wins): its
+ * leading run of letters and digits, at most DIAG_CODE_MAX - 1 of them - the code comes from
+ * the network and is printed. */
 void diag_set_code(struct diag *d, const char *code);
 
 /* Put "PREFIX: " in front of what d holds (or make PREFIX the message when d is empty). */

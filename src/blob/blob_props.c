@@ -55,8 +55,10 @@ int blob_fail_status(struct blob *b, const struct http_response *resp, const cha
 
 	if (b->diag && !diag_is_set(b->diag)) {
 		diag_set_code(b->diag, http_response_header(resp, "x-ms-error-code"));
-		diag_set(b->diag, r, "HTTP %ld%s%s", resp->status, b->diag->code[0] ? " " : "",
-			 b->diag->code);
+		diag_set(b->diag, r, "HTTP %ld%s%s%s", resp->status, b->diag->code[0] ? " " : "",
+			 b->diag->code,
+			 resp->status >= 300 && resp->status < 400 ? " (a redirect: not followed)" :
+								     "");
 	}
 	return r;
 }

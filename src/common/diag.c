@@ -47,10 +47,14 @@ void diag_set_code(struct diag *d, const char *code)
 
 	if (!d || !code || d->code[0])
 		return;
-	for (; *code && n + 1 < sizeof(d->code); code++)
-		if ((*code >= 'A' && *code <= 'Z') || (*code >= 'a' && *code <= 'z') ||
-		    (*code >= '0' && *code <= '9'))
-			d->code[n++] = *code;
+	/* The leading run of letters and digits: a code has nothing else, and whatever follows
+	 * (escape sequences, padding from a hostile server) is not part of it. */
+	for (; n + 1 < sizeof(d->code); code++, n++) {
+		if (!((*code >= 'A' && *code <= 'Z') || (*code >= 'a' && *code <= 'z') ||
+		      (*code >= '0' && *code <= '9')))
+			break;
+		d->code[n] = *code;
+	}
 	d->code[n] = '\0';
 }
 

@@ -63,7 +63,7 @@ failure_line()
 via_mount()
 {
 	RC=0
-	timeout 120 "$SEALMOUNT" mount --engine user --url "$1" "${REL[@]}" --kid "$2" \
+	timeout 120 "$SEALMOUNT" mount --engine user --index 0 --url "$1" "${REL[@]}" --kid "$2" \
 		--snp "sim:$SIM" --work-dir "$W/work" ${ROOT:+--root-hash "$ROOT"} "$MP" >"$3" 2>&1 ||
 		RC=$?
 }
