@@ -20,8 +20,9 @@ APT_PACKAGES=(
 	fuse3 e2fsprogs util-linux cryptsetup-bin curl openssl xxd procps psmisc jq
 	# benchmark baselines (scripts/bench-blob.sh, bench-nbd.sh): fio, nbdkit's curl plugin,
 	# nbdcopy; real NBD clients for tests/integration/test-nbd.sh: nbdinfo, nbdcopy,
-	# python3-libnbd (nbdsh), qemu-img/qemu-io
-	fio nbdkit libnbd-bin python3-libnbd qemu-utils
+	# python3-libnbd (nbdsh), qemu-img/qemu-io; nginx as a plain HTTP range source
+	# (tests/integration/test-blob-http.sh, the benchmark); perf
+	fio nbdkit libnbd-bin python3-libnbd qemu-utils nginx-light linux-perf
 	# scripts/bench-engine.sh: CPU time of one decrypt
 	time
 	# lint and sanitizers

@@ -29,6 +29,16 @@
 
 #include "sealmount/macros.h"
 
+/* A read served in place (bdev_map()): iov points into the layer's own memory, which stays valid
+ * and unchanged until bdev_unmap(). priv is the layer's (what it holds). */
+#define BDEV_MAP_MAX 64
+struct bdev_map {
+	struct iovec iov[BDEV_MAP_MAX];
+	unsigned cnt;
+	uintptr_t priv[BDEV_MAP_MAX];
+	unsigned npriv;
+};
+
 struct bdev_ops {
 	const char *name; /* "file", "cache", "blob", ... for logs */
 	_must_check_ int (*read)(void *state, void *buf, size_t len, uint64_t off);
@@ -41,6 +51,15 @@ struct bdev_ops {
 	_must_check_ int (*write)(void *state, const void *buf, size_t len, uint64_t off);
 	/* NULL when there is nothing to flush. */
 	_must_check_ int (*flush)(void *state);
+	/* Optional: the smallest read worth one request to this layer right now, in bytes (0 =
+	 * no preference). A remote layer that is being throttled raises it, so that a cache
+	 * above fetches more per request (blob.h "Pacing"). Filters pass their lower's on. */
+	uint32_t (*fetch_hint)(void *state);
+	/* Optional zero-copy read (the wrapper has checked the range, len > 0): fill m with
+	 * pointers to the bytes at off, held until unmap. -ENOBUFS when it cannot now (too many
+	 * held, too many pieces): the caller falls back to read. */
+	_must_check_ int (*map)(void *state, uint64_t off, size_t len, struct bdev_map *m);
+	void (*unmap)(void *state, struct bdev_map *m);
 	/* Release state (and the lower device, for filters). Errors are logged, not returned: a
 	 * caller that cares flushes first. */
 	void (*close)(void *state);
@@ -48,11 +67,15 @@ struct bdev_ops {
 
 struct bdev;
 
+/* Largest device: every offset and end fits off_t, with room for rounding up to a chunk. */
+#define BDEV_SIZE_MAX (1ull << 62)
+
 /*
  * Wrap a layer. The new device owns state from now on (close() is called by bdev_free(), and
- * also here if allocation fails). size is the device size in bytes; write_align (a power of two,
- * 1 = any) is the write alignment the layer demands. writable = false makes bdev_write() fail
- * with -EROFS. -EINVAL (bad align, writable without ops->write), -ENOMEM.
+ * also here if allocation fails). size is the device size in bytes (at most BDEV_SIZE_MAX);
+ * write_align (a power of two, 1 = any) is the write alignment the layer demands. writable =
+ * false makes bdev_write() fail with -EROFS. -EINVAL (bad align, writable without ops->write),
+ * -EFBIG (size), -ENOMEM.
  */
 _must_check_ int bdev_new(const struct bdev_ops *ops, void *state, uint64_t size,
 			  uint32_t write_align, bool writable, struct bdev **ret) _nonnull_(1, 6);
@@ -77,6 +100,17 @@ _must_check_ int bdev_readv(struct bdev *b, const struct iovec *iov, unsigned cn
 	_nonnull_(1);
 /* Write len bytes at off. 0, -EROFS, -EINVAL (range or alignment), or the layer's error. */
 _must_check_ int bdev_write(struct bdev *b, const void *buf, size_t len, uint64_t off) _nonnull_(1);
+/*
+ * Read len bytes at off in place: on 0, m->iov (m->cnt entries, len bytes in all, in order)
+ * points at the layer's memory, valid and unchanged until bdev_unmap(b, m), which must follow
+ * (soon: held memory cannot be evicted). -EOPNOTSUPP (the layer cannot), -ENOBUFS (not now),
+ * -EINVAL (range), or the layer's read error; then m holds nothing. Use bdev_read() instead.
+ */
+_must_check_ int bdev_map(struct bdev *b, uint64_t off, size_t len, struct bdev_map *m)
+	_nonnull_(1, 4);
+void bdev_unmap(struct bdev *b, struct bdev_map *m) _nonnull_(1, 2);
+/* The layer's fetch_hint(), or 0 when it has none. */
+uint32_t bdev_fetch_hint(struct bdev *b) _nonnull_(1);
 /* Make every write so far durable. 0 or the layer's error (-EIO on a lost write-back). */
 _must_check_ int bdev_flush(struct bdev *b) _nonnull_(1);
 

@@ -24,6 +24,11 @@
  * by the next flush) and the flush fails with -EIO. Clean pages are never written back. When
  * the cache is full of dirty chunks a writer triggers a write-back itself.
  *
+ * Zero-copy reads: a read-only cache also implements bdev_map(): the chunks covering a read are
+ * held (never evicted) until bdev_unmap(), and their memory goes straight to the caller's
+ * consumer (the FUSE reply). Readers' holdings are capped at half the cache; past that, or for a
+ * read spanning more than BDEV_MAP_MAX chunks, bdev_map() says -ENOBUFS and bdev_read() copies.
+ *
  * Thread-safety: as bdev.h. Counters are read with cache_get_stats() at any time.
  */
 #pragma once
@@ -65,6 +70,7 @@ struct cache_stats {
 	uint64_t evictions;
 	uint64_t in_flight; /* lower requests running right now */
 	uint64_t dirty_bytes; /* bytes waiting for write-back right now */
+	uint64_t mapped; /* reads served in place (bdev_map(), read-only caches) */
 };
 
 /*

@@ -21,10 +21,14 @@
 #include "sealmount/macros.h"
 
 #define DIAG_MAX 2048
+#define DIAG_CODE_MAX 64
 
 struct diag {
 	char text[DIAG_MAX]; /* "" until set */
 	int err; /* the -errno given to the first diag_set(), 0 until set */
+	/* A service's own name for the failure (Blob's x-ms-error-code, e.g. "ContainerNotFound"),
+	 * or "": what the explainer (pipeline.h) keys its finer causes on. */
+	char code[DIAG_CODE_MAX];
 };
 
 /* Empty d (NULL-safe). */
@@ -36,6 +40,11 @@ void diag_clear(struct diag *d);
  * reads like log_error_errno). d may be NULL: the message then goes to the debug log only.
  */
 int diag_set(struct diag *d, int err, const char *fmt, ...) _printf_(3, 4);
+
+/* Record the service's error code with the failure (d may be NULL; the first code wins): its
+ * leading run of letters and digits, at most DIAG_CODE_MAX - 1 of them - the code comes from
+ * the network and is printed. */
+void diag_set_code(struct diag *d, const char *code);
 
 /* Put "PREFIX: " in front of what d holds (or make PREFIX the message when d is empty). */
 void diag_prefix(struct diag *d, const char *fmt, ...) _printf_(2, 3);

@@ -43,6 +43,9 @@
 #define DMI_FLAG_INLINE 0x20u
 #define DMI_JOURNAL_SECTOR_DATA 504u /* a journal sector's bytes before its commit id */
 #define DMI_MAX_JOURNAL_SECTORS 131072u /* the kernel's default cap */
+/* The largest device the geometry is computed for: every sector and byte offset of a device up to
+ * BDEV_SIZE_MAX fits in 64 bits with room for the metadata between its areas. */
+#define DMI_DEV_SECTORS_MAX (BDEV_SIZE_MAX >> 9)
 
 /* Everything needed to locate data, tags and the journal. Sectors are 512 bytes. */
 struct dmi_geometry {
@@ -68,7 +71,8 @@ struct dmi_geometry {
 /*
  * Parse and validate the superblock sb (DMI_SB_SIZE bytes read at sector start) of a device of
  * dev_sectors sectors, for a dm-crypt client with tag_size-byte tags and block_size-byte
- * (512 or 4096) blocks. 0 with *ret filled, -EBADMSG (reason logged at debug level), -EINVAL.
+ * (512 or 4096) blocks. 0 with *ret filled, -EBADMSG (reason logged at debug level), -EINVAL
+ * (also dev_sectors over DMI_DEV_SECTORS_MAX).
  */
 _must_check_ int dmi_sb_parse(const uint8_t *sb, uint64_t start, uint64_t dev_sectors,
 			      uint32_t tag_size, uint32_t block_size, struct dmi_geometry *ret)

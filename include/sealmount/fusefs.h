@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fusefs.h - the FUSE frontend: exposes any block device stack (bdev.h) as one regular file,
- * MOUNTPOINT/data, through libfuse3 (high-level API, multithreaded loop).
+ * MOUNTPOINT/data, through libfuse3 (low-level API, multithreaded loop, one /dev/fuse clone per
+ * thread).
  *
  * The file's size is the device size; it cannot grow or shrink. Reads past the end are short,
  * writes past the end fail with EFBIG. flush(2)-on-close and fsync(2) call bdev_flush(), so
  * fsync returns only after the whole stack made every write durable, and a failed write-back
  * comes back to the writer as EIO. Large requests (max_write 1 MiB, so the kernel uses up to
- * 256 pages per request), async reads and the kernel page cache are on.
+ * 256 pages per request; the mount's read-ahead raised to 2 MiB through its bdi in sysfs where
+ * we may, since Linux otherwise caps it at 128 KiB), async reads and the kernel page cache are
+ * on. A device that serves reads in place (bdev_map(): a read-only cache) answers reads from its
+ * own memory with no copy into a reply buffer; other reads go through one buffer per thread.
  *
  * Errors from the stack are logged here once at error level (docs/conventions.md, Errors) and returned to the
  * kernel as -errno.

@@ -80,6 +80,8 @@ struct http_response {
 	struct http_header *headers; /* of the final attempt */
 	size_t n_headers;
 	unsigned attempts; /* how many attempts were made */
+	unsigned busy; /* attempts the server answered 429 or 503 (it is overloaded or throttling:
+			* a caller that paces itself slows down on these) */
 	size_t sink_len; /* bytes of a 2xx body written to request.sink (0 without a sink) */
 };
 
@@ -132,6 +134,10 @@ const char *http_response_header(const struct http_response *r, const char *name
  */
 #define HTTP_WHY_MAX 512
 const char *http_last_error(int err);
+
+/* 429 or 503: the server is throttling or overloaded (Azure answers 503 ServerBusy above its
+ * scalability targets), as opposed to failing (500) or a gateway failing (502, 504). */
+bool http_status_is_busy(long status);
 
 /* Is this URL allowed by the policy above? 0 or -EINVAL (with a debug log saying why).
  * http_url_check_imds() is the same for an IMDS request (request.imds). */

@@ -88,6 +88,11 @@ void pl_failure_message(const struct pl_failure *f, unsigned index, const char *
 
 /* The likely causes of error err in step s and what to do, as a static string; never NULL. */
 const char *pl_explain(enum pl_step s, int err);
+/* The finer cause for the service's error code (struct diag.code, e.g. Blob's
+ * "ContainerNotFound") with err in step s, or NULL when the table has none. */
+const char *pl_explain_coded(enum pl_step s, int err, const char *code);
+/* pl_explain_coded() with d's code (d may be NULL), else pl_explain(). Never NULL. */
+const char *pl_explain_diag(enum pl_step s, const struct diag *d, int err);
 /* The explainer table as the README's markdown table (| step | error | likely cause |). */
 _must_check_ int pl_explain_markdown(struct buf *out) _nonnull_(1);
 
@@ -110,6 +115,7 @@ struct pl_source {
 	const char *federated_token_file, *tenant_id, *authority; /* AKS workload identity */
 	const char *ca_file; /* extra TLS roots when the stack makes its own HTTP client */
 	bool rw; /* a writable stack (page blob with a lease, or a writable file) */
+	bool verify_md5; /* check every range against Azure's MD5 (blob.h) */
 	uint64_t cache_mb; /* memory cache; 0 = none (one-shot readers) */
 	const char *disk_cache_dir; /* ciphertext cache on local disk (read-only blobs); NULL */
 	uint64_t disk_cache_mb; /* its cap; 0 = PL_DISK_CACHE_DEFAULT_MB */

@@ -27,6 +27,10 @@ int bdev_new(const struct bdev_ops *ops, void *state, uint64_t size, uint32_t wr
 		ops->close(state);
 		return -EINVAL;
 	}
+	if (size > BDEV_SIZE_MAX) {
+		ops->close(state);
+		return -EFBIG;
+	}
 	b = calloc(1, sizeof(*b));
 	if (!b) {
 		ops->close(state);
@@ -148,6 +152,33 @@ int bdev_write(struct bdev *b, const void *buf, size_t len, uint64_t off)
 	if (len == 0)
 		return 0;
 	return b->ops->write(b->state, buf, len, off);
+}
+
+int bdev_map(struct bdev *b, uint64_t off, size_t len, struct bdev_map *m)
+{
+	int r;
+
+	m->cnt = 0;
+	m->npriv = 0;
+	if (!b->ops->map || len == 0)
+		return -EOPNOTSUPP;
+	r = check_range(b, len, off);
+	if (r < 0)
+		return r;
+	return b->ops->map(b->state, off, len, m);
+}
+
+void bdev_unmap(struct bdev *b, struct bdev_map *m)
+{
+	if (b->ops->unmap && (m->cnt > 0 || m->npriv > 0))
+		b->ops->unmap(b->state, m);
+	m->cnt = 0;
+	m->npriv = 0;
+}
+
+uint32_t bdev_fetch_hint(struct bdev *b)
+{
+	return b->ops->fetch_hint ? b->ops->fetch_hint(b->state) : 0;
 }
 
 int bdev_flush(struct bdev *b)

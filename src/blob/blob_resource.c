@@ -41,7 +41,9 @@ int blob_token_resource(const char *url, char **ret)
 	r = blob_url_parse(url, &u);
 	if (r < 0)
 		return r;
-	if (u.path_style)
+	if (u.kind == BLOB_URL_HTTP)
+		return -EINVAL; /* a plain range source gets no credentials (blob.h) */
+	if (u.kind == BLOB_URL_PATH_STYLE)
 		return !is_account_name(u.account)					? -EINVAL :
 		       asprintf(ret, "https://%s.blob.core.windows.net", u.account) < 0 ? -ENOMEM :
 											  0;

@@ -45,9 +45,9 @@ static int up_request(struct blob *b, const char *method, const char *query,
 
 	r = blob_request(b, method, query, hdrs, body, len, max, &resp);
 	if (r < 0)
-		return log_debug_errno(r, "blob: %s failed: %m", what);
+		return blob_fail_transport(b, r, what);
 	if (resp.status != want)
-		r = blob_status_error(&resp, what);
+		r = blob_fail_status(b, &resp, what);
 	if (r == 0 && keep)
 		*keep = resp;
 	else
@@ -421,8 +421,10 @@ static int block_prepare(struct upload *u, bool exists)
 	/* Uncommitted blocks of a blob that was never committed are listed too (404 = none). */
 	r = up_request(u->b, "GET", "comp=blocklist&blocklisttype=all", NULL, NULL, 0, 200,
 		       LIST_MAX, "Get Block List", &resp);
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
+		diag_clear(u->b->diag); /* nothing uploaded yet: not a failure */
 		return 0;
+	}
 	if (r < 0)
 		return r;
 	r = parse_names(u, (const char *)resp.body.data);
@@ -476,8 +478,13 @@ static void *worker(void *arg)
 static int run_workers(struct upload *u)
 {
 	unsigned n = u->o->parallel ? u->o->parallel : 4, started = 0;
+	struct diag *d = u->b->diag;
 	pthread_t t[THREADS_MAX];
+	int r;
 
+	/* The workers' requests go to no diag (one at a time only): the first error is described
+	 * after they stop. */
+	u->b->diag = NULL;
 	if (n > THREADS_MAX)
 		n = THREADS_MAX;
 	for (; started < n; started++)
@@ -487,7 +494,11 @@ static int run_workers(struct upload *u)
 		worker(u);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(t[i], NULL);
-	return u->error;
+	u->b->diag = d;
+	r = u->error;
+	if (r < 0 && d && !diag_is_set(d))
+		diag_set(d, r, "sending the data failed: %m");
+	return r;
 }
 
 static void upload_done(struct upload *u)
@@ -500,6 +511,52 @@ static void upload_done(struct upload *u)
 	pthread_mutex_destroy(&u->lock);
 }
 
+/* "/c" of "/c/b..." (or "/acct/c" of a path-style "/acct/c/b..."), malloc'd. */
+static char *container_path(const struct blob *b)
+{
+	const char *p = b->url.path + 1;
+
+	if (b->url.kind == BLOB_URL_PATH_STYLE)
+		p += strcspn(p, "/") + 1;
+	return strndup(b->url.path, (size_t)(p - b->url.path) + strcspn(p, "/"));
+}
+
+/* Create Container (private): 201, or 409 when someone made it meanwhile. */
+static int create_container(struct upload *u)
+{
+	struct blob *b = u->b;
+	_cleanup_free_ char *path = container_path(b);
+	char *blob_path = b->url.path;
+	struct http_response resp;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	b->url.path = path; /* one request, before any worker runs */
+	r = blob_request(b, "PUT", "restype=container", NULL, NULL, 0, 0, &resp);
+	b->url.path = blob_path;
+	if (r < 0)
+		return blob_fail_transport(b, r, "Create Container");
+	if (resp.status == 201)
+		u->st.container_created = true;
+	else if (resp.status != 409)
+		r = blob_fail_status(b, &resp, "Create Container");
+	http_response_done(&resp);
+	return r;
+}
+
+/* Delete Blob with its snapshots (overwrite). */
+static int delete_blob(struct upload *u)
+{
+	const char *hdrs[] = { "x-ms-delete-snapshots: include", NULL };
+	int r;
+
+	r = up_request(u->b, "DELETE", NULL, hdrs, NULL, 0, 202, 0, "Delete Blob", NULL);
+	if (r == 0)
+		u->st.replaced = true;
+	return r;
+}
+
 static int upload_prepare(struct upload *u)
 {
 	struct blob_props props = { 0 };
@@ -507,7 +564,27 @@ static int upload_prepare(struct upload *u)
 	bool exists;
 	int r;
 
-	r = up_request(u->b, "HEAD", NULL, NULL, NULL, 0, 200, 0, "Get Blob Properties", &resp);
+	r = blob_request(u->b, "HEAD", NULL, NULL, NULL, 0, 0, &resp);
+	if (r < 0)
+		return blob_fail_transport(u->b, r, "Get Blob Properties");
+	if (resp.status == 404) {
+		/* A HEAD answer has no body, but the code is a header. Without one, the container
+		 * may be what is missing. */
+		bool no_container =
+			!streq(http_response_header(&resp, "x-ms-error-code"), "BlobNotFound");
+
+		http_response_done(&resp);
+		if (u->o->create_container && no_container) {
+			r = create_container(u);
+			if (r < 0)
+				return r;
+		}
+		r = -ENOENT;
+	} else if (resp.status != 200) {
+		r = blob_fail_status(u->b, &resp, "Get Blob Properties");
+		http_response_done(&resp);
+		return r;
+	}
 	if (r == 0) {
 		const char *t = http_response_header(&resp, "x-ms-blob-type");
 		const char *l = http_response_header(&resp, "Content-Length");
@@ -521,6 +598,12 @@ static int upload_prepare(struct upload *u)
 		return r;
 	}
 	exists = r == 0;
+	if (exists && u->o->overwrite) {
+		r = delete_blob(u);
+		if (r < 0)
+			return r;
+		exists = false;
+	}
 	if (exists && !u->o->resume)
 		return log_debug_errno(-EEXIST, "blob: the blob exists (use resume)");
 	return u->o->type == BLOB_TYPE_PAGE ? page_prepare(u, &props, exists) :
@@ -534,7 +617,8 @@ int blob_upload_file(const struct blob_upload_options *o, int fd, uint64_t size,
 	struct upload u = { .o = o, .fd = fd, .size = size, .chunk = UPLOAD_CHUNK };
 	int r;
 
-	if (o->type != BLOB_TYPE_PAGE && o->type != BLOB_TYPE_BLOCK)
+	if ((o->type != BLOB_TYPE_PAGE && o->type != BLOB_TYPE_BLOCK) ||
+	    (o->resume && o->overwrite))
 		return -EINVAL;
 	if (o->type == BLOB_TYPE_BLOCK)
 		while ((size + u.chunk - 1) / u.chunk > BLOCKS_MAX)
@@ -543,6 +627,8 @@ int blob_upload_file(const struct blob_upload_options *o, int fd, uint64_t size,
 	r = blob_state_new(o->blob, &b);
 	if (r < 0)
 		return r;
+	if (b->url.kind == BLOB_URL_HTTP)
+		return log_debug_errno(-EINVAL, "blob: uploads go to an Azure Blob URL only");
 	b->rw = true; /* writes, without a lease */
 	u.b = b;
 	pthread_mutex_init(&u.lock, NULL);

@@ -71,6 +71,7 @@ struct chunk {
 	uint64_t dirty; /* bit i: page i differs from the lower device */
 	int32_t next; /* hash chain or free list */
 	uint16_t wb; /* write-back runs in flight that cover this chunk */
+	uint16_t pins; /* bdev_map() readers holding it */
 	uint8_t state;
 	uint8_t weight;
 	bool prefetched; /* read ahead and not read yet */
@@ -98,6 +99,8 @@ struct cache {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	pthread_mutex_t flush_lock;
+	uint8_t *slab; /* chunk memory: one mapping of slab_len bytes */
+	size_t slab_len;
 	struct chunk *slots;
 	uint32_t nslots;
 	uint32_t hand;
@@ -106,6 +109,7 @@ struct cache {
 	unsigned bucket_bits;
 	struct stream streams[CACHE_STREAMS];
 	uint64_t stamp;
+	uint32_t map_reserved; /* chunks reserved by bdev_map() readers (at most nslots / 2) */
 
 	struct pool pool;
 	struct cache_stats st; /* updated with __atomic builtins */
@@ -137,10 +141,36 @@ bool cache_has_dirty(const struct cache *c) _nonnull_(1);
 _must_check_ int cache_make_room(struct cache *c) _nonnull_(1);
 
 /* cache_read.c */
+struct fetch_job {
+	struct pool_job job;
+	struct cache *c;
+	uint64_t first; /* first chunk index */
+	uint32_t count;
+	bool prefetch;
+	uint8_t *user; /* copy the overlap with [user_off, user_off + user_len) here; may be NULL */
+	uint64_t user_off;
+	size_t user_len;
+	int32_t slots[];
+};
+
+/* With c->lock held, chunk at pos absent: claim the run of absent chunks from pos up to end into
+ * a new job (*ret, the caller frees it). -EAGAIN after
+ * waiting for room (retry), -ENOMEM. */
+_must_check_ int cache_claim_demand(struct cache *c, uint64_t pos, uint64_t end,
+				    struct fetch_job **ret) _nonnull_(1, 4);
+/* Fetch the claimed chunks of j in pieces of fetch_max in parallel, copy the overlap with
+ * j->user (if set), publish them; with c->lock NOT held. Consumes j's claims (not its memory). */
+_must_check_ int cache_fetch_parallel(struct cache *c, struct fetch_job *j) _nonnull_(1, 2);
+/* Note a read at [off, off+len) for the sequential read-ahead (takes c->lock). */
+void cache_readahead_note(struct cache *c, uint64_t off, size_t len) _nonnull_(1);
 _must_check_ int cache_do_read(struct cache *c, uint8_t *buf, size_t len, uint64_t off)
 	_nonnull_(1, 2);
 /* Claim and fetch chunk idx synchronously (no user copy); with c->lock NOT held. */
 _must_check_ int cache_fetch_one(struct cache *c, uint64_t idx) _nonnull_(1);
+
+/* cache_map.c: bdev_map() of a read-only cache. */
+_must_check_ int cache_map(void *state, uint64_t off, size_t len, struct bdev_map *m);
+void cache_unmap(void *state, struct bdev_map *m);
 
 /* cache_wb.c */
 _must_check_ int cache_do_write(struct cache *c, const uint8_t *buf, size_t len, uint64_t off)

@@ -14,18 +14,6 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
-struct fetch_job {
-	struct pool_job job;
-	struct cache *c;
-	uint64_t first; /* first chunk index */
-	uint32_t count;
-	bool prefetch;
-	uint8_t *user; /* copy the overlap with [user_off, user_off + user_len) here; may be NULL */
-	uint64_t user_off;
-	size_t user_len;
-	int32_t slots[];
-};
-
 static bool is_retryable(int r)
 {
 	return r == -EIO || r == -ETIMEDOUT || r == -ECONNRESET || r == -ECONNREFUSED ||
@@ -148,7 +136,7 @@ static void claim_run(struct cache *c, struct fetch_job *j, uint32_t max)
 
 /* Fetch j (claimed chunks) in pieces of fetch_max: all but the last on the pool, the last
  * inline; wait for all. Consumes j. */
-static int fetch_parallel(struct cache *c, struct fetch_job *j)
+int cache_fetch_parallel(struct cache *c, struct fetch_job *j)
 {
 	uint32_t per = c->fetch_max >> c->chunk_shift;
 	struct batch b;
@@ -201,10 +189,23 @@ static struct stream *stream_match(struct cache *c, uint64_t off, size_t len)
 	return oldest;
 }
 
-/* With c->lock held: queue read-ahead jobs for the chunks in [from, to) that are absent. */
-static void prefetch_range(struct cache *c, uint64_t from, uint64_t to)
+/* The size of one read-ahead request: fetch_max, or more when the lower layer asks for larger
+ * fetches (a throttled source: blob.h "Pacing"), within the read-ahead cap. A sequential stream
+ * reads every byte it fetches, so larger requests cost it nothing but cut the request count;
+ * random misses are left alone, since enlarging them would spend a byte budget (Azure's
+ * page-blob limit) on bytes nobody reads. */
+static uint32_t ra_piece(const struct cache *c)
 {
-	uint32_t per = c->fetch_max >> c->chunk_shift;
+	uint64_t hint = bdev_fetch_hint(c->lower);
+	uint64_t piece = MIN(MAX(hint, (uint64_t)c->fetch_max), (uint64_t)c->ra_max);
+
+	return (uint32_t)MAX(piece & ~((uint64_t)c->chunk_size - 1), (uint64_t)c->chunk_size);
+}
+
+/* With c->lock held: queue read-ahead jobs for the chunks in [from, to) that are absent. */
+static void prefetch_range(struct cache *c, uint64_t from, uint64_t to, uint32_t piece)
+{
+	uint32_t per = piece >> c->chunk_shift;
 	uint64_t idx = from >> c->chunk_shift, end = (to + c->chunk_size - 1) >> c->chunk_shift;
 
 	while (idx < end) {
@@ -230,8 +231,9 @@ static void prefetch_range(struct cache *c, uint64_t from, uint64_t to)
 	}
 }
 
-static void readahead_note(struct cache *c, uint64_t off, size_t len)
+void cache_readahead_note(struct cache *c, uint64_t off, size_t len)
 {
+	uint32_t piece = ra_piece(c);
 	struct stream *s;
 	uint64_t from, to;
 
@@ -239,17 +241,20 @@ static void readahead_note(struct cache *c, uint64_t off, size_t len)
 	s = stream_match(c, off, len);
 	if (s->run < 2)
 		return;
-	/* Start small; double whenever the reader got within half a window of the read-ahead. */
+	/* Start small (or at two pieces when they were raised); double whenever the reader got
+	 * within half a window of the read-ahead. */
 	if (s->window == 0)
-		s->window = MIN(MAX(4 * c->chunk_size, 256u * 1024), c->ra_max);
+		s->window = MIN(MAX(MAX(4 * c->chunk_size, 256u * 1024),
+				    piece > c->fetch_max ? 2 * piece : 0),
+				c->ra_max);
 	else if (s->ra_end <= s->next + s->window / 2)
 		s->window = MIN(2 * s->window, c->ra_max);
 	from = MAX(s->ra_end, s->next);
 	to = MIN(c->size, s->next + s->window);
-	/* Top up in requests of fetch_max (or half a window while it is small), never tiny. */
-	if (to <= from || (to - from < MIN(c->fetch_max, s->window / 2) && to < c->size))
+	/* Top up in whole pieces (or half a window while it is small), never tiny. */
+	if (to <= from || (to - from < MIN(piece, s->window / 2) && to < c->size))
 		return;
-	prefetch_range(c, from, to);
+	prefetch_range(c, from, to, piece);
 	s->ra_end = to;
 }
 
@@ -278,7 +283,7 @@ static long read_hit(struct cache *c, uint8_t *dst, uint64_t pos, uint64_t end)
 }
 
 /* With c->lock held, chunk at pos absent: claim the run of absent chunks up to end. */
-static int claim_demand(struct cache *c, uint64_t pos, uint64_t end, struct fetch_job **ret)
+int cache_claim_demand(struct cache *c, uint64_t pos, uint64_t end, struct fetch_job **ret)
 {
 	uint64_t idx = pos >> c->chunk_shift, last = (end - 1) >> c->chunk_shift;
 	struct fetch_job *j = job_new(c, idx, (uint32_t)(last - idx + 1));
@@ -302,7 +307,7 @@ int cache_do_read(struct cache *c, uint8_t *buf, size_t len, uint64_t off)
 	uint64_t pos = off, end = off + len;
 
 	if (c->readahead)
-		readahead_note(c, off, len);
+		cache_readahead_note(c, off, len);
 	while (pos < end) {
 		_cleanup_free_ struct fetch_job *j = NULL;
 		long n;
@@ -310,7 +315,7 @@ int cache_do_read(struct cache *c, uint8_t *buf, size_t len, uint64_t off)
 
 		pthread_mutex_lock(&c->lock);
 		n = read_hit(c, buf + (pos - off), pos, end);
-		r = n == 0 ? claim_demand(c, pos, end, &j) : 0;
+		r = n == 0 ? cache_claim_demand(c, pos, end, &j) : 0;
 		pthread_mutex_unlock(&c->lock);
 		if (n > 0)
 			pos += (uint64_t)n;
@@ -321,7 +326,7 @@ int cache_do_read(struct cache *c, uint8_t *buf, size_t len, uint64_t off)
 		j->user = buf;
 		j->user_off = off;
 		j->user_len = len;
-		r = fetch_parallel(c, j);
+		r = cache_fetch_parallel(c, j);
 		if (r < 0)
 			return r;
 		pos = MIN(end, (j->first + j->count) << c->chunk_shift);
@@ -339,7 +344,7 @@ int cache_fetch_one(struct cache *c, uint64_t idx)
 		pthread_mutex_unlock(&c->lock);
 		return 0; /* someone else has it (or is loading it) */
 	}
-	r = claim_demand(c, idx << c->chunk_shift, (idx << c->chunk_shift) + 1, &j);
+	r = cache_claim_demand(c, idx << c->chunk_shift, (idx << c->chunk_shift) + 1, &j);
 	pthread_mutex_unlock(&c->lock);
 	if (r == -EAGAIN)
 		return 0;

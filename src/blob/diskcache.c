@@ -327,9 +327,17 @@ static void dc_close(void *state)
 	dc_free(state);
 }
 
+static uint32_t dc_fetch_hint(void *state)
+{
+	struct diskcache *d = state;
+
+	return bdev_fetch_hint(d->lower);
+}
+
 static const struct bdev_ops diskcache_ops = {
 	.name = "diskcache",
 	.read = dc_read,
+	.fetch_hint = dc_fetch_hint,
 	.close = dc_close,
 };
 

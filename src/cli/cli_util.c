@@ -104,6 +104,7 @@ int image_open_source(const char *image, const char *account_key_file, struct pl
 	}
 	r = pl_stack_open(&src, NULL, ret, &d);
 	if (r < 0)
-		return log_error_errno(r, "%s", diag_or_strerror(&d, r));
+		return log_error_errno(r, "%s. Likely causes: %s", diag_or_strerror(&d, r),
+				       pl_explain_diag(PL_STEP_OPEN, &d, r));
 	return 0;
 }

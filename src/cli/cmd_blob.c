@@ -53,16 +53,19 @@ static int do_stat(const struct blob_args *a)
 	r = pl_blob_options(&a->s.src, NULL, &o, &auth, &d);
 	if (r == 0) {
 		r = blob_get_properties(&o, &p);
-		if (r < 0) {
+		if (r < 0 && diag_is_set(&d))
+			diag_prefix(&d, "Cannot get the properties of " URL_FMT,
+				    URL_ARG(a->s.src.url));
+		else if (r < 0)
 			diag_set(&d, r, "Cannot get the properties of " URL_FMT ": %m",
 				 URL_ARG(a->s.src.url));
+		if (r < 0)
 			pl_auth_explain(auth, &d);
-		}
 	}
 	pl_auth_free(auth);
 	if (r < 0) {
 		log_error("%s. Likely causes: %s", diag_or_strerror(&d, r),
-			  pl_explain(PL_STEP_OPEN, r));
+			  pl_explain_diag(PL_STEP_OPEN, &d, r));
 		return CLI_EXIT_FAILURE;
 	}
 	printf("size: %" PRIu64 "\ntype: %s\netag: %s\nlease-state: %s\nlease-status: %s\n", p.size,
@@ -133,7 +136,7 @@ static int do_attach(const struct blob_args *a)
 	r = pl_stack_open(&a->s.src, NULL, &st, &d);
 	if (r < 0) {
 		log_error("%s. Likely causes: %s", diag_or_strerror(&d, r),
-			  pl_explain(PL_STEP_OPEN, r));
+			  pl_explain_diag(PL_STEP_OPEN, &d, r));
 		return CLI_EXIT_FAILURE;
 	}
 	r = a->nbd_socket ? blob_nbd_serve(st.top, a->nbd_socket, a->s.src.rw) : serve(st.top, a);
@@ -156,6 +159,7 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 		{ "allow-other", no_argument, NULL, 'o' },
 		{ "disk-cache", required_argument, NULL, 'D' },
 		{ "disk-cache-mb", required_argument, NULL, 'M' },
+		{ "verify-md5", no_argument, NULL, 'V' },
 		{ "nbd", required_argument, NULL, 'N' },
 		SOURCE_LONG_OPTIONS,
 		{},
@@ -183,6 +187,9 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 			break;
 		case 'D':
 			src->disk_cache_dir = optarg;
+			break;
+		case 'V':
+			src->verify_md5 = true;
 			break;
 		case 'M':
 			if (cli_parse_uint(optarg, 1024 * 1024 * 1024, &src->disk_cache_mb) < 0 ||
@@ -246,11 +253,13 @@ const struct cli_command cmd_blob = {
 	.usage =
 		"Usage: sealmount blob stat URL [AUTH]\n"
 		"       sealmount blob attach URL DIR [--rw] [--cache-mb N] [--allow-other]\n"
-		"                             [--disk-cache DIR [--disk-cache-mb N]] [AUTH]\n"
+		"                             [--disk-cache DIR [--disk-cache-mb N]] [--verify-md5]\n"
+		"                             [AUTH]\n"
 		"       sealmount blob attach URL --nbd SOCKET [--rw] [--cache-mb N] [...]\n"
 		"\n"
 		"URL is https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB[?SAS], the emulator's\n"
-		"http://127.0.0.1:10000/ACCOUNT/CONTAINER/BLOB, or file:///PATH for a local file.\n"
+		"http://127.0.0.1:10000/ACCOUNT/CONTAINER/BLOB, any https URL of a server that\n"
+		"answers HEAD and byte ranges (read-only), or file:///PATH for a local file.\n"
 		"Without AUTH options the blob is read anonymously or with the SAS in the URL\n"
 		"(a URL on the command line is visible to other local users: prefer SAS-less URLs\n"
 		"with a token or key file on shared machines).\n"
@@ -267,6 +276,8 @@ const struct cli_command cmd_blob = {
 		"  --disk-cache DIR       keep fetched (encrypted) blob bytes in DIR across runs;\n"
 		"                         read-only attach only; emptied when the blob's ETag changes\n"
 		"  --disk-cache-mb N      disk cache size cap in MiB (default 1024)\n"
+		"  --verify-md5           check every range against the MD5 Azure computes for it\n"
+		"                         (Azure sources; always on for plain-http ones)\n"
 		"  --nbd SOCKET           serve over NBD on a new Unix socket instead of FUSE\n"
 		"  --allow-other          let other users access the mount\n"
 		"  -h, --help             show this help\n"

@@ -271,6 +271,7 @@ struct upload_args {
 	enum blob_type type;
 	unsigned parallel;
 	bool resume;
+	bool overwrite;
 };
 
 struct upload_progress {
@@ -311,6 +312,9 @@ static int parse_upload_opt(int c, int argc, char **argv, struct upload_args *a)
 	case 'r':
 		a->resume = true;
 		return 0;
+	case 'O':
+		a->overwrite = true;
+		return 0;
 	}
 	return source_parse_option(&a->blob, c, argc, argv) == 0 ? 0 : -1;
 }
@@ -323,6 +327,7 @@ static int parse_upload(int argc, char **argv, struct upload_args *a)
 		{ "block", no_argument, NULL, 'B' },
 		{ "parallel", required_argument, NULL, 'j' },
 		{ "resume", no_argument, NULL, 'r' },
+		{ "overwrite", no_argument, NULL, 'O' },
 		SOURCE_LONG_OPTIONS,
 		{},
 	};
@@ -344,6 +349,9 @@ static int parse_upload(int argc, char **argv, struct upload_args *a)
 		return cli_usage_error("image upload", "expected IMAGE URL");
 	a->image = argv[optind];
 	a->blob.src.url = argv[optind + 1];
+	if (a->resume && a->overwrite)
+		return cli_usage_error("image upload",
+				       "--resume and --overwrite exclude each other");
 	return source_check("image upload", &a->blob);
 }
 
@@ -351,11 +359,10 @@ static const char *upload_hint(int r)
 {
 	switch (r) {
 	case -EEXIST:
-		return " (the blob exists: --resume completes an upload of the same image)";
-	case -EACCES:
-		return " (access denied: check the SAS or account key)";
-	case -ENOENT:
-		return " (no such container)";
+		return " (the blob exists: --overwrite replaces it, --resume completes an upload of "
+		       "the same image)";
+	case -EBUSY:
+		return " (the blob is leased: it is mounted read-write somewhere)";
 	default:
 		return "";
 	}
@@ -378,21 +385,35 @@ static int do_upload(const struct upload_args *a)
 	r = pl_blob_options(&a->blob.src, NULL, &bo, &ctx, &d);
 	if (r < 0)
 		return log_error_errno(r, "%s", diag_or_strerror(&d, r));
-	r = blob_upload_file(&(struct blob_upload_options){ .blob = &bo,
-							    .type = a->type,
-							    .parallel = a->parallel,
-							    .resume = a->resume,
-							    .progress = isatty(STDERR_FILENO) ?
-										show_progress :
-										NULL,
-							    .userdata = &pr },
-			     fd, (uint64_t)sb.st_size, &st);
+	r = blob_upload_file(
+		&(struct blob_upload_options){ .blob = &bo,
+					       .type = a->type,
+					       .parallel = a->parallel,
+					       .resume = a->resume,
+					       .overwrite = a->overwrite,
+					       .create_container = bo.auth == BLOB_AUTH_SHARED_KEY,
+					       .progress =
+						       isatty(STDERR_FILENO) ? show_progress : NULL,
+					       .userdata = &pr },
+		fd, (uint64_t)sb.st_size, &st);
 	if (r < 0) {
-		diag_set(&d, r, "Uploading %s to %.*s failed%s: %m", a->image,
-			 (int)strcspn(a->blob.src.url, "?"), a->blob.src.url, upload_hint(r));
+		const char *why = pl_explain_coded(PL_STEP_OPEN, r, d.code);
+
+		if (!why && (r == -EHOSTUNREACH || r == -ECONNREFUSED || r == -EINVAL))
+			why = pl_explain(PL_STEP_OPEN, r);
+		if (diag_is_set(&d))
+			diag_prefix(&d, "Uploading %s to %.*s failed", a->image,
+				    (int)strcspn(a->blob.src.url, "?"), a->blob.src.url);
+		else
+			diag_set(&d, r, "Uploading %s to %.*s failed%s: %m", a->image,
+				 (int)strcspn(a->blob.src.url, "?"), a->blob.src.url,
+				 upload_hint(r));
 		pl_auth_explain(ctx, &d);
-		log_error("%s", d.text);
+		log_error("%s%s%s", d.text, why ? ". Likely causes: " : "", why ? why : "");
 	} else {
+		if (st.container_created)
+			log_info("Created the container (private) for %.*s",
+				 (int)strcspn(a->blob.src.url, "?"), a->blob.src.url);
 		log_info("Uploaded %s as a %s blob: %" PRIu64 " chunks sent (%" PRIu64
 			 " MiB), %" PRIu64 " skipped",
 			 a->image, a->type == BLOB_TYPE_PAGE ? "page" : "block", st.chunks_sent,
@@ -404,7 +425,10 @@ static int do_upload(const struct upload_args *a)
 
 static int upload_main(int argc, char **argv)
 {
-	struct upload_args a = { .type = BLOB_TYPE_PAGE };
+	/* A block blob by default: a read-only image is read by every container group that mounts
+	 * it, and a page blob serves at most 60 MiB/s per blob, a block blob up to the account's
+	 * limits. Only a read-write mount (Put Page, leases) needs --page. */
+	struct upload_args a = { .type = BLOB_TYPE_BLOCK };
 	int r;
 
 	r = parse_upload(argc, argv, &a);
@@ -450,14 +474,20 @@ const struct cli_command cmd_image_upload = {
 	.name = "upload",
 	.summary = "Upload an image as a page or block blob",
 	.usage =
-		"Usage: sealmount image upload IMAGE URL [--page|--block] [--parallel N] [--resume]\n"
+		"Usage: sealmount image upload IMAGE URL [--page|--block] [--parallel N]\n"
+		"                              [--resume|--overwrite]\n"
 		"                              [--account-key-file F | --bearer-token-file F |\n"
 		"                               --imds[=ENDPOINT] [--client-id ID]] [--ca-file F]\n"
 		"\n"
-		"Upload IMAGE as a page blob (default; Put Page, zero chunks skipped) or a block blob\n"
-		"(Put Block + Put Block List), N requests at a time (default 4). The blob must not\n"
+		"Upload IMAGE as a block blob (default; Put Block + Put Block List: for read-only\n"
+		"mounts, which many readers share at the account's throughput) or, with --page, a\n"
+		"page blob (Put Page, zero chunks skipped: needed to mount read-write; Azure serves\n"
+		"one page blob at up to 60 MiB/s), N requests at a time (default 4). The blob must not\n"
 		"exist unless --resume, which sends only what differs from an earlier upload (page\n"
 		"blobs: written chunks are read back and compared; block blobs: block ids carry the\n"
-		"MD5 of their content). Credentials as for `sealmount blob`; a SAS goes in the URL.\n",
+		"MD5 of their content), or --overwrite, which deletes it (and its snapshots) first.\n"
+		"Credentials as for `sealmount blob`; a SAS goes in the URL. With\n"
+		"--account-key-file a missing container is created automatically (private access);\n"
+		"with a SAS or a token it must exist.\n",
 	.run = upload_main,
 };

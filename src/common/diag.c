@@ -41,6 +41,23 @@ int diag_set(struct diag *d, int err, const char *fmt, ...)
 	return err;
 }
 
+void diag_set_code(struct diag *d, const char *code)
+{
+	size_t n = 0;
+
+	if (!d || !code || d->code[0])
+		return;
+	/* The leading run of letters and digits: a code has nothing else, and whatever follows
+	 * (escape sequences, padding from a hostile server) is not part of it. */
+	for (; n + 1 < sizeof(d->code); code++, n++) {
+		if (!((*code >= 'A' && *code <= 'Z') || (*code >= 'a' && *code <= 'z') ||
+		      (*code >= '0' && *code <= '9')))
+			break;
+		d->code[n] = *code;
+	}
+	d->code[n] = '\0';
+}
+
 static void vformat(char *dst, size_t len, const char *fmt, va_list ap)
 {
 	log_vformat(dst, len, 0, fmt, ap);

@@ -285,6 +285,8 @@ static int perform_with_retries(struct http_call *k, unsigned *ret_attempts)
 
 		http_attempt_reset(&k->a);
 		r = attempt_perform(k, n, &transient);
+		if (r == 0 && http_status_is_busy(k->a.status))
+			k->busy++;
 		if (n >= k->max_attempts || (r < 0 && !transient) ||
 		    (r == 0 && !http_status_is_retryable(k->a.status))) {
 			*ret_attempts = n;
@@ -364,6 +366,7 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 		.headers = k.a.headers, /* k.a is not cleaned up on this path */
 		.n_headers = k.a.n_headers,
 		.attempts = attempts,
+		.busy = k.busy,
 		.sink_len = k.a.sink_len,
 	};
 	return 0;

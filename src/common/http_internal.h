@@ -26,7 +26,8 @@
 /* Header lines accepted per response and their total size (curl caps a single line itself). */
 #define HTTP_HEADERS_MAX 128u
 #define HTTP_HEADERS_MAX_BYTES (64u * 1024)
-#define HTTP_POOL_MAX 16u
+#define HTTP_POOL_MAX 32u
+#define HTTP_BULK_BUFFER (96u * 1024) /* libcurl's receive buffer for sink transfers */
 
 struct http_client {
 	struct http_options opts; /* defaults filled in; ca_file not kept */
@@ -65,6 +66,7 @@ struct http_call {
 	CURL *h;
 	unsigned long id; /* for the debug log */
 	unsigned max_attempts;
+	unsigned busy; /* attempts answered with a busy status (http_status_is_busy) */
 	struct http_attempt a;
 	char host[256]; /* the URL's host, for http_tls_explain() */
 	char why[HTTP_WHY_MAX]; /* the last attempt's failure in words (http_tls.c), or "" */

@@ -237,6 +237,11 @@ bool http_status_is_retryable(long status)
 	}
 }
 
+bool http_status_is_busy(long status)
+{
+	return status == 429 || status == 503;
+}
+
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';

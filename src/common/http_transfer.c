@@ -418,6 +418,9 @@ int http_setup_exchange(struct http_call *k, struct curl_slist *hdrs)
 		size_t cap = a->sink_cap > a->max_response ? a->sink_cap : a->max_response;
 
 		cc = cc ?: curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
+		/* Bulk bodies: a larger receive buffer means fewer recv/poll rounds per byte. */
+		if (a->sink_cap >= HTTP_BULK_BUFFER)
+			cc = cc ?: curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)HTTP_BULK_BUFFER);
 	}
 	if (method_sends_body(req)) {
 		/* Always a Content-Length, even 0 (Azure wants one on an empty PUT). */

@@ -15,6 +15,44 @@ struct cause {
 	enum pl_step step;
 	int err; /* 0 = any other error of this step */
 	const char *text;
+	const char *code; /* the service's error code (struct diag.code); NULL = any */
+};
+
+/* Finer causes, by the error code the service answered with (Blob's x-ms-error-code). */
+static const struct cause coded[] = {
+	{ PL_STEP_OPEN, -ENOENT,
+	  "the container named in the URL does not exist: check the container name "
+	  "(https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB; container names are lower case), "
+	  "or create it (`image upload --account-key-file` does)",
+	  "ContainerNotFound" },
+	{ PL_STEP_OPEN, -ENOENT,
+	  "the container exists but holds no blob of that name: check the blob name (case "
+	  "matters) and that the upload finished",
+	  "BlobNotFound" },
+	{ PL_STEP_OPEN, -ENOENT,
+	  "no such container or blob - or a private container read without credentials, which "
+	  "Azure answers with 404: check the URL, and give a SAS, an account key "
+	  "(--account-key-file) or a managed identity (--imds)",
+	  "ResourceNotFound" },
+	{ PL_STEP_OPEN, -EACCES,
+	  "access denied: the storage account did not accept the credentials: a wrong or rotated account key "
+	  "(--account-key-file), or a SAS whose signature does not verify (copied incompletely, "
+	  "signed with another key, or expired: se=)",
+	  "AuthenticationFailed" },
+	{ PL_STEP_OPEN, -EACCES,
+	  "access denied: the storage account refused the request's credentials: a wrong account key "
+	  "(--account-key-file), a SAS that does not verify, lacks the permission (sp=r to read, "
+	  "sp=cw to upload) or is outside its start/expiry time or IP range, the account's "
+	  "firewall, or an identity without a 'Storage Blob Data' role",
+	  "AuthorizationFailure" },
+	{ PL_STEP_OPEN, -EACCES,
+	  "access denied: the SAS or role lacks the permission for this request: sp=r to read, sp=cw to upload; "
+	  "'Storage Blob Data Reader' to mount, 'Contributor' to write",
+	  "AuthorizationPermissionMismatch" },
+	{ PL_STEP_OPEN, -EACCES,
+	  "access denied: the container is private and no credentials were given: a SAS in the URL, "
+	  "--account-key-file, --bearer-token-file or --imds (azure_url_private: true)",
+	  "NoAuthenticationInformation" },
 };
 
 static const struct cause causes[] = {
@@ -75,6 +113,20 @@ static const struct cause causes[] = {
 	{ PL_STEP_OPEN, -EINVAL,
 	  "azure_url (--url) is not a blob URL: https://ACCOUNT.blob.core.windows.net/CONTAINER/"
 	  "BLOB (or the emulator's http://127.0.0.1:PORT/ACCOUNT/CONTAINER/BLOB)" },
+	{ PL_STEP_OPEN, -EHOSTUNREACH,
+	  "the storage host name does not resolve: a typo in the account name or the host "
+	  "(https://ACCOUNT.blob.core.windows.net), or no DNS from here" },
+	{ PL_STEP_OPEN, -ECONNREFUSED,
+	  "nothing listens at the URL's host and port: a wrong port, or the service (the emulator) "
+	  "is not running" },
+	{ PL_STEP_OPEN, -EFBIG,
+	  "the storage claims a size no blob of its type can have (page blob 8 TiB, block blob "
+	  "190.7 TiB, append blob 195 GiB; any other server 1 PiB): a broken or hostile server "
+	  "or proxy, or a URL that names something else" },
+	{ PL_STEP_OPEN, -EPROTO,
+	  "the server's answers are not those of a blob or range server (no ETag, a page blob "
+	  "not in 512-byte pages, Range ignored, inconsistent sizes): a proxy or captive portal in "
+	  "between, or a URL that names something else" },
 	{ PL_STEP_OPEN, -ENOMEM,
 	  "not enough memory for the cache (sealmount.cache_mb, --cache-mb)" },
 	{ PL_STEP_OPEN, 0,
@@ -155,6 +207,34 @@ const char *pl_explain(enum pl_step s, int err)
 	return fallback;
 }
 
+const char *pl_explain_coded(enum pl_step s, int err, const char *code)
+{
+	for (size_t i = 0; code && code[0] && i < ELEMENTSOF(coded); i++)
+		if (coded[i].step == s && coded[i].err == err && streq(coded[i].code, code))
+			return coded[i].text;
+	return NULL;
+}
+
+const char *pl_explain_diag(enum pl_step s, const struct diag *d, int err)
+{
+	const char *t = d ? pl_explain_coded(s, err, d->code) : NULL;
+
+	return t ? t : pl_explain(s, err);
+}
+
+/* The coded rows of step s (placed before the step's first plain row). */
+static int markdown_coded(struct buf *out, enum pl_step s)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < ELEMENTSOF(coded); i++)
+		if (coded[i].step == s)
+			r = buf_printf(out, "| `%s` | %s, HTTP `%s` | %s |\n", pl_step_name(s),
+				       strerrorname_np(-coded[i].err), coded[i].code,
+				       coded[i].text);
+	return r;
+}
+
 int pl_explain_markdown(struct buf *out)
 {
 	int r;
@@ -163,6 +243,10 @@ int pl_explain_markdown(struct buf *out)
 	for (size_t i = 0; r == 0 && i < ELEMENTSOF(causes); i++) {
 		const struct cause *c = &causes[i];
 
+		if (i == 0 || causes[i - 1].step != c->step)
+			r = markdown_coded(out, c->step);
+		if (r < 0)
+			break;
 		if (c->err)
 			r = buf_printf(out, "| `%s` | %s (%s) | %s |\n", pl_step_name(c->step),
 				       strerrorname_np(-c->err), strerrordesc_np(-c->err), c->text);

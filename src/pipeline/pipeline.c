@@ -152,7 +152,7 @@ void pl_failure_message(const struct pl_failure *f, unsigned index, const char *
 		(void)snprintf(who, sizeof(who), "Filesystem %u (%s): ", index, mount_point);
 	(void)snprintf(buf, len, "%sstep '%s' failed: %s. Likely causes: %s", who,
 		       pl_step_name(f->step), diag_or_strerror(&f->diag, f->err),
-		       pl_explain(f->step, f->err));
+		       pl_explain_diag(f->step, &f->diag, f->err));
 }
 
 /* ---- open, volume, publish ---- */

@@ -138,6 +138,12 @@ static const char *open_hint(int r)
 		return " (read-write needs a page blob: upload it with `image upload --page`)";
 	case -ESTALE:
 		return " (the blob changed while it was being opened)";
+	case -EOPNOTSUPP:
+		return " (--verify-md5 needs an Azure Blob source: a plain HTTP server sends no MD5)";
+	case -EFBIG:
+		return " (the size the server claims is larger than any image can be)";
+	case -EROFS:
+		return " (a plain HTTP(S) source is read-only)";
 	case -EINVAL:
 		return " (not a usable URL: https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB, "
 		       "or http://127.0.0.1:PORT/ACCOUNT/CONTAINER/BLOB for the emulator)";
@@ -171,7 +177,12 @@ int pl_blob_options(const struct pl_source *src, struct http_client *http, struc
 	if (!c)
 		return diag_set(d, -ENOMEM, "Out of memory");
 	*o = (struct blob_options){
-		.url = src->url, .http = http, .ca_file = src->ca_file, .rw = src->rw
+		.url = src->url,
+		.http = http,
+		.ca_file = src->ca_file,
+		.rw = src->rw,
+		.verify_md5 = src->verify_md5,
+		.diag = d,
 	};
 	r = auth_setup(src, http, c, o, d);
 	if (r < 0) {
@@ -193,7 +204,11 @@ static int open_blob(const struct pl_source *src, struct http_client *http, stru
 		return r;
 	r = blob_open(&o, &s->top);
 	if (r < 0) {
-		diag_set(d, r, "Cannot open " URL_FMT ": %m%s", URL_ARG(src->url), open_hint(r));
+		if (diag_is_set(d)) /* the blob layer said what the service answered */
+			diag_prefix(d, "Cannot open " URL_FMT, URL_ARG(src->url));
+		else
+			diag_set(d, r, "Cannot open " URL_FMT ": %m%s", URL_ARG(src->url),
+				 open_hint(r));
 		pl_auth_explain(s->auth, d);
 		return r;
 	}
@@ -222,7 +237,8 @@ static int open_file(const struct pl_source *src, struct pl_stack *s, struct dia
 	if (r < 0)
 		return diag_set(d, r, "Cannot open the image file %s: %m%s", path,
 				r == -ENOENT && looks_like_host(path) ?
-					" (if it is a URL: it needs https://)" :
+					" (if it is a URL: it needs https:// - "
+					"https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB)" :
 					"");
 	return 0;
 }

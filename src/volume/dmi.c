@@ -161,7 +161,8 @@ int dmi_sb_parse(const uint8_t *sb, uint64_t start, uint64_t dev_sectors, uint32
 	uint64_t want;
 	int r;
 
-	if (log2_block(block_size, &log2_spb) < 0 || start >= dev_sectors)
+	if (log2_block(block_size, &log2_spb) < 0 || start >= dev_sectors ||
+	    dev_sectors > DMI_DEV_SECTORS_MAX)
 		return -EINVAL;
 	r = check_header(sb, tag_size, log2_spb, &g);
 	if (r < 0)
@@ -209,7 +210,7 @@ int dmi_format_superblock(uint64_t dev_sectors, uint64_t start, uint32_t tag_siz
 	uint64_t journal_sectors = dev_sectors >> 7;
 
 	if (log2_block(block_size, &g.log2_spb) < 0 || tag_size == 0 || tag_size > DMI_TAG_MAX ||
-	    start >= dev_sectors)
+	    start >= dev_sectors || dev_sectors > DMI_DEV_SECTORS_MAX)
 		return -EINVAL;
 	if (journal_geometry(&g) < 0)
 		return -EINVAL;

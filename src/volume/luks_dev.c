@@ -186,7 +186,9 @@ static int setup_integrity(struct luks_dev *d, const struct luks2_hdr *h, bool r
 	uint64_t dev = bdev_size(d->lower);
 	int r;
 
-	if (h->segment.offset % 512 || dev % 512)
+	/* A device of an odd size is used to its last whole sector, as the kernel's loop device
+	 * does (and dmi_sb_parse() then checks the geometry against that). */
+	if (h->segment.offset % 512)
 		return -EBADMSG;
 	r = bdev_read(d->lower, sb, sizeof(sb), h->segment.offset);
 	if (r < 0)
@@ -205,6 +207,19 @@ static int setup_integrity(struct luks_dev *d, const struct luks2_hdr *h, bool r
 	return rw && d->journal.n > 0 ? apply_journal(d) : 0;
 }
 
+/* The data segment without integrity: "dynamic" is up to the device's last whole sector (as
+ * luks2_json.c computes it); a fixed size must fit, written so that no sum can wrap. */
+static int setup_plain_size(struct luks_dev *d, const struct luks2_hdr *h, uint64_t dev)
+{
+	d->data_offset = h->segment.offset;
+	if (d->data_offset >= dev)
+		return -EBADMSG;
+	d->size = h->segment.dynamic ? (dev - d->data_offset) / d->ss * d->ss : h->segment.size;
+	if (d->size == 0 || d->size % d->ss || d->size > dev - d->data_offset)
+		return -EBADMSG;
+	return 0;
+}
+
 static int setup(struct luks_dev *d, const struct luks2_hdr *h, const struct luks_options *o)
 {
 	int r;
@@ -220,13 +235,7 @@ static int setup(struct luks_dev *d, const struct luks2_hdr *h, const struct luk
 		return r;
 	if (d->kind != LUKS2_INTEGRITY_NONE)
 		return setup_integrity(d, h, o->rw);
-	d->data_offset = h->segment.offset;
-	if (d->data_offset >= bdev_size(d->lower))
-		return -EBADMSG;
-	d->size = h->segment.dynamic ? bdev_size(d->lower) - d->data_offset : h->segment.size;
-	if (d->size % d->ss || d->data_offset + d->size > bdev_size(d->lower))
-		return -EBADMSG;
-	return 0;
+	return setup_plain_size(d, h, bdev_size(d->lower));
 }
 
 /* The cipher and MAC contexts hold the volume key's schedules in memory that OpenSSL allocates,

@@ -2,11 +2,12 @@
 // SPDX-License-Identifier: MIT
 //
 // faultproxy.mjs - an HTTP proxy for tests that injects faults in front of a loopback service
-// (Azurite). Listens on 127.0.0.1 only.
+// (Azurite, nginx). Listens on 127.0.0.1 only.
 //
 //   node faultproxy.mjs --target PORT --port-file FILE [--seed N] [--latency-ms N]
 //                       [--bandwidth BYTES_PER_S] [--only-ranged] [--retry-after S]
-//                       [--slow-ms N] [FAULT=PROBABILITY ...]
+//                       [--slow-ms N] [--throttle-rps N] [--throttle-mibps N]
+//                       [FAULT=PROBABILITY ...]
 //
 // Faults (each picked per request with its probability, at most one per request):
 //   503       answer 503 ServerBusy with Retry-After: S (--retry-after, default 1; the request
@@ -18,16 +19,30 @@
 //   slow      forward, send the headers at once and then the body in 16 pieces spread over
 //             --slow-ms (default 2000): a slow body that still completes
 // --latency-ms delays every request; --bandwidth caps each response body's rate;
-// --only-ranged applies faults only to GETs with x-ms-range (reads), so setup calls stay clean.
-// Counters: GET /__faultproxy/stats answers {"requests":N,"bytes":N,"503":N,...} as JSON
-// (bytes: response body bytes received from the target, for read amplification in benchmarks).
+// --only-ranged applies faults only to GETs with a Range or x-ms-range header (reads), so setup
+// calls stay clean.
+//
+// Throttling (Azure's scalability targets for one blob: up to 500 requests/s, and up to 60 MiB/s
+// out of a page blob): --throttle-rps N admits at most N requests per second per blob (URL path)
+// and --throttle-mibps N at most N MiB per second of ranged GET bodies per blob, each counted
+// over a sliding one-second window. A request above either rate is answered, as the service
+// does, 503 with x-ms-error-code ServerBusy and Retry-After: 1, and never reaches the target.
+// A ranged GET is charged its range's length when admitted, a GET without a range its bytes as
+// they pass.
+//
+// Counters: GET /__faultproxy/stats answers {"requests":N,"bytes":N,"503":N,...,"timeline":[...]}
+// as JSON (bytes: response body bytes received from the target, for read amplification in
+// benchmarks; sizes, when throttling: served ranged GETs counted by size, "le64k", "le1m",
+// "le4m", "gt4m"; timeline, when throttling: per second since the start, {"t":S,"requests":N,"busy":N,"bytes":N,
+// "served_bytes":N} where requests counts every request that arrived, busy the ones answered 503 by
+// the throttle, served_bytes the ranged bytes admitted).
 
 import { writeFileSync, renameSync } from 'node:fs';
 import http from 'node:http';
 
 const args = process.argv.slice(2);
 const opt = { seed: 1, latency: 0, bandwidth: 0, onlyRanged: false, retryAfter: 1, slowMs: 2000,
-              faults: {} };
+              rps: 0, mibps: 0, faults: {} };
 let target, portFile;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
@@ -39,6 +54,8 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--only-ranged') opt.onlyRanged = true;
   else if (a === '--retry-after') opt.retryAfter = Number(args[++i]);
   else if (a === '--slow-ms') opt.slowMs = Number(args[++i]);
+  else if (a === '--throttle-rps') opt.rps = Number(args[++i]);
+  else if (a === '--throttle-mibps') opt.mibps = Number(args[++i]);
   else if (/^(503|500|reset|truncate|flip|slow)=[0-9.]+$/.test(a)) {
     const [k, v] = a.split('=');
     opt.faults[k] = Number(v);
@@ -62,8 +79,9 @@ function random() {
 }
 
 const stats = { requests: 0, clean: 0, bytes: 0 };
+const rangeHeader = (req) => req.headers.range ?? req.headers['x-ms-range'];
 function pickFault(req) {
-  if (opt.onlyRanged && !(req.method === 'GET' && req.headers['x-ms-range'])) return null;
+  if (opt.onlyRanged && !(req.method === 'GET' && rangeHeader(req))) return null;
   let x = random();
   for (const [k, p] of Object.entries(opt.faults)) {
     if (x < p) return k;
@@ -73,6 +91,55 @@ function pickFault(req) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- throttling and the per-second timeline ----
+const MIB = 1024 * 1024;
+const started = performance.now();
+const timeline = [];
+const windows = new Map();
+const sizes = {}; // served ranged GETs by size: le64k, le1m, le4m, gt4m
+
+function second() {
+  const t = Math.floor((performance.now() - started) / 1000);
+  while (timeline.length <= t) timeline.push({ t: timeline.length, requests: 0, busy: 0, bytes: 0, served_bytes: 0 });
+  return timeline[t];
+}
+
+function rangeLength(req) {
+  const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader(req) ?? '');
+  return m ? Number(m[2]) - Number(m[1]) + 1 : 0;
+}
+
+// Admit a request to its blob if the last second's admitted requests (and ranged bytes) leave
+// room: a sliding one-second window, so no second ever serves more than the target.
+function admit(req) {
+  if (!opt.rps && !opt.mibps) return true;
+  const key = new URL(req.url, 'http://x').pathname;
+  const now = performance.now();
+  let w = windows.get(key);
+  if (!w) windows.set(key, (w = { log: [], bytes: 0 }));
+  while (w.log.length && w.log[0].t <= now - 1000) w.bytes -= w.log.shift().n;
+  if ((opt.rps && w.log.length >= opt.rps) || (opt.mibps && w.bytes >= opt.mibps * MIB)) return false;
+  const entry = { t: now, n: req.method === 'GET' ? rangeLength(req) : 0 };
+  if (entry.n) {
+    const k = entry.n <= 65536 ? 'le64k' : entry.n <= MIB ? 'le1m' : entry.n <= 4 * MIB ? 'le4m' : 'gt4m';
+    sizes[k] = (sizes[k] || 0) + 1;
+  }
+  w.log.push(entry);
+  w.bytes += entry.n;
+  second().served_bytes += entry.n;
+  req.window = { w, entry }; // a GET without a range pays as its bytes pass
+  return true;
+}
+
+function charge(req, n) {
+  // (only while the entry is still in the window: pruning subtracts what it holds by then)
+  if (opt.mibps && req.method === 'GET' && !rangeLength(req) && req.window &&
+      performance.now() - req.window.entry.t < 1000) {
+    req.window.entry.n += n;
+    req.window.w.bytes += n;
+  }
+}
 
 async function sendBody(res, body, fault) {
   let end = body.length;
@@ -119,12 +186,21 @@ function forward(req, reqBody) {
 async function handle(req, res) {
   if (req.url === '/__faultproxy/stats') {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(stats));
+    res.end(JSON.stringify(opt.rps || opt.mibps ? { ...stats, sizes, timeline } : stats));
     return;
   }
   const chunks = [];
   for await (const c of req) chunks.push(c);
   stats.requests++;
+  second().requests++;
+  if (!admit(req)) {
+    stats['503'] = (stats['503'] || 0) + 1;
+    stats.throttled = (stats.throttled || 0) + 1;
+    second().busy++;
+    res.writeHead(503, { 'x-ms-error-code': 'ServerBusy', 'retry-after': '1', 'content-length': 0 });
+    res.end();
+    return;
+  }
   const fault = pickFault(req);
   stats[fault ?? 'clean'] = (stats[fault ?? 'clean'] || 0) + 1;
   if (opt.latency) await sleep(opt.latency);
@@ -140,6 +216,8 @@ async function handle(req, res) {
   }
   const up = await forward(req, Buffer.concat(chunks));
   stats.bytes += up.body.length;
+  second().bytes += up.body.length;
+  charge(req, up.body.length);
   res.writeHead(up.status, up.headers);
   await sendBody(res, up.body, fault);
 }
@@ -151,7 +229,11 @@ function stream(req, reqBody, res) {
     const up = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url,
                               headers: req.headers }, (r) => {
       res.writeHead(r.statusCode, r.headers);
-      r.on('data', (c) => { stats.bytes += c.length; });
+      r.on('data', (c) => {
+        stats.bytes += c.length;
+        second().bytes += c.length;
+        charge(req, c.length);
+      });
       r.on('error', reject);
       r.pipe(res);
       res.on('finish', resolve);

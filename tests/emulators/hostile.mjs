@@ -56,6 +56,10 @@
 //   blob-error-bomb      403 x-ms-error-code of 8 KiB with control bytes, 900 KiB XML body
 //   blob-range-flip      a ranged GET's body with one bit flipped (Content-MD5 unchanged)
 //   blob-range-shift     a ranged GET answered with another range's Content-Range
+//   blob-size-TYPE-N     the blob claims to be a TYPE (PageBlob, BlockBlob, AppendBlob, or Plain:
+//                        no x-ms-blob-type, a plain HTTP server) of N
+//                        bytes: HEAD says so, and ranged GETs (passed through) carry N as their
+//                        Content-Range total, so the claim is consistent
 
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -248,6 +252,13 @@ async function content(ctx, req, res, mode) {
     res.writeHead(200, blob[mode]);
     return res.end();
   }
+  const claim = /^blob-size-(PageBlob|BlockBlob|AppendBlob|Plain)-(\d+)$/.exec(mode);
+  if (claim && req.method === 'HEAD') {
+    const h = { 'Content-Length': claim[2], ETag: '"0x8DCLAIM"', 'Last-Modified': 'Tue, 01 Apr 2025 10:00:00 GMT' };
+    if (claim[1] !== 'Plain') h['x-ms-blob-type'] = claim[1];
+    res.writeHead(200, h);
+    return res.end();
+  }
   if (mode === 'blob-error-bomb') {
     const code = `AuthenticationFailed\x1b[31m${'\x07'.repeat(8)}${'E'.repeat(8192)}`;
     const bodyXml = `<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><Error><Code>&b;</Code>${'<x>'.repeat(60000)}</Error>`;
@@ -257,6 +268,10 @@ async function content(ctx, req, res, mode) {
   if (mode === 'hsm-value-nested' && path.endsWith('/release')) return send(res, 200, `{"value":${deep(NEST)}}`);
   const body = await readAll(req);
   if (!ctx.upstream) return send(res, 404, '{"error":"no upstream"}');
+  if (claim) { // the pinned validators are ours, not the upstream's
+    delete req.headers['if-match'];
+    delete req.headers['if-unmodified-since'];
+  }
   const up = await forward(ctx, req, body);
   let out = up.body;
   if (mode.startsWith('maa-') && path.startsWith('/attest/') && up.status === 200) {
@@ -267,6 +282,15 @@ async function content(ctx, req, res, mode) {
     out[out.length >> 1] ^= 1; // Content-MD5 left as it was
   } else if (mode === 'blob-range-shift' && up.status === 206) {
     up.headers['content-range'] = String(up.headers['content-range']).replace(/^bytes (\d+)-/, (m, a) => `bytes ${Number(a) + 512}-`);
+  } else if (claim && up.status === 206) {
+    up.headers['content-range'] = String(up.headers['content-range']).replace(/\/\d+$/, `/${claim[2]}`);
+    up.headers.etag = '"0x8DCLAIM"';
+    up.headers['last-modified'] = 'Tue, 01 Apr 2025 10:00:00 GMT';
+    if (claim[1] === 'Plain') {
+      for (const k of Object.keys(up.headers)) if (k.startsWith('x-ms-')) delete up.headers[k];
+    } else {
+      up.headers['x-ms-blob-type'] = claim[1];
+    }
   } else if (mode.startsWith('hsm-') && path.endsWith('/release') && up.status === 200) {
     const j = JSON.parse(out);
     out = Buffer.from(JSON.stringify({ ...j, value: tamperHsm(mode, j.value, ctx) }));

@@ -109,7 +109,7 @@ same_failure()
 
 same_failure wrong-key "$(url good.img)" fe-other volume 'Wrong passphrase|Required key'
 same_failure release-403 "$(url good.img)" fe-403 release 'HTTP 403'
-same_failure blob-404 "$(url missing.img)" fe-good open 'No such file or directory'
+same_failure blob-404 "$(url missing.img)" fe-good open 'HTTP 404 BlobNotFound'
 same_failure header-refused "$(url plain.img)" fe-good volume 'refused by rule policy'
 ROOT=$(printf '%064d' 7) same_failure seal-mismatch "$(url sealed.img)" fe-good seal \
 	'does not lead to the trusted root hash'

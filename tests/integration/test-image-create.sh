@@ -136,13 +136,13 @@ RC=0
 up "$W/a.img" "$BASE/a-page.img" >"$W/err" || RC=$?
 expect_eq "$RC" 1 "exit code for an existing blob"
 grep -q -- "--resume" "$W/err" || fail "message: $(cat "$W/err")"
-OUT=$(up "$W/a.img" "$BASE/a-page.img" --resume)
+OUT=$(up "$W/a.img" "$BASE/a-page.img" --page --resume)
 grep -q " 0 chunks sent" <<<"$OUT" || fail "resume of a complete page blob sent data: $OUT"
 
 step "page blob: one chunk changed on the service, --resume repairs exactly it"
 head -c 4096 /dev/urandom >"$W/junk"
 tool put-page imgs a-page.img $((8 * 1024 * 1024 + 4096)) "$W/junk"
-OUT=$(up "$W/a.img" "$BASE/a-page.img" --resume --parallel 2)
+OUT=$(up "$W/a.img" "$BASE/a-page.img" --page --resume --parallel 2)
 grep -q " 1 chunks sent" <<<"$OUT" || fail "page resume: $OUT"
 tool download imgs a-page.img "$W/a-page.back"
 cmp "$W/a.img" "$W/a-page.back" || fail "page blob differs after resume"
@@ -172,6 +172,11 @@ OUT=$(up "$W/hmac512.img" "$BASE/c.img" --block --resume)
 grep -q " 1 chunks sent" <<<"$OUT" || fail "block resume after a change: $OUT"
 tool download imgs c.img "$W/c.back"
 cmp "$W/hmac512.img" "$W/c.back" || fail "block blob differs after resume"
+step "no type given: a block blob (read-only images; --page for read-write)"
+up "$W/hmac512.img" "$BASE/default.img" >/dev/null
+OUT=$("$SEALMOUNT" blob stat "$BASE/default.img" --account-key-file "$AKEY")
+grep -qx "type: BlockBlob" <<<"$OUT" || fail "default upload type: $OUT"
+
 step "SAS in the URL instead of a key (page blob, read back)"
 SAS=$(tool sas imgs sas.img rcw)
 "$SEALMOUNT" image upload "$W/aead.img" "$BASE/sas.img?$SAS" --page

@@ -205,7 +205,10 @@ START_TEST(bdev_new_rejects_bad_args)
 	ck_assert_int_eq(bdev_new(&nop_ops, NULL, 4096, 3, false, &b), -EINVAL);
 	ck_assert_int_eq(bdev_new(&nop_ops, NULL, 4096, 0, false, &b), -EINVAL);
 	ck_assert_int_eq(bdev_new(&ro_ops, NULL, 4096, 1, true, &b), -EINVAL);
-	ck_assert_int_eq(closes, 3); /* state is consumed even on failure */
+	/* A size from a hostile server: every later offset computation must fit. */
+	ck_assert_int_eq(bdev_new(&nop_ops, NULL, UINT64_MAX, 1, false, &b), -EFBIG);
+	ck_assert_int_eq(bdev_new(&nop_ops, NULL, BDEV_SIZE_MAX + 1, 1, false, &b), -EFBIG);
+	ck_assert_int_eq(closes, 5); /* state is consumed even on failure */
 	ck_assert_ptr_null(b);
 	bdev_free(NULL);
 }

@@ -154,7 +154,6 @@ START_TEST(blob_url_rejects_malformed)
 		"https://acct.blob.core.windows.net/c", /* no blob name */
 		"https://acct.blob.core.windows.net/c/b#frag",
 		"https://user:pw@acct.blob.core.windows.net/c/b",
-		"http://127.0.0.1:10000/devstoreaccount1/c", /* path style needs account/c/b */
 		"https://acct.blob.core.windows.net/c/b c",
 		"https://acct.blob.core.windows.net//b",
 		"https:///c/b",

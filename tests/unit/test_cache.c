@@ -473,6 +473,160 @@ START_TEST(cache_odd_device_size)
 }
 END_TEST
 
+/* A lower device of the largest size a bdev may have, reading a pattern: chunk and offset
+ * arithmetic near the end must neither overflow nor wrap. */
+static int huge_read(void *s, void *buf, size_t len, uint64_t off)
+{
+	for (size_t i = 0; i < len; i++)
+		((uint8_t *)buf)[i] = (uint8_t)((off + i) * 13);
+	return 0;
+}
+
+static uint32_t hint_value;
+
+static uint32_t huge_hint(void *s)
+{
+	return hint_value;
+}
+
+static const struct bdev_ops huge_ops = { .name = "huge",
+					  .read = huge_read,
+					  .fetch_hint = huge_hint,
+					  .close = mem_close };
+
+START_TEST(cache_huge_device)
+{
+	struct bdev *lower = NULL;
+	_cleanup_(bdev_freep) struct bdev *c = NULL;
+	uint8_t buf[70000];
+
+	hint_value = 0;
+	ck_assert_int_eq(bdev_new(&huge_ops, NULL, BDEV_SIZE_MAX, 1, false, &lower), 0);
+	ck_assert_int_eq(cache_new(lower, NULL, &c), 0);
+	for (uint64_t off = BDEV_SIZE_MAX - 4 * sizeof(buf); off < BDEV_SIZE_MAX;
+	     off += sizeof(buf) / 2) {
+		size_t n = BDEV_SIZE_MAX - off < sizeof(buf) ? BDEV_SIZE_MAX - off : sizeof(buf);
+
+		ck_assert_int_eq(bdev_read(c, buf, n, off), 0);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_uint_eq(buf[i], (uint8_t)((off + i) * 13));
+	}
+	ck_assert_int_eq(bdev_read(c, buf, 2, BDEV_SIZE_MAX - 1), -EINVAL);
+}
+END_TEST
+
+/* A lower layer that asks for larger fetches (a throttled blob) gets them for sequential
+ * read-ahead, in fewer requests; random misses stay one chunk (bytes nobody reads would spend a
+ * throttled byte budget). */
+static struct cache_stats scan_with_hint(uint32_t hint, uint64_t off)
+{
+	struct bdev *lower = NULL;
+	_cleanup_(bdev_freep) struct bdev *c = NULL;
+	static uint8_t buf[128 * KiB];
+	struct cache_stats st;
+
+	hint_value = hint;
+	ck_assert_int_eq(bdev_new(&huge_ops, NULL, 128 * MiB, 1, false, &lower), 0);
+	ck_assert_int_eq(cache_new(lower, NULL, &c), 0);
+	ck_assert_int_eq(bdev_read(c, buf, 4096, 100 * MiB + 5), 0); /* a random miss */
+	ck_assert_int_eq(cache_get_stats(c, &st), 0);
+	ck_assert_uint_eq(st.bytes_fetched, CACHE_DEFAULT_CHUNK);
+	for (uint64_t pos = off; pos < off + 48 * MiB; pos += sizeof(buf)) {
+		ck_assert_int_eq(bdev_read(c, buf, sizeof(buf), pos), 0);
+		ck_assert_uint_eq(buf[7], (uint8_t)((pos + 7) * 13));
+	}
+	ck_assert_int_eq(cache_get_stats(c, &st), 0);
+	hint_value = 0;
+	return st;
+}
+
+START_TEST(cache_follows_fetch_hint)
+{
+	struct cache_stats plain = scan_with_hint(0, 0), raised = scan_with_hint(16 * MiB, 0);
+
+	ck_assert_uint_lt(raised.fetches, plain.fetches);
+	ck_assert_uint_le(raised.fetches * 2, plain.fetches); /* 4 MiB pieces became 16 MiB */
+}
+END_TEST
+
+/* Reads in place: the bytes are right, the chunks stay put while held even as other reads churn
+ * the cache, and what cannot be held (too many pieces, a writable cache) is declined. */
+START_TEST(cache_map_holds_chunks)
+{
+	struct cache_options o = { .mem_max = 8 * MiB };
+	_cleanup_(bdev_freep) struct bdev *c = make_cache(false, &o);
+	_cleanup_(bdev_freep) struct bdev *w = make_cache(true, NULL);
+	static uint8_t tmp[1 * MiB];
+	struct bdev_map m;
+	struct cache_stats st;
+	uint64_t off = 3 * MiB + 12345;
+	size_t done = 0;
+
+	ck_assert_int_eq(bdev_map(c, off, 1 * MiB, &m), 0);
+	ck_assert_uint_eq(m.cnt, 17); /* unaligned: 17 chunks of 64 KiB */
+	for (unsigned i = 0; i < 16; i++) /* 16 MiB elsewhere: twice the cache */
+		ck_assert_int_eq(bdev_read(c, tmp, sizeof(tmp), 40 * MiB + i * MiB), 0);
+	for (unsigned i = 0; i < m.cnt; i++) {
+		ck_assert_mem_eq(m.iov[i].iov_base, ref + off + done, m.iov[i].iov_len);
+		done += m.iov[i].iov_len;
+	}
+	ck_assert_uint_eq(done, 1 * MiB);
+	bdev_unmap(c, &m);
+	ck_assert_uint_eq(m.cnt, 0);
+	ck_assert_int_eq(cache_get_stats(c, &st), 0);
+	ck_assert_uint_eq(st.mapped, 1);
+	ck_assert_int_eq(bdev_map(c, 0, 5 * MiB, &m), -ENOBUFS); /* 80 pieces */
+	ck_assert_int_eq(bdev_map(c, M.size - 10, 20, &m), -EINVAL);
+	ck_assert_int_eq(bdev_map(w, 0, 4096, &m), -EOPNOTSUPP); /* writes could change it */
+	/* Everything released: the whole cache can be filled and read again. */
+	for (unsigned i = 0; i < 8; i++)
+		ck_assert_int_eq(bdev_read(c, tmp, sizeof(tmp), i * MiB), 0);
+	ck_assert_mem_eq(tmp, ref + 7 * MiB, sizeof(tmp));
+}
+END_TEST
+
+/* Many threads reading in place at once from a small cache: no deadlock, right bytes. */
+static void *map_worker(void *arg)
+{
+	struct bdev *c = arg;
+	uint64_t seed = (uint64_t)pthread_self() | 1;
+
+	for (int i = 0; i < 200; i++) {
+		uint64_t off = rnd(&seed) % (M.size - 300 * KiB);
+		size_t len = 1 + rnd(&seed) % (256 * KiB);
+		struct bdev_map m;
+		int r = bdev_map(c, off, len, &m);
+		size_t done = 0;
+
+		if (r == -ENOBUFS)
+			continue;
+		ck_assert_int_eq(r, 0);
+		for (unsigned k = 0; k < m.cnt; k++) {
+			ck_assert_mem_eq(m.iov[k].iov_base, ref + off + done, m.iov[k].iov_len);
+			done += m.iov[k].iov_len;
+		}
+		ck_assert_uint_eq(done, len);
+		bdev_unmap(c, &m);
+	}
+	return NULL;
+}
+
+START_TEST(cache_map_threads_small_cache)
+{
+	struct cache_options o = { .mem_max = 2 * MiB };
+	_cleanup_(bdev_freep) struct bdev *c = make_cache(false, &o);
+	pthread_t t[8];
+	struct cache_stats st;
+
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, map_worker, c), 0);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(cache_get_stats(c, &st), 0);
+	ck_assert_uint_gt(st.mapped, 0);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -493,6 +647,10 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, cache_close_writes_back);
 	tcase_add_test(tc, cache_readonly_and_bad_options);
 	tcase_add_test(tc, cache_odd_device_size);
+	tcase_add_test(tc, cache_huge_device);
+	tcase_add_test(tc, cache_follows_fetch_hint);
+	tcase_add_test(tc, cache_map_holds_chunks);
+	tcase_add_test(tc, cache_map_threads_small_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }

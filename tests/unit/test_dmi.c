@@ -120,6 +120,39 @@ START_TEST(dmi_parse_refuses_other_device_size)
 }
 END_TEST
 
+/* Device sizes whose sector or byte offsets would not fit 64 bits (a hostile source claiming
+ * 2^64-1 bytes) are refused before any geometry is computed. */
+START_TEST(dmi_refuses_devices_past_the_size_cap)
+{
+	uint8_t sb[DMI_SB_SIZE];
+	struct dmi_geometry g;
+	uint64_t n = 40 * MiB / 512;
+
+	ck_assert_int_eq(dmi_format_superblock(n, START, 32, 4096, false, sb, &g), 0);
+	ck_assert_int_eq(dmi_sb_parse(sb, START, DMI_DEV_SECTORS_MAX + 1, 32, 4096, &g), -EINVAL);
+	ck_assert_int_eq(dmi_sb_parse(sb, START, UINT64_MAX / 512, 32, 4096, &g), -EINVAL);
+	ck_assert_int_eq(dmi_sb_parse(sb, START, UINT64_MAX, 32, 4096, &g), -EINVAL);
+	ck_assert_int_eq(dmi_format_superblock(UINT64_MAX / 512, START, 32, 4096, false, sb, &g),
+			 -EINVAL);
+	ck_assert_int_eq(
+		dmi_format_superblock(DMI_DEV_SECTORS_MAX + 1, START, 32, 4096, false, sb, &g),
+		-EINVAL);
+	/* the largest device allowed: a geometry whose last data sector lies inside it */
+	ck_assert_int_eq(dmi_format_superblock(DMI_DEV_SECTORS_MAX, START, 32, 4096, false, sb, &g),
+			 0);
+	ck_assert_uint_gt(g.provided_data_sectors, DMI_DEV_SECTORS_MAX / 2);
+	ck_assert_uint_lt(g.provided_data_sectors, DMI_DEV_SECTORS_MAX);
+	ck_assert_int_eq(dmi_sb_parse(sb, START, DMI_DEV_SECTORS_MAX, 32, 4096, &g), 0);
+	{
+		uint64_t data, tag;
+
+		dmi_map(&g, g.provided_data_sectors - 1, &data, &tag);
+		ck_assert_uint_lt(data, DMI_DEV_SECTORS_MAX * 512);
+		ck_assert_uint_lt(tag, data);
+	}
+}
+END_TEST
+
 struct mutation {
 	const char *what;
 	size_t off;
@@ -275,6 +308,7 @@ static Suite *dmi_suite(void)
 			    (int)ELEMENTSOF(kernel));
 	tcase_add_test(tc, dmi_map_worked_example);
 	tcase_add_test(tc, dmi_parse_refuses_other_device_size);
+	tcase_add_test(tc, dmi_refuses_devices_past_the_size_cap);
 	tcase_add_loop_test(tc, dmi_parse_refuses_each_field, 0, (int)ELEMENTSOF(mutations));
 	tcase_add_test(tc, dmi_parse_accepts_kernel_superblock_fixture);
 	tcase_add_test(tc, dmi_journal_init_pattern);

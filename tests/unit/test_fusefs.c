@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -53,6 +54,46 @@ static const struct bdev_ops mem_ops = { .name = "mem",
 					 .flush = mem_flush,
 					 .close = mem_close };
 
+/* A read-only device that serves reads in place, in pieces of at most 5000 bytes, counting what
+ * it hands out and gets back; with map_busy set it declines (-ENOBUFS) and reads are copied. */
+static int maps, unmaps, reads, map_busy;
+
+static int map_read(void *s, void *buf, size_t len, uint64_t off)
+{
+	__atomic_add_fetch(&reads, 1, __ATOMIC_SEQ_CST);
+	return mem_read(s, buf, len, off);
+}
+
+static int map_map(void *s, uint64_t off, size_t len, struct bdev_map *m)
+{
+	if (__atomic_load_n(&map_busy, __ATOMIC_SEQ_CST))
+		return -ENOBUFS;
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < 5000 ? len - done : 5000;
+
+		if (m->cnt == BDEV_MAP_MAX)
+			return -ENOBUFS;
+		m->iov[m->cnt++] = (struct iovec){ mem + off + done, n };
+		done += n;
+	}
+	m->priv[m->npriv++] = 42;
+	__atomic_add_fetch(&maps, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static void map_unmap(void *s, struct bdev_map *m)
+{
+	ck_assert_uint_eq(m->npriv, 1);
+	ck_assert_uint_eq(m->priv[0], 42);
+	__atomic_add_fetch(&unmaps, 1, __ATOMIC_SEQ_CST);
+}
+
+static const struct bdev_ops map_ops = { .name = "mapped",
+					 .read = map_read,
+					 .map = map_map,
+					 .unmap = map_unmap,
+					 .close = mem_close };
+
 struct mount {
 	char dir[64];
 	char path[96];
@@ -70,8 +111,8 @@ static void *run_thread(void *p)
 	return NULL;
 }
 
-/* Mount the in-memory device; fails the test when that does not work. */
-static void mount_mem(struct mount *m, bool rw)
+/* Mount a device with ops; fails the test when that does not work. */
+static void mount_ops(struct mount *m, bool rw, const struct bdev_ops *ops)
 {
 	struct fusefs_options o = { .rw = rw, .max_threads = 4 };
 
@@ -82,9 +123,14 @@ static void mount_mem(struct mount *m, bool rw)
 	snprintf(m->dir, sizeof(m->dir), "/tmp/test_fusefs.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(m->dir));
 	snprintf(m->path, sizeof(m->path), "%s/%s", m->dir, FUSEFS_FILE_NAME);
-	ck_assert_int_eq(bdev_new(&mem_ops, NULL, DEV_SIZE, 1, true, &m->dev), 0);
+	ck_assert_int_eq(bdev_new(ops, NULL, DEV_SIZE, 1, ops->write != NULL, &m->dev), 0);
 	ck_assert_int_eq(fusefs_new(m->dev, m->dir, &o, &m->fs), 0);
 	ck_assert_int_eq(pthread_create(&m->thread, NULL, run_thread, m), 0);
+}
+
+static void mount_mem(struct mount *m, bool rw)
+{
+	mount_ops(m, rw, &mem_ops);
 }
 
 static void unmount_mem(struct mount *m)
@@ -156,6 +202,47 @@ START_TEST(fusefs_write_fsync_reaches_device)
 }
 END_TEST
 
+/* A device that serves reads in place has its memory handed to the kernel (and given back);
+ * when it declines, the read is copied; either way the bytes are right. O_DIRECT keeps the
+ * kernel's page cache out of it, so every read reaches us. */
+START_TEST(fusefs_reads_in_place)
+{
+	struct mount m;
+	static uint8_t buf[300000];
+	char names[64] = "";
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	mount_ops(&m, false, &map_ops);
+	maps = unmaps = reads = map_busy = 0;
+	fd = open(m.path, O_RDONLY | O_DIRECT);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, buf, 262144, 8192), 262144);
+	ck_assert_mem_eq(buf, mem + 8192, 262144);
+	ck_assert_int_gt(maps, 0);
+	ck_assert_int_eq(reads, 0);
+	__atomic_store_n(&map_busy, 1, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(pread(fd, buf, 4096, 4096 * 100), 4096);
+	ck_assert_mem_eq(buf, mem + 4096 * 100, 4096);
+	ck_assert_int_gt(reads, 0);
+	close(fd);
+	ck_assert_int_eq(maps, unmaps);
+	d = opendir(m.dir);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		size_t have = strlen(names), n = strlen(e->d_name);
+
+		ck_assert_uint_lt(have + n + 1, sizeof(names));
+		memcpy(names + have, e->d_name, n);
+		memcpy(names + have + n, " ", 2);
+	}
+	closedir(d);
+	ck_assert_str_eq(names, ". .. " FUSEFS_FILE_NAME " ");
+	unmount_mem(&m);
+}
+END_TEST
+
 START_TEST(fusefs_rejects_rw_on_readonly_device)
 {
 	struct bdev *dev = NULL;
@@ -200,6 +287,7 @@ static Suite *fusefs_suite(void)
 	if (why)
 		unit_skip_tcase(mount, why);
 	tcase_add_test(tc, fusefs_rejects_rw_on_readonly_device);
+	tcase_add_test(mount, fusefs_reads_in_place);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, mount);
 	return s;

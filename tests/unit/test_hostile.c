@@ -176,8 +176,17 @@ START_TEST(hostile_blob_props)
 {
 	static const char *const overflow[] = { "Content-Length: 18446744073709551616",
 						"ETag: \"0x1\"", NULL };
+	static const char *const maxed[] = { "Content-Length: 18446744073709551615",
+					     "ETag: \"0x1\"", NULL };
+	static const char *const overcap[] = { "Content-Length: 1125899906842625", "ETag: \"0x1\"",
+					       NULL };
 	static const char *const negative[] = { "Content-Length: -1", "ETag: \"0x1\"", NULL };
-	static const char *const noetag[] = { "Content-Length: 512", NULL };
+	static const char *const noetag[] = { "Content-Length: 512", "x-ms-blob-type: PageBlob",
+					      NULL };
+	static const char *const plain_lm[] = { "Content-Length: 512",
+						"Last-Modified: Tue, 01 Apr 2025 10:00:00 GMT",
+						NULL };
+	static const char *const novalidator[] = { "Content-Length: 512", NULL };
 	static const char *const spaces[] = { "Content-Length: 512 512", "ETag: x", NULL };
 	char big[300];
 	const char *const longetag[] = { "Content-Length: 512", big, NULL };
@@ -187,21 +196,35 @@ START_TEST(hostile_blob_props)
 	response(200, overflow, "", &r);
 	ck_assert_int_eq(blob_parse_props(&r, &p), -EPROTO);
 	http_response_done(&r);
+	/* 2^64-1 parses, and is refused by the size cap, never wrapped by later arithmetic. */
+	response(200, maxed, "", &r);
+	ck_assert_int_eq(blob_parse_props(&r, &p), -EFBIG);
+	http_response_done(&r);
+	response(200, overcap, "", &r);
+	ck_assert_int_eq(blob_parse_props(&r, &p), -EFBIG);
+	http_response_done(&r);
 	response(200, negative, "", &r);
 	ck_assert_int_eq(blob_parse_props(&r, &p), -EPROTO);
 	http_response_done(&r);
-	response(200, noetag, "", &r);
+	response(200, noetag, "", &r); /* the Blob service always sends an ETag */
+	ck_assert_int_eq(blob_parse_props(&r, &p), -EPROTO);
+	http_response_done(&r);
+	response(200, plain_lm, "", &r); /* a plain server may pin with Last-Modified */
+	ck_assert_int_eq(blob_parse_props(&r, &p), 0);
+	ck_assert(!p.azure);
+	ck_assert_str_eq(p.last_modified, "Tue, 01 Apr 2025 10:00:00 GMT");
+	http_response_done(&r);
+	response(200, novalidator, "", &r); /* no way to see a change: refused */
 	ck_assert_int_eq(blob_parse_props(&r, &p), -EPROTO);
 	http_response_done(&r);
 	response(200, spaces, "", &r);
 	ck_assert_int_eq(blob_parse_props(&r, &p), -EPROTO);
 	http_response_done(&r);
 
-	/* An ETag longer than we keep is cut, NUL-terminated, never overflowing. */
+	/* An ETag longer than we keep is refused, never cut (a cut one would never match). */
 	snprintf(big, sizeof(big), "ETag: %0*d", (int)sizeof(big) - 7, 0);
 	response(200, longetag, "", &r);
-	ck_assert_int_eq(blob_parse_props(&r, &p), 0);
-	ck_assert_uint_eq(strlen(p.etag), sizeof(p.etag) - 1);
+	ck_assert_int_eq(blob_parse_props(&r, &p), -EPROTO);
 	http_response_done(&r);
 }
 END_TEST
@@ -213,27 +236,53 @@ START_TEST(hostile_blob_range_lies)
 					    "Content-MD5: XUFAKrxLKna5cZ2REBfFkg==", NULL };
 	static const char *const shifted[] = { "Content-Range: bytes 5-9/10",
 					       "Content-MD5: XUFAKrxLKna5cZ2REBfFkg==", NULL };
+	static const char *const total[] = { "Content-Range: bytes 0-4/11",
+					     "Content-MD5: XUFAKrxLKna5cZ2REBfFkg==", NULL };
+	static const char *const star[] = { "Content-Range: bytes 0-4/*", NULL };
 	static const char *const nomd5[] = { "Content-Range: bytes 0-4/10", NULL };
 	static const char *const badmd5[] = { "Content-Range: bytes 0-4/10", "Content-MD5: !!!!",
 					      NULL };
+	static const char *const etag[] = { "Content-Range: bytes 0-4/10", "ETag: \"v2\"", NULL };
+	static const char *const lm[] = { "Content-Range: bytes 0-4/10",
+					  "Last-Modified: Wed, 02 Apr 2025 10:00:00 GMT", NULL };
+	struct blob b = { .size = 10, .verify_md5 = true };
 	struct http_response r;
 
 	response(206, good, "hello", &r);
-	ck_assert_int_eq(blob_check_range_response(&r, 0, 5), 0); /* the control */
-	ck_assert_int_eq(blob_check_range_response(&r, 0, 4), -EBADMSG); /* longer than asked */
-	ck_assert_int_eq(blob_check_range_response(&r, UINT64_MAX - 5, 5), -EBADMSG);
+	ck_assert_int_eq(blob_check_range_response(&b, &r, 0, 5), 0); /* the control */
+	ck_assert_int_eq(blob_check_range_response(&b, &r, 0, 4), -EBADMSG); /* longer than asked */
+	ck_assert_int_eq(blob_check_range_response(&b, &r, UINT64_MAX - 5, 5), -EBADMSG);
+	b.size = 11; /* the source's size changed since open */
+	ck_assert_int_eq(blob_check_range_response(&b, &r, 0, 5), -EBADMSG);
+	b.size = 10;
 	http_response_done(&r);
 	response(206, good, "hellp", &r); /* one bit flipped, MD5 unchanged */
-	ck_assert_int_eq(blob_check_range_response(&r, 0, 5), -EBADMSG);
+	ck_assert_int_eq(blob_check_range_response(&b, &r, 0, 5), -EBADMSG);
+	b.verify_md5 = false; /* without MD5 the transport (TLS) and the layers above protect it */
+	ck_assert_int_eq(blob_check_range_response(&b, &r, 0, 5), 0);
+	b.verify_md5 = true;
 	http_response_done(&r);
-	response(206, shifted, "hello", &r);
-	ck_assert_int_eq(blob_check_range_response(&r, 0, 5), -EBADMSG);
-	http_response_done(&r);
-	response(206, nomd5, "hello", &r);
-	ck_assert_int_eq(blob_check_range_response(&r, 0, 5), -EBADMSG);
-	http_response_done(&r);
+	for (size_t i = 0; i < 4; i++) {
+		const char *const *lines[] = { shifted, total, star, nomd5 };
+
+		response(206, lines[i], "hello", &r);
+		ck_assert_int_eq(blob_check_range_response(&b, &r, 0, 5), -EBADMSG);
+		http_response_done(&r);
+	}
 	response(206, badmd5, "hello", &r);
-	ck_assert_int_eq(blob_check_range_response(&r, 0, 5), -EBADMSG);
+	ck_assert_int_eq(blob_check_range_response(&b, &r, 0, 5), -EBADMSG);
+	http_response_done(&r);
+
+	/* A source that changed its version under a read-only open: stale, not retried. */
+	b.verify_md5 = false;
+	snprintf(b.etag, sizeof(b.etag), "\"v1\"");
+	response(206, etag, "hello", &r);
+	ck_assert_int_eq(blob_check_range_response(&b, &r, 0, 5), -ESTALE);
+	http_response_done(&r);
+	b.etag[0] = '\0';
+	snprintf(b.last_modified, sizeof(b.last_modified), "Tue, 01 Apr 2025 10:00:00 GMT");
+	response(206, lm, "hello", &r);
+	ck_assert_int_eq(blob_check_range_response(&b, &r, 0, 5), -ESTALE);
 	http_response_done(&r);
 }
 END_TEST

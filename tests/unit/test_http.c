@@ -360,6 +360,11 @@ START_TEST(http_status_retry_classes)
 		ck_assert(http_status_is_retryable(yes[i]));
 	for (size_t i = 0; i < ELEMENTSOF(no); i++)
 		ck_assert_msg(!http_status_is_retryable(no[i]), "%ld", no[i]);
+	/* Busy: the server itself is overloaded or throttling, not failing or a gateway. */
+	ck_assert(http_status_is_busy(429) && http_status_is_busy(503));
+	ck_assert(!http_status_is_busy(408) && !http_status_is_busy(500) &&
+		  !http_status_is_busy(502) && !http_status_is_busy(504) &&
+		  !http_status_is_busy(200));
 }
 END_TEST
 
@@ -592,6 +597,7 @@ START_TEST(http_request_retries_and_resets_headers)
 	ck_assert_int_eq(get(c, &s, "/flaky", &resp), 0);
 	ck_assert_int_eq(resp.status, 200);
 	ck_assert_uint_eq(resp.attempts, 2);
+	ck_assert_uint_eq(resp.busy, 1); /* the 503: a caller that paces itself slows down */
 	ck_assert_str_eq((char *)resp.body.data, "ok");
 	ck_assert_ptr_null(http_response_header(&resp, "X-First"));
 	ck_assert_str_eq(http_response_header(&resp, "X-Second"), "2");
@@ -614,6 +620,7 @@ START_TEST(http_request_retries_exhausted_returns_last_status)
 	ck_assert_int_eq(get(c, &s, "/", &resp), 0);
 	ck_assert_int_eq(resp.status, 500);
 	ck_assert_uint_eq(resp.attempts, 3);
+	ck_assert_uint_eq(resp.busy, 0); /* 500: failing, not throttling */
 	ck_assert_uint_eq(canned_served(&s), 3);
 	http_response_done(&resp);
 	http_client_free(c);

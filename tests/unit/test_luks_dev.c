@@ -284,6 +284,40 @@ START_TEST(luks_dev_plain_round_trip)
 }
 END_TEST
 
+/* A device whose size is not a sector multiple (a block blob may have any size) is used to its
+ * last whole sector, as the kernel's loop device and luks2_json.c's "dynamic" size do. */
+START_TEST(luks_dev_odd_device_size)
+{
+	static const uint64_t extra[] = { 100, 4096 + 100, 511 };
+	uint8_t pass[32];
+	char img[128];
+
+	cryptsetup_format(false, pass);
+	path(img, "img");
+	for (size_t i = 0; i < ELEMENTSOF(extra); i++) {
+		_cleanup_(bdev_freep) struct bdev *lower = NULL;
+		_cleanup_(bdev_freep) struct bdev *dev = NULL;
+		_cleanup_(luks2_hdr_freep) struct luks2_hdr *h = NULL;
+		_cleanup_(secret_freep) struct secret *p = NULL;
+		_cleanup_(secret_freep) struct secret *vk = NULL;
+		struct luks_options o = { 0 };
+		uint64_t size = 20 * MiB + extra[i], want;
+		uint8_t b[512];
+
+		ck_assert_int_eq(truncate(img, (off_t)size), 0);
+		ck_assert_int_eq(bdev_file_open(img, false, &lower), 0);
+		h = load(lower);
+		want = (size - h->segment.offset) / h->segment.sector_size * h->segment.sector_size;
+		ck_assert_int_eq(secret_new_copy(pass, 32, &p), 0);
+		ck_assert_int_eq(luks_unlock(lower, h, p, &vk), 0);
+		ck_assert_int_eq(luks_open(TAKE_PTR(lower), h, vk, &o, &dev), 0);
+		ck_assert_uint_eq(bdev_size(dev), want);
+		ck_assert_int_eq(bdev_read(dev, b, sizeof(b), want - sizeof(b)), 0);
+		ck_assert_int_eq(bdev_read(dev, b, 1, want), -EINVAL);
+	}
+}
+END_TEST
+
 /* Integrity shapes: the real cryptsetup headers from tests/data on a 40 MiB file whose
  * dm-integrity area is formatted by dmi_format_superblock() + dmi_journal_format(). */
 struct shape {
@@ -654,6 +688,7 @@ static Suite *luks_dev_suite(void)
 	tcase_add_loop_test(tc, luks_unlock_matches_cryptsetup, 0, 2);
 	tcase_add_test(tc, luks_unlock_tampered_area_is_eperm);
 	tcase_add_test(tc, luks_dev_plain_round_trip);
+	tcase_add_test(tc, luks_dev_odd_device_size);
 	tcase_add_loop_test(tc, luks_dev_integrity_round_trip_and_tamper, 0,
 			    (int)ELEMENTSOF(shapes));
 	tcase_add_test(tc, luks_dev_integrity_open_checks);

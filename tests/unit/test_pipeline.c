@@ -74,6 +74,46 @@ START_TEST(explain_by_step_and_error)
 }
 END_TEST
 
+/* The service's error code (diag.code) picks a finer cause; anything else falls back to the
+ * (step, error) cause. The code is kept to letters and digits: it comes from the network. */
+START_TEST(explain_by_service_code)
+{
+	struct diag d = { 0 };
+
+	ck_assert_ptr_nonnull(
+		strstr(pl_explain_coded(PL_STEP_OPEN, -ENOENT, "ContainerNotFound"), "container"));
+	ck_assert_ptr_nonnull(
+		strstr(pl_explain_coded(PL_STEP_OPEN, -EACCES, "AuthorizationFailure"), "SAS"));
+	ck_assert_ptr_null(pl_explain_coded(PL_STEP_OPEN, -ENOENT, "AuthorizationFailure"));
+	ck_assert_ptr_null(pl_explain_coded(PL_STEP_VOLUME, -ENOENT, "ContainerNotFound"));
+	ck_assert_ptr_null(pl_explain_coded(PL_STEP_OPEN, -ENOENT, ""));
+	ck_assert_ptr_null(pl_explain_coded(PL_STEP_OPEN, -ENOENT, NULL));
+	ck_assert_str_eq(pl_explain_diag(PL_STEP_OPEN, NULL, -ENOENT),
+			 pl_explain(PL_STEP_OPEN, -ENOENT));
+	ck_assert_str_eq(pl_explain_diag(PL_STEP_OPEN, &d, -ENOENT),
+			 pl_explain(PL_STEP_OPEN, -ENOENT));
+	diag_set_code(&d, "Container\x1b[31mNotFound\a");
+	ck_assert_str_eq(d.code, "Container");
+	diag_set_code(&d, "BlobNotFound"); /* the first code wins */
+	ck_assert_str_eq(d.code, "Container");
+	diag_clear(&d);
+	diag_set_code(&d, "ContainerNotFound");
+	ck_assert_str_eq(pl_explain_diag(PL_STEP_OPEN, &d, -ENOENT),
+			 pl_explain_coded(PL_STEP_OPEN, -ENOENT, "ContainerNotFound"));
+	ck_assert_str_eq(pl_explain_diag(PL_STEP_OPEN, &d, -EIO), pl_explain(PL_STEP_OPEN, -EIO));
+	diag_clear(&d);
+	{
+		char longcode[200];
+
+		memset(longcode, 'A', sizeof(longcode) - 1);
+		longcode[sizeof(longcode) - 1] = '\0';
+		diag_set_code(&d, longcode);
+		ck_assert_uint_eq(strlen(d.code), DIAG_CODE_MAX - 1);
+	}
+	ck_assert_ptr_nonnull(strstr(pl_explain(PL_STEP_OPEN, -EHOSTUNREACH), "resolve"));
+}
+END_TEST
+
 /* The README's troubleshooting table is the explainer table (pl_explain_markdown). */
 START_TEST(readme_table_is_generated_from_the_explainer)
 {
@@ -360,6 +400,7 @@ static Suite *pipeline_suite(void)
 
 	tcase_add_test(tc, step_names_are_the_documented_ones);
 	tcase_add_test(tc, explain_by_step_and_error);
+	tcase_add_test(tc, explain_by_service_code);
 	tcase_add_test(tc, readme_table_is_generated_from_the_explainer);
 	tcase_add_test(tc, failure_message_names_step_detail_and_causes);
 	tcase_add_test(tc, stack_opens_files_and_says_why_not);
