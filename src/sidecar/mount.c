@@ -290,6 +290,9 @@ static void snapshot_one(const struct sc_slot *s, struct health_fs *h)
 		h->cache_in_flight = cs.in_flight;
 		h->cache_dirty_bytes = cs.dirty_bytes;
 		h->cache_evictions = cs.evictions;
+		h->cache_stale = cs.stale;
+		h->integrity_errors +=
+			cs.stale; /* an older or changed chunk: fails like a bad tag */
 	}
 	if (s->blob && blob_get_stats(s->blob, &bs) == 0) {
 		h->has_blob = true;
