@@ -291,8 +291,8 @@ static void snapshot_one(const struct sc_slot *s, struct health_fs *h)
 		h->cache_dirty_bytes = cs.dirty_bytes;
 		h->cache_evictions = cs.evictions;
 		h->cache_stale = cs.stale;
-		h->integrity_errors +=
-			cs.stale; /* an older or changed chunk: fails like a bad tag */
+		/* A chunk that came back older or changed fails like a sector with a bad tag. */
+		h->integrity_errors += cs.stale;
 	}
 	if (s->blob && blob_get_stats(s->blob, &bs) == 0) {
 		h->has_blob = true;
