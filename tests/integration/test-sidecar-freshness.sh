@@ -148,8 +148,10 @@ expect_eq "$(status_num f.cache.stale)" 0 "cache.stale without a replay"
 cmp "$SHARE/share/big.bin" "$TEST_TMP/src/big.bin" || fail "big.bin (evicting again)"
 
 step "the proxy replays the first versions: EIO, never the older bytes, counted"
-px replay
+# (dropped first: the fsyncs may write - ext4's lazy inode table init, the journal - and a write
+# that needs a read-modify-write of a replayed chunk would fail there instead)
 drop "$SHARE/share/new.bin" "$SHARE/share/big.bin" "$WORK/0/data"
+px replay
 python3 - "$SHARE/share/new.bin" "$TEST_TMP/new.bin" <<'EOF' || fail "reading new.bin under replay"
 import errno, sys
 try:
