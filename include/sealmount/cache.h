@@ -29,6 +29,12 @@
  * consumer (the FUSE reply). Readers' holdings are capped at half the cache; past that, or for a
  * read spanning more than BDEV_MAP_MAX chunks, bdev_map() says -ENOBUFS and bdev_read() copies.
  *
+ * Freshness: the cache remembers a SHA-256 digest of every chunk as first fetched or last
+ * written back (32 bytes per chunk, at most device size / chunk size * 32 bytes, for the cache's
+ * life). A later fetch of that chunk whose bytes differ - an older version served after the chunk
+ * was evicted, or any other change - fails the read with -EIO (the reader never gets those
+ * bytes) and counts in `stale`. docs/freshness.md.
+ *
  * Thread-safety: as bdev.h. Counters are read with cache_get_stats() at any time.
  */
 #pragma once
@@ -71,6 +77,8 @@ struct cache_stats {
 	uint64_t in_flight; /* lower requests running right now */
 	uint64_t dirty_bytes; /* bytes waiting for write-back right now */
 	uint64_t mapped; /* reads served in place (bdev_map(), read-only caches) */
+	uint64_t stale; /* fetches refused: a chunk differed from its remembered digest */
+	uint64_t digests; /* chunks remembered for the freshness check right now (32 bytes each) */
 };
 
 /*

@@ -55,10 +55,11 @@ struct health_fs {
 	uint64_t nbd_connections, nbd_live_connections; /* the kernel gave up on the others */
 	bool rw;
 	uint64_t size; /* plaintext bytes; 0 before the volume is open */
-	uint64_t integrity_errors;
+	uint64_t integrity_errors; /* the volume's, plus the cache's stale chunks */
 	bool has_cache; /* the counters below are valid */
 	uint64_t cache_hits, cache_misses, cache_bytes_fetched, cache_retries, cache_in_flight;
 	uint64_t cache_dirty_bytes, cache_evictions;
+	uint64_t cache_stale; /* fetches refused by the freshness check (cache.h) */
 	bool has_blob;
 	uint64_t blob_requests, blob_retries, blob_verify_failures, blob_bytes_read;
 	uint64_t blob_bytes_written;

@@ -47,6 +47,22 @@ static bool is_protected(const struct cache *c, const struct chunk *ch)
 	return ch->idx < c->hot_chunks && ch->weight >= 2;
 }
 
+/* A chunk changed by writes (and written back: it is clean) leaves the cache: its bytes are now
+ * what the lower device must return for it. false: it could not be remembered, keep the chunk
+ * (the digest table's leaf was reserved when it was written, so only OpenSSL can fail here). */
+static bool remember_written(struct cache *c, struct chunk *ch)
+{
+	uint8_t md[FRESH_DIGEST];
+
+	if (!ch->written)
+		return true;
+	if (fresh_digest(&c->fresh, ch->data, chunk_len(c, ch->idx), md) < 0 ||
+	    !fresh_remember(&c->fresh, ch->idx, md))
+		return false;
+	ch->written = false;
+	return true;
+}
+
 /* GCLOCK: lower weights as the hand passes; evict the first evictable chunk at weight 0.
  * The first sweep leaves re-read metadata chunks alone; only a cache that holds nothing else
  * evicts them. */
@@ -66,6 +82,8 @@ static int32_t evict_one(struct cache *c)
 				ch->weight--;
 				continue;
 			}
+			if (!remember_written(c, ch))
+				continue;
 			unhash(c, s);
 			ch->state = CHUNK_FREE;
 			STAT_ADD(c, evictions, 1);
@@ -92,6 +110,7 @@ int32_t cache_claim(struct cache *c, uint64_t idx)
 	ch->state = CHUNK_LOADING;
 	ch->weight = 0;
 	ch->prefetched = false;
+	ch->written = false;
 	ch->dirty = 0;
 	ch->wb = 0;
 	ch->pins = 0;
@@ -169,6 +188,7 @@ static void cache_free(struct cache *c)
 		munmap(c->slab, c->slab_len);
 	free(c->slots);
 	free(c->buckets);
+	fresh_done(&c->fresh);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->flush_lock);
@@ -304,6 +324,8 @@ int cache_new(struct bdev *lower, const struct cache_options *opts, struct bdev 
 	r = apply_options(c, opts ? opts : &defaults, &workers);
 	if (r == 0)
 		r = alloc_index(c);
+	if (r == 0 && c->nchunks > 0)
+		r = fresh_init(&c->fresh, c->nchunks);
 	if (r == 0)
 		r = pool_init(&c->pool, workers);
 	if (r < 0) {
@@ -332,5 +354,6 @@ int cache_get_stats(struct bdev *b, struct cache_stats *ret)
 	src = (const uint64_t *)&c->st;
 	for (size_t i = 0; i < sizeof(*ret) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	ret->digests = c->fresh.ready ? fresh_count(&c->fresh) : 0;
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "cache_fresh.h"
 #include "sealmount/bdev.h"
 #include "sealmount/cache.h"
 
@@ -75,6 +76,7 @@ struct chunk {
 	uint8_t state;
 	uint8_t weight;
 	bool prefetched; /* read ahead and not read yet */
+	bool written; /* changed since its digest was taken: re-taken at eviction */
 };
 
 struct stream {
@@ -111,6 +113,7 @@ struct cache {
 	uint64_t stamp;
 	uint32_t map_reserved; /* chunks reserved by bdev_map() readers (at most nslots / 2) */
 
+	struct fresh_table fresh; /* digests of chunks fetched or written back (cache_fresh.h) */
 	struct pool pool;
 	struct cache_stats st; /* updated with __atomic builtins */
 };
@@ -167,6 +170,11 @@ _must_check_ int cache_do_read(struct cache *c, uint8_t *buf, size_t len, uint64
 	_nonnull_(1, 2);
 /* Claim and fetch chunk idx synchronously (no user copy); with c->lock NOT held. */
 _must_check_ int cache_fetch_one(struct cache *c, uint64_t idx) _nonnull_(1);
+
+/* cache_fresh.c glue in cache_read.c: check the bytes just fetched into chunk idx against the
+ * freshness table (or remember them). 0, or -EIO (stale: counted), -ENOMEM. No lock held. */
+_must_check_ int cache_check_fresh(struct cache *c, uint64_t idx, const uint8_t *data)
+	_nonnull_(1, 3);
 
 /* cache_map.c: bdev_map() of a read-only cache. */
 _must_check_ int cache_map(void *state, uint64_t off, size_t len, struct bdev_map *m);

@@ -41,6 +41,26 @@ static int lower_readv(struct cache *c, const struct iovec *iov, unsigned cnt, s
 	return r;
 }
 
+int cache_check_fresh(struct cache *c, uint64_t idx, const uint8_t *data)
+{
+	uint8_t md[FRESH_DIGEST];
+	int r;
+
+	r = fresh_digest(&c->fresh, data, chunk_len(c, idx), md);
+	if (r == 0)
+		r = fresh_check(&c->fresh, idx, md);
+	if (r != -EBADMSG)
+		return r;
+	STAT_ADD(c, stale, 1);
+	/* log-ok: an integrity error on the data path; the reader only sees EIO */
+	log_warn("cache: chunk %" PRIu64 " (bytes %" PRIu64 "+%" PRIu32
+		 ") came back different from "
+		 "what this session fetched or wrote there before (an older version?); the read "
+		 "fails",
+		 idx, idx << c->chunk_shift, chunk_len(c, idx));
+	return -EIO;
+}
+
 /* The caller's part of chunk idx (now VALID and ours until published: LOADING). */
 static void copy_to_user(const struct fetch_job *j, const uint8_t *data, uint64_t idx)
 {
@@ -68,7 +88,10 @@ static int fetch_run(struct fetch_job *j)
 	}
 	if (iov)
 		r = lower_readv(c, iov, j->count, n, j->first << c->chunk_shift);
-	/* Still LOADING: nobody else reads these slots until they are published below. */
+	/* Still LOADING: nobody else reads these slots until they are published below. Every chunk
+	 * is checked before any byte is copied out: a stale one fails (and drops) the whole run. */
+	for (uint32_t i = 0; r == 0 && i < j->count; i++)
+		r = cache_check_fresh(c, j->first + i, c->slots[j->slots[i]].data);
 	for (uint32_t i = 0; r == 0 && i < j->count; i++)
 		copy_to_user(j, c->slots[j->slots[i]].data, j->first + i);
 

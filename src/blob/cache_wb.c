@@ -42,6 +42,7 @@ static void write_into(struct cache *c, struct chunk *ch, const uint8_t *src, ui
 	unsigned p1 = (unsigned)((pos + n - 1 - cstart) / CACHE_PAGE);
 
 	memcpy(ch->data + (pos - cstart), src, n);
+	ch->written = true;
 	for (unsigned p = p0; p <= p1; p++) {
 		if (ch->dirty & (1ull << p))
 			continue;
@@ -76,6 +77,10 @@ static long write_chunk(struct cache *c, const uint8_t *src, uint64_t pos, uint6
 	int32_t s;
 	int r = 0;
 
+	/* Its digest must be re-taken when it leaves the cache: make sure there is room for it. */
+	r = fresh_reserve(&c->fresh, idx);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&c->lock);
 	s = cache_lookup(c, idx);
 	if (s >= 0 && c->slots[s].state == CHUNK_LOADING) {

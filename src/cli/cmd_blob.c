@@ -119,6 +119,12 @@ static void log_stats(struct bdev *cache, struct bdev *disk, struct bdev *blob)
 		 " writes (%" PRIu64 " bytes, %" PRIu64 " failed)",
 		 st.hits, st.misses, st.fetches, st.bytes_fetched, st.prefetches, st.retries,
 		 st.writes, st.bytes_written, st.write_errors);
+	if (st.stale > 0)
+		log_warn("Cache: %" PRIu64
+			 " stale fetches refused: chunks came back different from "
+			 "what this session fetched or wrote there (an older version served by the "
+			 "storage?)",
+			 st.stale);
 }
 
 static int do_attach(const struct blob_args *a)

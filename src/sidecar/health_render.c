@@ -42,14 +42,15 @@ static json_t *fs_counters_json(const struct health_fs *f)
 		return NULL;
 	if (f->has_cache &&
 	    json_object_set_new(o, "cache",
-				json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "hits",
+				json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "hits",
 					  (json_int_t)f->cache_hits, "misses",
 					  (json_int_t)f->cache_misses, "bytes_fetched",
 					  (json_int_t)f->cache_bytes_fetched, "retries",
 					  (json_int_t)f->cache_retries, "in_flight",
 					  (json_int_t)f->cache_in_flight, "dirty_bytes",
 					  (json_int_t)f->cache_dirty_bytes, "evictions",
-					  (json_int_t)f->cache_evictions)) < 0)
+					  (json_int_t)f->cache_evictions, "stale",
+					  (json_int_t)f->cache_stale)) < 0)
 		goto fail;
 	if (f->has_blob &&
 	    json_object_set_new(o, "blob",
@@ -145,8 +146,9 @@ struct metric {
 	}
 static const struct metric metrics[] = {
 	M("filesystem_size_bytes", "gauge", "Plaintext size of the filesystem image.", size, 0),
-	M("integrity_errors_total", "counter", "Sectors that failed integrity checks.",
-	  integrity_errors, 0),
+	M("integrity_errors_total", "counter",
+	  "Sectors that failed integrity checks, plus chunks refused as stale.", integrity_errors,
+	  0),
 	M("cache_hits_total", "counter", "Cache chunk lookups served from memory.", cache_hits, 1),
 	M("cache_misses_total", "counter", "Cache chunk lookups that needed a fetch.", cache_misses,
 	  1),
@@ -156,6 +158,9 @@ static const struct metric metrics[] = {
 	M("cache_in_flight", "gauge", "Lower requests running now.", cache_in_flight, 1),
 	M("cache_dirty_bytes", "gauge", "Bytes waiting for write-back.", cache_dirty_bytes, 1),
 	M("cache_evictions_total", "counter", "Chunks evicted from the cache.", cache_evictions, 1),
+	M("cache_stale_total", "counter",
+	  "Fetches refused: a chunk differed from what this session fetched or wrote there.",
+	  cache_stale, 1),
 	M("blob_requests_total", "counter", "HTTP requests made to the blob.", blob_requests, 2),
 	M("blob_retries_total", "counter", "Extra blob request attempts.", blob_retries, 2),
 	M("blob_verify_failures_total", "counter", "Blob range bodies refused (MD5, length).",

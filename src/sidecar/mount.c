@@ -111,6 +111,9 @@ static void snapshot_counters(const struct sc_slot *s, struct health_fs *h)
 		h->cache_in_flight = cs.in_flight;
 		h->cache_dirty_bytes = cs.dirty_bytes;
 		h->cache_evictions = cs.evictions;
+		h->cache_stale = cs.stale;
+		/* A chunk that came back older or changed fails like a sector with a bad tag. */
+		h->integrity_errors += cs.stale;
 	}
 	if (blob && blob_get_stats(blob, &bs) == 0) {
 		h->has_blob = true;

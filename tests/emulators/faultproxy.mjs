@@ -30,6 +30,13 @@
 // A ranged GET is charged its range's length when admitted, a GET without a range its bytes as
 // they pass.
 //
+// Replaying older versions (what whoever controls the storage account can do): POST
+// /__faultproxy/record starts remembering the body of every ranged GET answered 206 (the bytes
+// of the blob as they were then); POST /__faultproxy/replay stops recording and from then on
+// answers every ranged GET with those remembered bytes over the current ones (where the two
+// overlap; the earliest recording wins), with a Content-MD5 recomputed to match, so the answer
+// looks like a genuine older version of the range; POST /__faultproxy/clean stops replaying.
+//
 // Counters: GET /__faultproxy/stats answers {"requests":N,"bytes":N,"503":N,...,"timeline":[...]}
 // as JSON (bytes: response body bytes received from the target, for read amplification in
 // benchmarks; sizes, when throttling: served ranged GETs counted by size, "le64k", "le1m",
@@ -37,6 +44,7 @@
 // "served_bytes":N} where requests counts every request that arrived, busy the ones answered 503 by
 // the throttle, served_bytes the ranged bytes admitted).
 
+import { createHash } from 'node:crypto';
 import { writeFileSync, renameSync } from 'node:fs';
 import http from 'node:http';
 
@@ -141,6 +149,55 @@ function charge(req, n) {
   }
 }
 
+// ---- record and replay ----
+const replay = { mode: 'off', segments: [] }; // segments: { path, start, body } in arrival order
+
+function rangeStart(req) {
+  const m = /^bytes=(\d+)-\d+$/.exec(rangeHeader(req) ?? '');
+  return m ? Number(m[1]) : null;
+}
+
+function recordable(req) {
+  return replay.mode !== 'off' && req.method === 'GET' && rangeStart(req) !== null;
+}
+
+// Record a 206 body, or overlay the recorded bytes on it; returns the body to send.
+function recordOrReplay(req, up) {
+  const path = new URL(req.url, 'http://x').pathname;
+  const start = rangeStart(req);
+  if (up.status !== 206) return up.body;
+  if (replay.mode === 'record') {
+    replay.segments.push({ path, start, body: Buffer.from(up.body) });
+    return up.body;
+  }
+  const body = Buffer.from(up.body);
+  let replayed = 0;
+  for (let i = replay.segments.length - 1; i >= 0; i--) { // earliest last: it wins
+    const seg = replay.segments[i];
+    const lo = Math.max(start, seg.start);
+    const hi = Math.min(start + body.length, seg.start + seg.body.length);
+    if (seg.path !== path || lo >= hi) continue;
+    seg.body.copy(body, lo - start, lo - seg.start, hi - seg.start);
+    replayed++;
+  }
+  if (replayed) {
+    stats.replayed = (stats.replayed || 0) + 1;
+    if (!body.equals(up.body)) stats.replayed_changed = (stats.replayed_changed || 0) + 1;
+  }
+  if (up.headers['content-md5']) up.headers['content-md5'] = createHash('md5').update(body).digest('base64');
+  return body;
+}
+
+function control(req, res) {
+  const what = req.url.slice('/__faultproxy/'.length);
+  if (req.method !== 'POST' || !['record', 'replay', 'clean'].includes(what)) return false;
+  if (what === 'record') replay.segments = [];
+  replay.mode = what === 'clean' ? 'off' : what;
+  res.writeHead(204);
+  res.end();
+  return true;
+}
+
 async function sendBody(res, body, fault) {
   let end = body.length;
   if (fault === 'reset' || fault === 'truncate') end = Math.floor(body.length / 2);
@@ -189,6 +246,7 @@ async function handle(req, res) {
     res.end(JSON.stringify(opt.rps || opt.mibps ? { ...stats, sizes, timeline } : stats));
     return;
   }
+  if (req.url.startsWith('/__faultproxy/') && control(req, res)) return;
   const chunks = [];
   for await (const c of req) chunks.push(c);
   stats.requests++;
@@ -210,7 +268,7 @@ async function handle(req, res) {
     res.end();
     return;
   }
-  if (!fault && !opt.bandwidth) {
+  if (!fault && !opt.bandwidth && !recordable(req)) {
     await stream(req, Buffer.concat(chunks), res);
     return;
   }
@@ -218,8 +276,9 @@ async function handle(req, res) {
   stats.bytes += up.body.length;
   second().bytes += up.body.length;
   charge(req, up.body.length);
+  const body = recordable(req) ? recordOrReplay(req, up) : up.body;
   res.writeHead(up.status, up.headers);
-  await sendBody(res, up.body, fault);
+  await sendBody(res, body, fault);
 }
 
 // A clean request without a bandwidth cap: pass the answer through as it arrives, so that a

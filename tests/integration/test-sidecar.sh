@@ -331,7 +331,8 @@ curl -sf "$H/status" >"$TEST_TMP/status.json" || fail "/status"
 node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 	const ok = s.ready === true && s.filesystems.length === 2 &&
 		s.filesystems.every((f) => f.state === "mounted" && f.engine === "user" && f.size > 0 &&
-			f.cache.bytes_fetched > 0 && f.blob.requests > 0 && f.integrity_errors === 0) &&
+			f.cache.bytes_fetched > 0 && f.blob.requests > 0 && f.integrity_errors === 0 &&
+			f.cache.stale === 0) &&
 		s.filesystems[0].rw === false && s.filesystems[1].rw === true &&
 		s.filesystems[1].mount_point.endsWith("/share");
 	if (!ok) { console.error(JSON.stringify(s)); process.exit(1); }' "$TEST_TMP/status.json" ||
@@ -342,6 +343,8 @@ grep -qE '^sealmount_cache_fetched_bytes_total\{index="0",mount_point="[^"]+/pub
 	"$TEST_TMP/metrics.txt" || fail "/metrics: cache bytes fetched"
 grep -qE '^sealmount_blob_requests_total\{index="1",' "$TEST_TMP/metrics.txt" ||
 	fail "/metrics: blob requests"
+grep -qE '^sealmount_cache_stale_total\{index="1",mount_point="[^"]+/share"\} 0$' \
+	"$TEST_TMP/metrics.txt" || fail "/metrics: cache stale"
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$H/status")" 405 "POST /status"
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$H/nope")" 404 "/nope"
 # a client that connects and says nothing does not block others

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sealmount/cache.h"
+#include "src/blob/cache_fresh.h"
 #include "unit.h"
 
 #define MiB (1024u * 1024)
@@ -627,6 +628,251 @@ START_TEST(cache_map_threads_small_cache)
 }
 END_TEST
 
+/* ---- freshness: the digest table ---- */
+
+static void digest_of(struct fresh_table *t, const char *s, uint8_t md[FRESH_DIGEST])
+{
+	ck_assert_int_eq(fresh_digest(t, s, strlen(s), md), 0);
+}
+
+START_TEST(fresh_table_first_use_then_mismatch)
+{
+	struct fresh_table t;
+	uint8_t a[FRESH_DIGEST], b[FRESH_DIGEST], got[FRESH_DIGEST];
+	static const uint8_t abc[FRESH_DIGEST] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+	};
+
+	ck_assert_int_eq(fresh_init(&t, 3000), 0);
+	digest_of(&t, "abc", a); /* SHA-256, FIPS 180-2 example */
+	ck_assert_mem_eq(a, abc, FRESH_DIGEST);
+	digest_of(&t, "abd", b);
+	/* Never seen: nothing to compare with; the first fetch is remembered. */
+	ck_assert_int_eq(fresh_lookup(&t, 5, got), -ENOENT);
+	ck_assert_uint_eq(fresh_count(&t), 0);
+	ck_assert_int_eq(fresh_check(&t, 5, a), 0);
+	ck_assert_int_eq(fresh_lookup(&t, 5, got), 0);
+	ck_assert_mem_eq(got, a, FRESH_DIGEST);
+	ck_assert_int_eq(fresh_check(&t, 5, a), 0);
+	/* Other bytes for the same chunk: refused, and the remembered digest stays. */
+	ck_assert_int_eq(fresh_check(&t, 5, b), -EBADMSG);
+	ck_assert_int_eq(fresh_check(&t, 5, b), -EBADMSG);
+	ck_assert_int_eq(fresh_lookup(&t, 5, got), 0);
+	ck_assert_mem_eq(got, a, FRESH_DIGEST);
+	/* Chunks are independent: a neighbour and a chunk in another leaf start fresh. */
+	ck_assert_int_eq(fresh_lookup(&t, 4, got), -ENOENT);
+	ck_assert_int_eq(fresh_check(&t, 4, b), 0);
+	ck_assert_int_eq(fresh_check(&t, 2999, b), 0);
+	ck_assert_uint_eq(fresh_count(&t), 3);
+	/* Out of range. */
+	ck_assert_int_eq(fresh_check(&t, 3000, a), -EINVAL);
+	ck_assert_int_eq(fresh_lookup(&t, 3000, got), -EINVAL);
+	ck_assert_int_eq(fresh_reserve(&t, 3000), -EINVAL);
+	ck_assert(!fresh_remember(&t, 3000, a));
+	fresh_done(&t);
+	ck_assert_int_eq(fresh_init(&t, 0), -EINVAL);
+	fresh_done(&t);
+}
+END_TEST
+
+START_TEST(fresh_table_written_then_refetched)
+{
+	struct fresh_table t;
+	uint8_t old[FRESH_DIGEST], new[FRESH_DIGEST], got[FRESH_DIGEST];
+
+	ck_assert_int_eq(fresh_init(&t, 5000), 0);
+	digest_of(&t, "version 1", old);
+	digest_of(&t, "version 2", new);
+	ck_assert_int_eq(fresh_check(&t, 7, old), 0); /* fetched */
+	ck_assert_int_eq(fresh_reserve(&t, 7), 0); /* written ... */
+	ck_assert(fresh_remember(&t, 7, new)); /* ... and written back */
+	ck_assert_uint_eq(fresh_count(&t), 1);
+	/* Refetched: the older version is refused, the written one accepted. */
+	ck_assert_int_eq(fresh_check(&t, 7, old), -EBADMSG);
+	ck_assert_int_eq(fresh_check(&t, 7, new), 0);
+	/* Written without a fetch first (a whole chunk): remembered all the same. */
+	ck_assert_int_eq(fresh_reserve(&t, 4500), 0);
+	ck_assert(fresh_remember(&t, 4500, new));
+	ck_assert_int_eq(fresh_check(&t, 4500, old), -EBADMSG);
+	/* Remembering needs a reserved leaf (the write path reserves; nothing else remembers). */
+	ck_assert(!fresh_remember(&t, 2100, new));
+	ck_assert_int_eq(fresh_lookup(&t, 2100, got), -ENOENT);
+	fresh_done(&t);
+}
+END_TEST
+
+START_TEST(fresh_table_huge_device)
+{
+	struct fresh_table t;
+	uint8_t a[FRESH_DIGEST], b[FRESH_DIGEST];
+	uint64_t n = BDEV_SIZE_MAX / CACHE_DEFAULT_CHUNK;
+
+	ck_assert_int_eq(fresh_init(&t, n), 0);
+	ck_assert_uint_ge(t.depth, 4); /* 2^46 chunks: leaves of 2^10, nodes of 2^10 */
+	digest_of(&t, "a", a);
+	digest_of(&t, "b", b);
+	ck_assert_int_eq(fresh_check(&t, 0, a), 0);
+	ck_assert_int_eq(fresh_check(&t, n - 1, b), 0);
+	ck_assert_int_eq(fresh_check(&t, n / 2 + 12345, a), 0);
+	ck_assert_int_eq(fresh_check(&t, n - 1, a), -EBADMSG);
+	ck_assert_int_eq(fresh_check(&t, 0, b), -EBADMSG);
+	ck_assert_int_eq(fresh_check(&t, n, a), -EINVAL);
+	ck_assert_uint_eq(fresh_count(&t), 3);
+	fresh_done(&t);
+}
+END_TEST
+
+/* ---- freshness: the cache ---- */
+
+#define FC (16 * KiB) /* chunk size of these tests: 16 chunks of cache, read-ahead off */
+
+static struct bdev *fresh_cache(bool rw)
+{
+	struct cache_options o = {
+		.mem_max = 16 * FC, .chunk_size = FC, .no_readahead = true, .hot_bytes = FC
+	};
+
+	return make_cache(rw, &o);
+}
+
+/* Read 64 other chunks so that everything read before is evicted (outside chunk 0, the "hot"
+ * metadata region of fresh_cache()). */
+static void evict_all(struct bdev *c)
+{
+	static uint8_t buf[FC];
+
+	for (uint64_t i = 100; i < 164; i++)
+		ck_assert_int_eq(bdev_read(c, buf, FC, i * FC), 0);
+	for (uint64_t i = 100; i < 164; i++)
+		ck_assert_int_eq(bdev_read(c, buf, FC, i * FC), 0);
+}
+
+/* Read [off, off + len) into buf and check that it was fetched from the lower device. */
+static int read_fetched(struct bdev *c, uint8_t *buf, size_t len, uint64_t off)
+{
+	unsigned before = snap().reads;
+	int r = bdev_read(c, buf, len, off);
+
+	ck_assert_uint_gt(snap().reads, before);
+	return r;
+}
+
+static struct cache_stats cstats(struct bdev *c)
+{
+	struct cache_stats st;
+
+	ck_assert_int_eq(cache_get_stats(c, &st), 0);
+	return st;
+}
+
+/* The storage serves old bytes for [off, off + len) (under the lower device's lock). */
+static void replay(uint64_t off, const uint8_t *old, size_t len)
+{
+	pthread_mutex_lock(&M.lock);
+	memcpy(M.data + off, old, len);
+	pthread_mutex_unlock(&M.lock);
+}
+
+static bool has_bytes_of(const uint8_t *buf, const uint8_t *other, size_t len)
+{
+	return memcmp(buf, other, len) == 0;
+}
+
+START_TEST(cache_written_chunk_replayed_after_eviction_fails)
+{
+	_cleanup_(bdev_freep) struct bdev *c = fresh_cache(true);
+	static uint8_t old[3 * FC], buf[3 * FC], neu[FC];
+	uint64_t x = 10 * FC; /* the chunk written */
+
+	ck_assert_int_eq(bdev_read(c, old, sizeof(old), x - FC), 0); /* chunks 9, 10, 11 */
+	memset(neu, 0x5c, sizeof(neu));
+	neu[100] = 1;
+	ck_assert_int_eq(bdev_write(c, neu, 3000, x + 500), 0); /* part of chunk 10 */
+	memcpy(ref + x + 500, neu, 3000);
+	ck_assert_int_eq(bdev_flush(c), 0);
+	evict_all(c);
+	ck_assert_uint_gt(cstats(c).evictions, 0);
+	ck_assert_uint_ge(cstats(c).digests, 3 + 64);
+
+	/* Without a replay everything reads back as written. */
+	ck_assert_int_eq(read_fetched(c, buf, sizeof(buf), x - FC), 0);
+	ck_assert_mem_eq(buf, ref + x - FC, sizeof(buf));
+	ck_assert_uint_eq(cstats(c).stale, 0);
+	evict_all(c);
+
+	/* The storage serves chunk 10 as it was before the write: EIO, never those bytes. */
+	replay(x, old + FC, FC);
+	memset(buf, 0xAA, sizeof(buf));
+	ck_assert_int_eq(read_fetched(c, buf, sizeof(buf), x - FC), -EIO);
+	ck_assert(!has_bytes_of(buf + FC, old + FC, FC));
+	ck_assert_int_eq(bdev_read(c, buf, 10, x + 600), -EIO);
+	ck_assert_uint_eq(cstats(c).stale, 2);
+	/* Its neighbours are fine; a partial write into the stale chunk (read-modify-write) fails
+	 * too rather than writing the old bytes back. */
+	ck_assert_int_eq(bdev_read(c, buf, FC, x - FC), 0);
+	ck_assert_mem_eq(buf, ref + x - FC, FC);
+	ck_assert_int_eq(bdev_write(c, neu, 10, x + 20), -EIO);
+	ck_assert_uint_eq(cstats(c).stale, 3);
+
+	/* The storage serves the current version again: readable. */
+	replay(x, ref + x, FC);
+	ck_assert_int_eq(bdev_read(c, buf, sizeof(buf), x - FC), 0);
+	ck_assert_mem_eq(buf, ref + x - FC, sizeof(buf));
+	ck_assert_int_eq(bdev_flush(c), 0);
+	ck_assert_int_eq(memcmp(M.data, ref, M.size), 0);
+}
+END_TEST
+
+START_TEST(cache_whole_chunk_write_then_replay_fails)
+{
+	_cleanup_(bdev_freep) struct bdev *c = fresh_cache(true);
+	static uint8_t neu[2 * FC], buf[FC];
+	uint64_t x = 20 * FC;
+
+	/* Never fetched: whole chunks are written without a fetch. */
+	memset(neu, 0x33, sizeof(neu));
+	ck_assert_int_eq(bdev_write(c, neu, sizeof(neu), x), 0);
+	memcpy(ref + x, neu, sizeof(neu));
+	ck_assert_int_eq(bdev_flush(c), 0);
+	ck_assert_uint_eq(snap().bytes_read, 0);
+	evict_all(c);
+	/* The storage still has (or again serves) what was there before: refused. */
+	replay(x + FC, M.data + x + FC + 4 * FC, FC); /* any other bytes */
+	ck_assert_int_eq(read_fetched(c, buf, FC, x), 0);
+	ck_assert_mem_eq(buf, neu, FC);
+	ck_assert_int_eq(read_fetched(c, buf, FC, x + FC), -EIO);
+	ck_assert_uint_eq(cstats(c).stale, 1);
+}
+END_TEST
+
+START_TEST(cache_readonly_changed_chunk_fails)
+{
+	_cleanup_(bdev_freep) struct bdev *c = fresh_cache(false);
+	static uint8_t buf[FC], other[FC];
+	struct bdev_map m = { 0 };
+	uint64_t x = 3 * FC;
+
+	ck_assert_int_eq(bdev_read(c, buf, FC, x), 0);
+	evict_all(c);
+	memset(other, 0x77, sizeof(other));
+	replay(x, other, FC);
+	/* Never read before in this session: nothing to compare with, served. */
+	replay(x + 40 * FC, other, FC);
+	ck_assert_int_eq(bdev_read(c, buf, FC, x + 40 * FC), 0);
+	ck_assert_mem_eq(buf, other, FC);
+	/* Read before: refused on both read paths. */
+	ck_assert_int_eq(read_fetched(c, buf, FC, x), -EIO);
+	ck_assert_int_eq(bdev_map(c, x, 100, &m), -EIO);
+	ck_assert_uint_eq(m.cnt, 0);
+	ck_assert_uint_eq(cstats(c).stale, 2);
+	replay(x, ref + x, FC);
+	ck_assert_int_eq(bdev_read(c, buf, FC, x), 0);
+	ck_assert_mem_eq(buf, ref + x, FC);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -651,6 +897,12 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, cache_follows_fetch_hint);
 	tcase_add_test(tc, cache_map_holds_chunks);
 	tcase_add_test(tc, cache_map_threads_small_cache);
+	tcase_add_test(tc, fresh_table_first_use_then_mismatch);
+	tcase_add_test(tc, fresh_table_written_then_refetched);
+	tcase_add_test(tc, fresh_table_huge_device);
+	tcase_add_test(tc, cache_written_chunk_replayed_after_eviction_fails);
+	tcase_add_test(tc, cache_whole_chunk_write_then_replay_fails);
+	tcase_add_test(tc, cache_readonly_changed_chunk_fails);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -85,6 +85,7 @@ static void sample(struct health_fs fs[2])
 				    .cache_hits = 10,
 				    .cache_misses = 3,
 				    .cache_bytes_fetched = 196608,
+				    .cache_stale = 1,
 				    .has_blob = true,
 				    .blob_requests = 4,
 				    .blob_retries = 1 };
@@ -117,6 +118,8 @@ START_TEST(render_json)
 	ck_assert_int_eq(json_integer_value(json_object_get(f0, "integrity_errors")), 2);
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(f0, "cache"), "hits")),
 			 10);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(f0, "cache"), "stale")),
+			 1);
 	ck_assert_int_eq(
 		json_integer_value(json_object_get(json_object_get(f0, "blob"), "retries")), 1);
 	ck_assert_str_eq(json_string_value(json_object_get(f1, "state")), "failed");
@@ -154,6 +157,11 @@ START_TEST(render_prometheus)
 		   "1\n"));
 	ck_assert_ptr_nonnull(strstr(t, "sealmount_cache_hits_total{index=\"0\","
 					"mount_point=\"/mnt/remote/share\"} 10\n"));
+	ck_assert_ptr_nonnull(strstr(t, "sealmount_cache_stale_total{index=\"0\","
+					"mount_point=\"/mnt/remote/share\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(t, "sealmount_integrity_errors_total{index=\"0\","
+					"mount_point=\"/mnt/remote/share\"} 2\n"));
+	ck_assert_ptr_null(strstr(t, "sealmount_cache_stale_total{index=\"1\""));
 	ck_assert_ptr_nonnull(strstr(t, "sealmount_blob_retries_total{index=\"0\","
 					"mount_point=\"/mnt/remote/share\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(t, "# TYPE sealmount_cache_hits_total counter\n"));
