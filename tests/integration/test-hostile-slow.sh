@@ -44,7 +44,7 @@ pids=()
 
 slow body-trickle "$H1" trickle-once 'http://127.0.0.1:[0-9]+ refused the evidence' -- \
 	"$SEALMOUNT" attest --maa "http://127.0.0.1:$H1" --snp "sim:$SIM"
-slow header-trickle "$H2" hdr-trickle-once 'Cannot get the properties of .*: Invalid argument' -- \
+slow header-trickle "$H2" hdr-trickle-once 'Cannot get the properties of .*: (Invalid argument|HTTP 400)' -- \
 	"$SEALMOUNT" blob stat "http://127.0.0.1:$H2/devstoreaccount1/c/b"
 slow silence "$H3" silent-once 'http://127.0.0.1:[0-9]+ refused the evidence' -- \
 	"$SEALMOUNT" attest --maa "http://127.0.0.1:$H3" --snp "sim:$SIM"
