@@ -156,6 +156,8 @@ static int do_attach(const struct blob_args *a)
 	return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
 
+static const struct cli_command blob_stat_help, blob_attach_help;
+
 static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 {
 	static const struct option opts[] = {
@@ -178,7 +180,9 @@ static int parse(int argc, char **argv, const char *sub, struct blob_args *a)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			cli_print_usage(&cmd_blob, stdout);
+			cli_print_usage(streq(sub, "blob attach") ? &blob_attach_help :
+								    &blob_stat_help,
+					stdout);
 			return 1;
 		case 'w':
 			src->rw = true;
@@ -253,32 +257,44 @@ static int run(int argc, char **argv)
 	return attach ? do_attach(&a) : do_stat(&a);
 }
 
-const struct cli_command cmd_blob = {
-	.name = "blob",
-	.summary = "Show a blob's properties, or expose a blob (or file) as DIR/data via FUSE",
+#define BLOB_URL_HELP                                                                              \
+	"URL is https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB[?SAS], the emulator's\n"      \
+	"http://127.0.0.1:10000/ACCOUNT/CONTAINER/BLOB, any https URL of a server that\n"          \
+	"answers HEAD and byte ranges (read-only), or file:///PATH for a local file.\n"            \
+	"Without AUTH options the blob is read anonymously or with the SAS in the URL\n"           \
+	"(a URL on the command line is visible to other local users: prefer SAS-less URLs\n"       \
+	"with a token or key file on shared machines).\n"
+
+static const struct cli_command blob_stat_help = {
+	.name = "stat",
+	.summary = "Print a blob's properties",
+	.usage = "Usage: sealmount blob stat URL [AUTH]\n"
+		 "\n"
+		 "Print size, blob type, ETag and lease state.\n"
+		 "\n" BLOB_URL_HELP "\n"
+		 "Options:\n"
+		 "  -h, --help             show this help\n"
+		 "AUTH:\n" SOURCE_HELP,
+	.run = run,
+};
+
+static const struct cli_command blob_attach_help = {
+	.name = "attach",
+	.summary = "Expose a blob (or file) as DIR/data via FUSE, or over NBD",
 	.usage =
-		"Usage: sealmount blob stat URL [AUTH]\n"
-		"       sealmount blob attach URL DIR [--rw] [--cache-mb N] [--allow-other]\n"
+		"Usage: sealmount blob attach URL DIR [--rw] [--cache-mb N] [--allow-other]\n"
 		"                             [--disk-cache DIR [--disk-cache-mb N]] [--verify-md5]\n"
 		"                             [AUTH]\n"
 		"       sealmount blob attach URL --nbd SOCKET [--rw] [--cache-mb N] [...]\n"
 		"\n"
-		"URL is https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB[?SAS], the emulator's\n"
-		"http://127.0.0.1:10000/ACCOUNT/CONTAINER/BLOB, any https URL of a server that\n"
-		"answers HEAD and byte ranges (read-only), or file:///PATH for a local file.\n"
-		"Without AUTH options the blob is read anonymously or with the SAS in the URL\n"
-		"(a URL on the command line is visible to other local users: prefer SAS-less URLs\n"
-		"with a token or key file on shared machines).\n"
-		"\n"
-		"stat prints size, blob type, ETag and lease state.\n"
-		"attach exposes the blob through a block cache as DIR/data until interrupted\n"
-		"(SIGINT/SIGTERM), then writes back, releases the lease and unmounts.\n"
+		"Expose the blob through a block cache as DIR/data until interrupted\n"
+		"(SIGINT/SIGTERM), then write back, release the lease and unmount.\n"
 		"With --nbd, the same stack is an NBD export on the Unix socket SOCKET (created\n"
 		"0600, removed on exit) instead; its URI (nbd+unix:///?socket=...) goes to stdout.\n"
-		"\n"
+		"\n" BLOB_URL_HELP "\n"
 		"Options:\n"
 		"  --rw                   read-write (page blobs only; takes the blob's lease)\n"
-		"  --cache-mb N           cache memory in MiB (default 64)\n"
+		"  --cache-mb N           cache memory in MiB, 1..1048576 (default 64)\n"
 		"  --disk-cache DIR       keep fetched (encrypted) blob bytes in DIR across runs;\n"
 		"                         read-only attach only; emptied when the blob's ETag changes\n"
 		"  --disk-cache-mb N      disk cache size cap in MiB (default 1024)\n"
@@ -288,5 +304,18 @@ const struct cli_command cmd_blob = {
 		"  --allow-other          let other users access the mount\n"
 		"  -h, --help             show this help\n"
 		"AUTH:\n" SOURCE_HELP,
+	.run = run,
+};
+
+const struct cli_command cmd_blob = {
+	.name = "blob",
+	.summary = "Show a blob's properties, or expose a blob (or file) as DIR/data via FUSE",
+	.usage = "Usage: sealmount blob stat URL [AUTH]\n"
+		 "       sealmount blob attach URL (DIR | --nbd SOCKET) [OPTIONS] [AUTH]\n"
+		 "\n"
+		 "Subcommands (`sealmount blob SUBCOMMAND --help` for each):\n"
+		 "  stat                   print a blob's size, type, ETag and lease state\n"
+		 "  attach                 expose a blob through a block cache as DIR/data (FUSE)\n"
+		 "                         or as an NBD export\n",
 	.run = run,
 };
