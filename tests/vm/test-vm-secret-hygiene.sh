@@ -11,4 +11,6 @@ if [ -z "${VM_JOB:-}" ]; then
 	exec "$here/vm-run.sh" --timeout "${VM_TIMEOUT:-1700}" -- bash "$here/$(basename "$0")" "$@"
 fi
 command -v dmsetup >/dev/null || { echo "SKIP: dmsetup missing in the VM" >&2; exit 77; }
+# bash's process substitution needs /dev/fd, which the VM's minimal /dev lacks
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 EMU_START_TIMEOUT=${EMU_START_TIMEOUT:-600} HYGIENE_ENGINE=kernel exec bash "$here/../integration/test-secret-hygiene-mount.sh"
