@@ -194,7 +194,7 @@ out:
 
 static bool is_oct(const char *kty)
 {
-	return kty && (strcmp(kty, "oct") == 0 || strcmp(kty, "oct-HSM") == 0);
+	return streq(kty, "oct") || streq(kty, "oct-HSM");
 }
 
 static int parse_key_derivation(struct pctx *p, const json_t *kd, struct sm_filesystem *fs)

@@ -35,11 +35,6 @@ static void fill_release(const struct sm_config *c, const struct sm_filesystem *
 	r->ca_file = c->ca_file;
 }
 
-static bool is(const char *s, const char *v)
-{
-	return s && strcmp(s, v) == 0;
-}
-
 int sc_certs_init(struct sc_certs *ret, const struct sm_config *c)
 {
 	const struct sm_certcache *cc = &c->certcache;
@@ -49,7 +44,7 @@ int sc_certs_init(struct sc_certs *ret, const struct sm_config *c)
 
 	/* THIM, as Microsoft's sidecar fetches it when the security context has no
 	 * certificates: certcache's endpoint when it is LocalTHIM, else IMDS's own. */
-	if (is(cc->endpoint_type, "LocalTHIM") && cc->endpoint && *cc->endpoint)
+	if (streq(cc->endpoint_type, "LocalTHIM") && cc->endpoint && *cc->endpoint)
 		r = (t.thim = strdup(cc->endpoint)) ? 0 : -ENOMEM;
 	else
 		r = asprintf(&t.thim, "%s/metadata/THIM/amd/certification",
@@ -61,9 +56,9 @@ int sc_certs_init(struct sc_certs *ret, const struct sm_config *c)
 	t.order[0] = SNP_FETCH_THIM;
 	t.cfg.endpoint[SNP_FETCH_THIM] = t.thim;
 	t.cfg.n_fetch = 1;
-	if (is(cc->endpoint_type, "AMD") || is(cc->endpoint_type, "AzCache")) {
+	if (streq(cc->endpoint_type, "AMD") || streq(cc->endpoint_type, "AzCache")) {
 		enum snp_fetch_source src =
-			is(cc->endpoint_type, "AMD") ? SNP_FETCH_AMD_KDS : SNP_FETCH_AZCACHE;
+			streq(cc->endpoint_type, "AMD") ? SNP_FETCH_AMD_KDS : SNP_FETCH_AZCACHE;
 		/* Microsoft's AMD endpoint names the API path ("kdsintf.amd.com/vcek/v1"); the
 		 * URL builder adds it (snp_fetch.h). */
 		n = cc->endpoint ? strlen(cc->endpoint) : 0;
