@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/nbd-netlink.h>
 #include <netlink/genl/ctrl.h>
@@ -300,10 +301,26 @@ static int connect_error(int r, struct diag *d)
 				       "");
 }
 
+/* Write TEXT to /sys/block/nbdINDEX/queue/ATTR; 0 or -errno. */
+static int write_queue_attr(unsigned index, const char *attr, const char *text)
+{
+	char path[96];
+	size_t len = strlen(text);
+	int fd, r = 0;
+
+	(void)snprintf(path, sizeof(path), "/sys/block/nbd%u/queue/%s", index, attr);
+	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len)
+		r = -errno ?: -EIO;
+	(void)close(fd);
+	return r;
+}
+
 /* The kernel's NBD client starts with 128 KiB requests (max_sectors_kb; a loop device gets
  * 1280): raise it towards what the device allows and the server takes, so sequential reads
- * reach the stack as large requests (the dm devices stacked on it later inherit the limit).
- * Best effort: a kernel that refuses keeps working with small requests (docs/nbd.md). */
+ * reach the stack as large requests (the dm devices stacked on it later inherit the limit). */
 #define NBD_KERNEL_REQUEST_KB 4096u
 static void raise_request_size(unsigned index, uint32_t max_payload)
 {
@@ -311,7 +328,7 @@ static void raise_request_size(unsigned index, uint32_t max_payload)
 	unsigned long hw = 0;
 	unsigned want;
 	FILE *f;
-	int n;
+	int r;
 
 	(void)snprintf(path, sizeof(path), "/sys/block/nbd%u/queue/max_hw_sectors_kb", index);
 	f = fopen(path, "re");
@@ -327,13 +344,30 @@ static void raise_request_size(unsigned index, uint32_t max_payload)
 		want = (unsigned)hw;
 	if (max_payload / 1024 < want)
 		want = max_payload / 1024;
-	(void)snprintf(path, sizeof(path), "/sys/block/nbd%u/queue/max_sectors_kb", index);
-	n = snprintf(buf, sizeof(buf), "%u", want);
-	f = fopen(path, "we");
-	if (!f || fwrite(buf, 1, (size_t)n, f) != (size_t)n || fclose(f) != 0)
-		log_debug("nbd: cannot raise %s to %u: keeping the default", path, want);
+	(void)snprintf(buf, sizeof(buf), "%u", want);
+	r = write_queue_attr(index, "max_sectors_kb", buf);
+	if (r < 0)
+		log_debug_errno(r, "nbd: cannot raise nbd%u's max_sectors_kb to %u: %m", index,
+				want);
 	else
 		log_debug("nbd: nbd%u takes requests of up to %u KiB", index, want);
+}
+
+/* Tune the new device's queue before anything reads it (docs/nbd.md, "The kernel device"):
+ *   - no I/O scheduler: requests go straight to the server, which is in this process (dm and
+ *     the page cache above do their own merging). With mq-deadline over two hardware queues,
+ *     Debian 12's 6.1 kernel lost the first read of a fresh device now and then (the
+ *     partition scan's or dm-integrity's superblock read: no request left in the queue, the
+ *     reader waiting forever, the NBD timeout never firing); with none it did not;
+ *   - larger requests (raise_request_size).
+ * Best effort: a kernel that refuses keeps its defaults. */
+static void tune_queue(unsigned index, uint32_t max_payload)
+{
+	int r = write_queue_attr(index, "scheduler", "none");
+
+	if (r < 0)
+		log_debug_errno(r, "nbd: cannot set nbd%u's I/O scheduler to none: %m", index);
+	raise_request_size(index, max_payload);
 }
 
 int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kernel_options *o,
@@ -367,7 +401,7 @@ int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kernel_options *o
 		nbd_server_wait(srv);
 		return diag_set(d, -ENOMEM, "out of memory");
 	}
-	raise_request_size(index, srv->exp.max_payload);
+	tune_queue(index, srv->exp.max_payload);
 	*k = (struct nbd_kernel){ .srv = srv, .index = index, .connections = n };
 	(void)snprintf(k->device, sizeof(k->device), "/dev/nbd%u", index);
 	log_debug("nbd: %s connected (%u socket%s, block size %" PRIu32 ", timeout %" PRIu64 " s)",

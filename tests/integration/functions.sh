@@ -198,6 +198,32 @@ stop_bg()
 	wait "$1" 2>/dev/null || true
 }
 
+# dump_threads PID: where each thread of PID waits (name, wchan, kernel stack when readable),
+# for a test that gives up on a process.
+dump_threads()
+{
+	local t
+
+	for t in /proc/"$1"/task/*; do
+		[ -d "$t" ] || continue
+		echo "thread ${t##*/} ($(cat "$t/comm" 2>/dev/null)): waits in $(cat "$t/wchan" 2>/dev/null)"
+		sed 's/^/    /' "$t/stack" 2>/dev/null || true
+	done
+	if command -v gdb >/dev/null; then
+		timeout 60 gdb -p "$1" -batch -nx -ex "thread apply all bt" 2>&1 |
+			grep -vE '^\[New LWP|^$' | head -300 || true
+	fi
+	for t in /sys/block/nbd*; do
+		[ "$(cat "$t/pid" 2>/dev/null)" = "$1" ] || continue
+		echo "${t##*/}: served by it, in flight (read write): $(cat "$t/inflight")"
+		cat /sys/kernel/debug/nbd/"${t##*/}"/tasks 2>/dev/null || true
+		(cd /sys/kernel/debug/block/"${t##*/}" 2>/dev/null &&
+			grep -H . state requeue_list sched/* hctx*/state hctx*/dispatch hctx*/busy \
+				2>/dev/null) || true
+		echo "scheduler: $(cat "$t/queue/scheduler")"
+	done
+}
+
 # start_until_ready READY LOG CMD...: run CMD in the background with its output in LOG (its
 # pid in BG_PID, stopped at cleanup) and wait up to 30 s for it to write READY; fail, showing
 # LOG, if it exits first or never gets there.
@@ -216,6 +242,7 @@ start_until_ready()
 		sleep 0.1
 	done
 	cat "$log" >&2
+	dump_threads "$BG_PID" >&2
 	fail "$* not ready after 30 s"
 }
 

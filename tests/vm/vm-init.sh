@@ -39,6 +39,7 @@ mount -t overlay overlay -o lowerdir=/ro,upperdir=/rw/upper,workdir=/rw/work /ne
 	fail "cannot mount the overlay"
 mount -t proc proc /newroot/proc
 mount -t sysfs sys /newroot/sys
+mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null || true # for diagnostics (nbd tasks)
 mount -t devtmpfs dev /newroot/dev
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
