@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nbd_internal.h"
@@ -353,21 +354,56 @@ static void raise_request_size(unsigned index, uint32_t max_payload)
 		log_debug("nbd: nbd%u takes requests of up to %u KiB", index, want);
 }
 
-/* Tune the new device's queue before anything reads it (docs/nbd.md, "The kernel device"):
- *   - no I/O scheduler: requests go straight to the server, which is in this process (dm and
- *     the page cache above do their own merging). With mq-deadline over two hardware queues,
- *     Debian 12's 6.1 kernel lost the first read of a fresh device now and then (the
- *     partition scan's or dm-integrity's superblock read: no request left in the queue, the
- *     reader waiting forever, the NBD timeout never firing); with none it did not;
- *   - larger requests (raise_request_size).
- * Best effort: a kernel that refuses keeps its defaults. */
-static void tune_queue(unsigned index, uint32_t max_payload)
+/* No I/O scheduler on /dev/nbdINDEX (docs/nbd.md, "The kernel device"): requests go straight
+ * to the server, which is in this process (dm and the page cache above merge already). With
+ * mq-deadline over two hardware queues, Debian 12's 6.1 kernel lost the first read of a fresh
+ * device now and then (no request left in the queue, the reader waiting for ever, the NBD
+ * timeout never firing); with none it did not. Set before the device is connected where we
+ * pick it, so that nothing (udev's probe, the partition scan) reads it with mq-deadline; the
+ * setting survives the connect. Best effort: a kernel that refuses keeps its default. */
+static void no_scheduler(unsigned index)
 {
 	int r = write_queue_attr(index, "scheduler", "none");
 
 	if (r < 0)
 		log_debug_errno(r, "nbd: cannot set nbd%u's I/O scheduler to none: %m", index);
-	raise_request_size(index, max_payload);
+}
+
+/* Whether /dev/nbdINDEX exists and is not connected (no pid in sysfs): a candidate. */
+static bool device_is_free(unsigned index)
+{
+	char path[64];
+	struct stat st;
+
+	(void)snprintf(path, sizeof(path), "/sys/block/nbd%u/pid", index);
+	if (stat(path, &st) == 0)
+		return false;
+	(void)snprintf(path, sizeof(path), "/sys/block/nbd%u", index);
+	return stat(path, &st) == 0;
+}
+
+/* Connect to the first free existing device, from nbd0 on (its scheduler off first); -EBUSY
+ * from the kernel (another process took it meanwhile) moves on to the next. Without a free
+ * one in NBD_PICK_MAX, the kernel picks (or creates) one: then the scheduler goes off right
+ * after the connect. */
+#define NBD_PICK_MAX 64u
+static int connect_any(struct nbd_server *srv, unsigned n, struct connect_args *a,
+		       unsigned *ret_index)
+{
+	int r;
+
+	for (unsigned i = 0; i < NBD_PICK_MAX; i++) {
+		if (!device_is_free(i))
+			continue;
+		no_scheduler(i);
+		a->index = (int)i;
+		r = connect_sockets(srv, n, a, ret_index);
+		if (r != -EBUSY)
+			return r;
+		log_debug("nbd: nbd%u was taken meanwhile, trying the next one", i);
+	}
+	a->index = -1;
+	return connect_sockets(srv, n, a, ret_index);
 }
 
 int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kernel_options *o,
@@ -389,7 +425,12 @@ int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kernel_options *o
 	if (r < 0)
 		return r;
 	a.block_size = bs;
-	r = connect_sockets(srv, n, &a, &index);
+	if (o->index >= 0) {
+		no_scheduler((unsigned)o->index);
+		r = connect_sockets(srv, n, &a, &index);
+	} else {
+		r = connect_any(srv, n, &a, &index);
+	}
 	if (r < 0)
 		return connect_error(r, d);
 	k = calloc(1, sizeof(*k));
@@ -401,7 +442,8 @@ int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kernel_options *o
 		nbd_server_wait(srv);
 		return diag_set(d, -ENOMEM, "out of memory");
 	}
-	tune_queue(index, srv->exp.max_payload);
+	no_scheduler(index); /* again: where the kernel picked the device, or in case */
+	raise_request_size(index, srv->exp.max_payload);
 	*k = (struct nbd_kernel){ .srv = srv, .index = index, .connections = n };
 	(void)snprintf(k->device, sizeof(k->device), "/dev/nbd%u", index);
 	log_debug("nbd: %s connected (%u socket%s, block size %" PRIu32 ", timeout %" PRIu64 " s)",

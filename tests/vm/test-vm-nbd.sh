@@ -63,6 +63,9 @@ attach()
 	# requests larger than the kernel's default 128 KiB (nbd_netlink.c, raise_request_size)
 	(($(cat "/sys/block/nbd$IDX/queue/max_sectors_kb") > 128)) ||
 		fail "nbd$IDX still takes $(cat "/sys/block/nbd$IDX/queue/max_sectors_kb") KiB requests"
+	# no I/O scheduler (nbd_netlink.c, no_scheduler; docs/nbd.md: mq-deadline lost reads)
+	grep -qF '[none]' "/sys/block/nbd$IDX/queue/scheduler" ||
+		fail "nbd$IDX has a scheduler: $(cat "/sys/block/nbd$IDX/queue/scheduler")"
 }
 
 # released IDX PID: nothing of the attachment is left.
