@@ -384,8 +384,8 @@ static bool device_is_free(unsigned index)
 
 /* Connect to the first free existing device, from nbd0 on (its scheduler off first); -EBUSY
  * from the kernel (another process took it meanwhile) moves on to the next. Without a free
- * one in NBD_PICK_MAX, the kernel picks (or creates) one: then the scheduler goes off right
- * after the connect. */
+ * one in NBD_PICK_MAX, the kernel picks (or creates) one: its scheduler goes off right after
+ * the connect. */
 #define NBD_PICK_MAX 64u
 static int connect_any(struct nbd_server *srv, unsigned n, struct connect_args *a,
 		       unsigned *ret_index)
@@ -403,7 +403,10 @@ static int connect_any(struct nbd_server *srv, unsigned n, struct connect_args *
 		log_debug("nbd: nbd%u was taken meanwhile, trying the next one", i);
 	}
 	a->index = -1;
-	return connect_sockets(srv, n, a, ret_index);
+	r = connect_sockets(srv, n, a, ret_index);
+	if (r == 0)
+		no_scheduler(*ret_index);
+	return r;
 }
 
 int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kernel_options *o,
@@ -442,7 +445,6 @@ int nbd_kernel_attach(struct nbd_server *srv, const struct nbd_kernel_options *o
 		nbd_server_wait(srv);
 		return diag_set(d, -ENOMEM, "out of memory");
 	}
-	no_scheduler(index); /* again: where the kernel picked the device, or in case */
 	raise_request_size(index, srv->exp.max_payload);
 	*k = (struct nbd_kernel){ .srv = srv, .index = index, .connections = n };
 	(void)snprintf(k->device, sizeof(k->device), "/dev/nbd%u", index);
